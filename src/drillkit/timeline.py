@@ -1,0 +1,200 @@
+"""The one record of a drill: every probe result, fault event, phase change, acknowledged write and
+ground-truth reading, appended to a JSON-lines file as it happens (a crashed run leaves it behind).
+
+Verdicts, charts and reports are computed from a :class:`Timeline`, never from side channels.
+
+Record kinds (every record has ``kind`` and ``t``, seconds since the drill's start on the monotonic
+clock):
+
+``header``        first line: drill, run, environment, wall-clock start, t0 (monotonic)
+``phase``         ``phase`` (steady|inject|observe|recover|verify), ``event`` (start|end)
+``probe``         one request: ``population``, ``client``, ``op``, ``ok``, ``status``, ``latency``,
+                  ``t_end``, ``node`` (which replica answered, if known), ``error``, ``session``
+                  (``valid``: the session was accepted, ``rejected``: a session the service had
+                  accepted before was refused, ``none``: no session involved)
+``fault``         ``event`` (inject|heal|heal-failed), ``fault`` (kind), ``fault_id``, ``targets``,
+                  ``detail``
+``write``         an acknowledged write in a client's ledger: ``client``, ``id``, ``op``
+``ground-truth``  what the stack holds after recovery: ``what`` (e.g. ``writes``), ``ids``
+``note``          free text for the report: ``text``
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import threading
+import time
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+__all__ = ["Timeline", "FaultWindow"]
+
+PHASES = ("steady", "inject", "observe", "recover", "verify")
+
+
+@dataclass(frozen=True)
+class FaultWindow:
+    fault_id: str
+    fault: str
+    start: float
+    end: float | None  # None: never healed (a failed heal or a crashed run)
+    targets: tuple[str, ...] = field(default_factory=tuple)
+
+
+class Timeline:
+    """Append-only, thread-safe record, mirrored line by line to ``path`` (if given)."""
+
+    def __init__(self, path: str | os.PathLike | None = None, *, drill: str = "", run: str = "",
+                 environment: str = "", meta: dict[str, Any] | None = None,
+                 t0: float | None = None):
+        self.path = Path(path) if path else None
+        self.t0 = time.monotonic() if t0 is None else t0
+        self.records: list[dict[str, Any]] = []
+        self._lock = threading.Lock()
+        self._fh = None
+        if self.path:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self._fh = open(self.path, "a", buffering=1, encoding="utf-8")
+        header = {"kind": "header", "t": 0.0, "drill": drill, "run": run,
+                  "environment": environment, "started": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+                  "t0": self.t0, **(meta or {})}
+        self._append(header)
+
+    # -- writing ---------------------------------------------------------------------------------
+    def now(self) -> float:
+        return time.monotonic() - self.t0
+
+    def _append(self, record: dict[str, Any]) -> dict[str, Any]:
+        line = json.dumps(record, separators=(",", ":"), default=str)
+        with self._lock:
+            self.records.append(record)
+            if self._fh:
+                self._fh.write(line + "\n")
+        return record
+
+    def add(self, kind: str, t: float | None = None, **fields: Any) -> dict[str, Any]:
+        return self._append({"kind": kind, "t": round(self.now() if t is None else t, 6), **fields})
+
+    def phase(self, name: str, event: str = "start") -> dict[str, Any]:
+        return self.add("phase", phase=name, event=event)
+
+    def probe(self, *, population: str, client: str, op: str, ok: bool, t: float, t_end: float,
+              status: int | None = None, node: str | None = None, error: str | None = None,
+              session: str = "none") -> dict[str, Any]:
+        return self.add("probe", t=t, t_end=round(t_end, 6), population=population, client=client,
+                        op=op, ok=ok, status=status, latency=round(t_end - t, 6), node=node,
+                        error=error, session=session)
+
+    def fault(self, event: str, *, fault: str, fault_id: str, targets: Iterable[str] = (),
+              **detail: Any) -> dict[str, Any]:
+        return self.add("fault", event=event, fault=fault, fault_id=fault_id,
+                        targets=list(targets), detail=detail)
+
+    def write(self, *, client: str, id: str, op: str) -> dict[str, Any]:
+        return self.add("write", client=client, id=str(id), op=op)
+
+    def note(self, text: str) -> dict[str, Any]:
+        return self.add("note", text=text)
+
+    def close(self) -> None:
+        with self._lock:
+            if self._fh:
+                self._fh.close()
+                self._fh = None
+
+    def __enter__(self) -> "Timeline":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    # -- reading ---------------------------------------------------------------------------------
+    @classmethod
+    def load(cls, path: str | os.PathLike) -> "Timeline":
+        """Read a timeline file; a torn last line (crashed writer) is ignored."""
+        tl = cls.__new__(cls)
+        tl.path, tl._fh, tl._lock = Path(path), None, threading.Lock()
+        tl.records = []
+        with open(path, encoding="utf-8") as fh:
+            for raw in fh:
+                try:
+                    tl.records.append(json.loads(raw))
+                except json.JSONDecodeError:
+                    continue
+        header = tl.header
+        tl.t0 = header.get("t0", 0.0)
+        return tl
+
+    @classmethod
+    def from_records(cls, records: Iterable[dict[str, Any]]) -> "Timeline":
+        tl = cls.__new__(cls)
+        tl.path, tl._fh, tl._lock, tl.t0 = None, None, threading.Lock(), 0.0
+        tl.records = list(records)
+        if not tl.records or tl.records[0].get("kind") != "header":
+            tl.records.insert(0, {"kind": "header", "t": 0.0})
+        return tl
+
+    @property
+    def header(self) -> dict[str, Any]:
+        return self.records[0] if self.records and self.records[0].get("kind") == "header" else {}
+
+    def of(self, kind: str) -> Iterator[dict[str, Any]]:
+        return (r for r in self.snapshot() if r.get("kind") == kind)
+
+    def snapshot(self) -> list[dict[str, Any]]:
+        with self._lock:
+            return list(self.records)
+
+    def probes(self, population: str | None = None, since: float | None = None,
+               until: float | None = None) -> list[dict[str, Any]]:
+        out = [r for r in self.of("probe")
+               if (population is None or r.get("population") == population)
+               and (since is None or r["t"] >= since) and (until is None or r["t"] < until)]
+        out.sort(key=lambda r: r["t"])
+        return out
+
+    def populations(self) -> list[str]:
+        return sorted({r["population"] for r in self.of("probe")})
+
+    def fault_windows(self) -> list[FaultWindow]:
+        starts: dict[str, dict[str, Any]] = {}
+        windows: list[FaultWindow] = []
+        for r in self.of("fault"):
+            if r["event"] == "inject":
+                starts[r["fault_id"]] = r
+            elif r["event"] in ("heal", "heal-failed") and r["fault_id"] in starts:
+                s = starts.pop(r["fault_id"])
+                end = r["t"] if r["event"] == "heal" else None
+                windows.append(FaultWindow(s["fault_id"], s["fault"], s["t"], end,
+                                           tuple(s.get("targets", ()))))
+        for s in starts.values():
+            windows.append(FaultWindow(s["fault_id"], s["fault"], s["t"], None,
+                                       tuple(s.get("targets", ()))))
+        return sorted(windows, key=lambda w: w.start)
+
+    def phases(self) -> list[tuple[str, float, float | None]]:
+        """(phase, start, end) in order; end None if the phase never ended."""
+        open_: dict[str, float] = {}
+        out: list[tuple[str, float, float | None]] = []
+        for r in self.of("phase"):
+            if r["event"] == "start":
+                open_[r["phase"]] = r["t"]
+            elif r["phase"] in open_:
+                out.append((r["phase"], open_.pop(r["phase"]), r["t"]))
+        out.extend((p, s, None) for p, s in open_.items())
+        return sorted(out, key=lambda x: x[1])
+
+    def writes(self) -> list[dict[str, Any]]:
+        return list(self.of("write"))
+
+    def ground_truth(self, what: str) -> dict[str, Any] | None:
+        found = [r for r in self.of("ground-truth") if r.get("what") == what]
+        return found[-1] if found else None
+
+    @property
+    def end(self) -> float:
+        snap = self.snapshot()
+        return max((r.get("t_end", r["t"]) for r in snap), default=0.0)
