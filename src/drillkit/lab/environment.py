@@ -1,0 +1,384 @@
+"""An environment realized with the Docker SDK: networks, volumes, Toxiproxy links, replicas.
+
+`Environment.up()` starts services in parallel as their dependencies allow and returns when every
+health check passes — or raises :class:`HealthCheckFailed` with the unhealthy service's last log
+lines after removing everything the run created. `down()` removes exactly the run's objects.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import Any, Callable
+
+from drillkit import labels as L
+from drillkit.errors import HealthCheckFailed, LabError
+from drillkit.lab.compose import EnvironmentSpec, ServiceSpec
+from drillkit.lab.docker_client import client as docker_client
+from drillkit.lab.links import LinkServer
+
+__all__ = ["Environment", "Node"]
+
+log = logging.getLogger("drillkit.lab")
+TOXIPROXY_SERVICE = "toxiproxy"
+
+
+@dataclass(frozen=True)
+class Node:
+    """One replica of a service: what faults aim at."""
+
+    environment: str
+    service: str
+    replica: int
+    zone: str
+    container_name: str
+    run: str
+
+    @property
+    def name(self) -> str:
+        return f"{self.service}-{self.replica}"
+
+    def __str__(self) -> str:
+        return f"{self.environment}/{self.name}"
+
+
+class Environment:
+    """A running (or about to run) environment of one drill run; a context manager."""
+
+    def __init__(self, spec: EnvironmentSpec, run_id: str | None = None, *,
+                 progress: Callable[[str], None] | None = None, up_timeout: float = 120.0,
+                 build: bool = True):
+        self.spec = spec
+        self.run_id = run_id or L.new_run_id()
+        self.progress = progress or (lambda msg: log.info(msg))
+        self.up_timeout = up_timeout
+        self.build = build
+        self.owner = L.owner_token()
+        self.nodes: dict[str, list[Node]] = {}
+        self.links: LinkServer | None = None
+        self.published: dict[tuple[str, int, int], int] = {}  # (service, replica, port) -> host port
+        self._toxiproxy_ip: dict[str, str] = {}
+        self._abort = threading.Event()
+        self._up = False
+
+    # -- naming ----------------------------------------------------------------------------------
+    @property
+    def name(self) -> str:
+        return self.spec.name
+
+    def _prefix(self) -> str:
+        return f"{self.run_id}-{self.spec.name}"
+
+    def _labels(self, **extra: str) -> dict[str, str]:
+        return {**L.run_labels(self.run_id, self.spec.name, self.owner), **extra}
+
+    def network_name(self, net: str) -> str:
+        return f"{self._prefix()}-{net}"
+
+    def volume_name(self, vol: str) -> str:
+        return f"{self._prefix()}-{vol}"
+
+    def container_name(self, service: str, replica: int) -> str:
+        return f"{self._prefix()}-{service}-{replica}"
+
+    # -- public API ------------------------------------------------------------------------------
+    def __enter__(self) -> "Environment":
+        self.up()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.down()
+
+    @property
+    def docker(self):
+        return docker_client()
+
+    def up(self) -> "Environment":
+        c = self.docker
+        t0 = time.monotonic()
+        if self.build:
+            self._build_images(c)
+        try:
+            self.progress(f"{self.spec.name}: starting (run {self.run_id})")
+            self._create_networks(c)
+            self._create_volumes(c)
+            if self.spec.links:
+                self._start_toxiproxy(c)
+            self._start_services(c)
+        except BaseException:
+            self.down()
+            raise
+        self._up = True
+        self.progress(f"{self.spec.name}: healthy in {time.monotonic() - t0:.1f} s "
+                      f"({sum(len(v) for v in self.nodes.values())} containers)")
+        return self
+
+    def down(self) -> None:
+        """Remove every container, network and volume labelled with this run (and nothing else)."""
+        from drillkit.lab.gc import remove_run
+        remove_run(self.docker, self.run_id)
+        self._up = False
+
+    def url(self, path: str = "") -> str:
+        """The user-facing entry point on 127.0.0.1."""
+        if not self.spec.entrypoint:
+            raise LabError(f"environment {self.spec.name!r} declares no entry point",
+                           fix="add x-drillkit.entrypoint: {service: ..., port: ...}")
+        svc, port = self.spec.entrypoint
+        return f"http://127.0.0.1:{self.host_port(svc, port)}{path}"
+
+    def host_port(self, service: str, port: int, replica: int = 1) -> int:
+        try:
+            return self.published[(service, replica, port)]
+        except KeyError:
+            raise LabError(f"{service}-{replica} does not publish port {port}",
+                           fix=f'add "{port}" to services.{service}.ports') from None
+
+    def node(self, service: str, replica: int = 1) -> Node:
+        try:
+            return self.nodes[service][replica - 1]
+        except (KeyError, IndexError):
+            raise LabError(f"no node {service}-{replica} in {self.spec.name}",
+                           fix=f"services: {', '.join(self.nodes)}") from None
+
+    def all_nodes(self) -> list[Node]:
+        return [n for ns in self.nodes.values() for n in ns]
+
+    def container(self, node: Node):
+        return self.docker.containers.get(node.container_name)
+
+    def logs(self, service: str, tail: int = 200) -> str:
+        out = []
+        for n in self.nodes.get(service, []):
+            try:
+                text = self.docker.api.logs(n.container_name, tail=tail, timestamps=False).decode("utf-8", "replace")
+            except Exception as exc:  # container gone
+                text = f"(no logs: {exc})"
+            out.append(f"=== {n.name} ===\n{text}")
+        return "\n".join(out)
+
+    def exec(self, node: Node, cmd: list[str] | str, *, user: str | None = None, check: bool = True) -> str:
+        c = self.docker
+        res = c.api.exec_create(node.container_name, cmd, user=user or "")
+        output = c.api.exec_start(res["Id"]).decode("utf-8", "replace")
+        code = c.api.exec_inspect(res["Id"])["ExitCode"]
+        if check and code != 0:
+            raise LabError(f"{node}: `{cmd if isinstance(cmd, str) else ' '.join(cmd)}` exited {code}: "
+                           f"{output.strip()[-300:]}")
+        return output
+
+    def is_running(self, node: Node) -> bool:
+        try:
+            st = self.docker.api.inspect_container(node.container_name)["State"]
+            return bool(st["Running"]) and not st["Paused"]
+        except Exception:
+            return False
+
+    def reset(self, timeout: float = 60.0) -> None:
+        """Back to the state after `up`: toxics removed, links up, killed/stopped/paused nodes back."""
+        if self.links:
+            self.links.reset()
+        c = self.docker
+        todo = []
+        for n in self.all_nodes():
+            st = c.api.inspect_container(n.container_name)["State"]
+            if st["Paused"]:
+                c.api.unpause(n.container_name)
+            if not st["Running"]:
+                c.api.start(n.container_name)
+                todo.append(n)
+            elif st.get("Health", {}).get("Status") not in (None, "healthy"):
+                todo.append(n)
+        for n in todo:
+            self.wait_healthy(n, deadline=timeout)
+
+    def wait_healthy(self, node: Node, deadline: float = 60.0) -> float:
+        """Wait until a node's health check passes (or it runs, without one); returns seconds waited."""
+        svc = self.spec.services[node.service]
+        t0 = time.monotonic()
+        self._await_state(self.docker, svc, node, need_health=svc.healthcheck is not None,
+                          deadline=t0 + deadline)
+        return time.monotonic() - t0
+
+    # -- building --------------------------------------------------------------------------------
+    def build_specs(self) -> list:
+        from drillkit.lab.images import BuildSpec
+        specs = []
+        seen = set()
+        for s in self.spec.services.values():
+            if s.build_context and s.image not in seen:
+                seen.add(s.image)
+                specs.append(BuildSpec(tag=s.image, context=s.build_context, dockerfile=s.dockerfile,
+                                       args=s.build_args or None))
+        return specs
+
+    def _build_images(self, c) -> None:
+        from drillkit.lab import images
+        specs = self.build_specs()
+        if specs:
+            images.ensure_base_images(c, specs, progress=self.progress)
+            images.build_images(c, specs, progress=self.progress)
+        if self.spec.links:
+            images.ensure_toxiproxy_image(c, progress=self.progress)
+
+    # -- creating --------------------------------------------------------------------------------
+    def _create_networks(self, c) -> None:
+        for net in self.spec.networks:
+            c.api.create_network(self.network_name(net), driver="bridge", check_duplicate=True,
+                                 labels=self._labels(**{L.ROLE: "network"}))
+
+    def _create_volumes(self, c) -> None:
+        for vol in self.spec.volumes:
+            c.api.create_volume(self.volume_name(vol), labels=self._labels(**{L.ROLE: "volume"}))
+
+    def _start_toxiproxy(self, c) -> None:
+        from drillkit.lab.images import TOXIPROXY_IMAGE
+        name = f"{self._prefix()}-{TOXIPROXY_SERVICE}-1"
+        nets = self.spec.networks
+        host_config = c.api.create_host_config(port_bindings={8474: ("127.0.0.1", None)})
+        netcfg = c.api.create_networking_config({
+            self.network_name(nets[0]): c.api.create_endpoint_config(aliases=[TOXIPROXY_SERVICE])})
+        labels = self._labels(**{L.SERVICE: TOXIPROXY_SERVICE, L.REPLICA: "1", L.ZONE: "lab",
+                                 L.ROLE: "link-proxy"})
+        c.api.create_container(TOXIPROXY_IMAGE, name=name, labels=labels, host_config=host_config,
+                               networking_config=netcfg, ports=[8474], detach=True)
+        for net in nets[1:]:
+            c.api.connect_container_to_network(name, self.network_name(net), aliases=[TOXIPROXY_SERVICE])
+        c.api.start(name)
+        info = c.api.inspect_container(name)
+        port = int(info["NetworkSettings"]["Ports"]["8474/tcp"][0]["HostPort"])
+        for net in nets:
+            self._toxiproxy_ip[net] = info["NetworkSettings"]["Networks"][self.network_name(net)]["IPAddress"]
+        self.links = LinkServer("127.0.0.1", port)
+        self.links.wait_ready()
+        for link in self.spec.links:
+            self.links.create(link.name, f"0.0.0.0:{link.listen}", f"{link.target}:{link.port}")
+        self.progress(f"{self.spec.name}: toxiproxy up with links "
+                      f"{', '.join(l.name for l in self.spec.links)}")
+
+    def _extra_hosts(self, svc: ServiceSpec) -> dict[str, str]:
+        hosts = {}
+        for link in self.spec.links:
+            if svc.name in link.sources:
+                net = next((n for n in svc.networks if n in self._toxiproxy_ip), None)
+                if net is None:
+                    raise LabError(f"link {link.name!r}: {svc.name} shares no network with toxiproxy")
+                hosts[link.target] = self._toxiproxy_ip[net]
+        return hosts
+
+    def _create_replica(self, c, svc: ServiceSpec, replica: int) -> Node:
+        zone = svc.zone_of(replica)
+        name = self.container_name(svc.name, replica)
+        node = Node(self.spec.name, svc.name, replica, zone, name, self.run_id)
+        env = {**svc.environment, "DRILLKIT_SERVICE": svc.name, "DRILLKIT_REPLICA": str(replica),
+               "DRILLKIT_NODE": node.name, "DRILLKIT_ZONE": zone, "DRILLKIT_RUN": self.run_id}
+        labels = {**svc.labels, **self._labels(**{L.SERVICE: svc.name, L.REPLICA: str(replica),
+                                                   L.ZONE: zone, L.ROLE: "service"})}
+        port_bindings = {f"{p.container_port}/{p.protocol}": ("127.0.0.1", p.host_port) for p in svc.ports}
+        binds = [f"{self.volume_name(v)}:{path}:{mode}" for v, path, mode in svc.volumes]
+        tmpfs = {}
+        for t in svc.tmpfs:
+            path, _, opts = t.partition(":")
+            tmpfs[path] = opts
+        host_config = c.api.create_host_config(
+            port_bindings=port_bindings or None, binds=binds or None, cap_add=svc.cap_add or None,
+            extra_hosts=self._extra_hosts(svc) or None, tmpfs=tmpfs or None, init=True)
+        nets = list(svc.networks.items())
+        first_net, first_aliases = nets[0]
+        aliases = [svc.name, node.name, *first_aliases]
+        netcfg = c.api.create_networking_config({
+            self.network_name(first_net): c.api.create_endpoint_config(aliases=aliases)})
+        healthcheck = None
+        if svc.healthcheck:
+            h = svc.healthcheck
+            healthcheck = {"test": h["test"], "interval": int(h["interval"] * 1e9),
+                           "timeout": int(h["timeout"] * 1e9), "retries": h["retries"],
+                           "start_period": int(h["start_period"] * 1e9)}
+        kwargs: dict[str, Any] = {}
+        if svc.stop_grace_period is not None:
+            kwargs["stop_timeout"] = int(svc.stop_grace_period)
+        c.api.create_container(
+            svc.image, name=name, command=svc.command, entrypoint=svc.entrypoint, environment=env,
+            labels=labels, host_config=host_config, networking_config=netcfg, detach=True,
+            ports=[(p.container_port, p.protocol) for p in svc.ports] or None, healthcheck=healthcheck,
+            working_dir=svc.working_dir, user=svc.user or "", hostname=node.name, **kwargs)
+        for net, extra_aliases in nets[1:]:
+            c.api.connect_container_to_network(name, self.network_name(net),
+                                               aliases=[svc.name, node.name, *extra_aliases])
+        c.api.start(name)
+        if svc.ports:
+            info = c.api.inspect_container(name)["NetworkSettings"]["Ports"]
+            for p in svc.ports:
+                bound = info.get(f"{p.container_port}/{p.protocol}") or []
+                if bound:
+                    self.published[(svc.name, replica, p.container_port)] = int(bound[0]["HostPort"])
+        return node
+
+    def _start_services(self, c) -> None:
+        services = self.spec.services
+        started = {n: threading.Event() for n in services}
+        healthy = {n: threading.Event() for n in services}
+        errors: list[BaseException] = []
+        deadline = time.monotonic() + self.up_timeout
+
+        def run(svc: ServiceSpec) -> None:
+            try:
+                for dep, cond in svc.depends_on.items():
+                    ev = healthy[dep] if cond == "service_healthy" else started[dep]
+                    while not ev.wait(0.05):
+                        if self._abort.is_set():
+                            return
+                        if time.monotonic() > deadline:
+                            raise LabError(f"{svc.name}: still waiting for {dep} after {self.up_timeout:.0f} s")
+                nodes = [self._create_replica(c, svc, r) for r in range(1, svc.replicas + 1)]
+                self.nodes[svc.name] = nodes
+                started[svc.name].set()
+                for node in nodes:
+                    self._await_state(c, svc, node, need_health=svc.healthcheck is not None,
+                                      deadline=deadline)
+                healthy[svc.name].set()
+                self.progress(f"{self.spec.name}: {svc.name} ready ({len(nodes)} × "
+                              f"{'healthy' if svc.healthcheck else 'running'})")
+            except BaseException as exc:  # noqa: BLE001 - handed to the caller below
+                errors.append(exc)
+                self._abort.set()
+
+        # keep node order stable for callers: fill in declaration order
+        for n in services:
+            self.nodes.setdefault(n, [])
+        with ThreadPoolExecutor(max_workers=len(services), thread_name_prefix="dk-up") as pool:
+            list(pool.map(run, services.values()))
+        if errors:
+            first = next((e for e in errors if isinstance(e, HealthCheckFailed)), errors[0])
+            raise first
+
+    def _await_state(self, c, svc: ServiceSpec, node: Node, *, need_health: bool, deadline: float) -> None:
+        while True:
+            if self._abort.is_set() and not self._up:
+                raise LabError(f"{node.name}: start-up aborted (another service failed)")
+            st = c.api.inspect_container(node.container_name)["State"]
+            if not st["Running"] and st["Status"] in ("exited", "dead"):
+                raise self._unhealthy(node, f"exited with code {st.get('ExitCode')}")
+            health = (st.get("Health") or {}).get("Status")
+            if st["Running"] and (not need_health or health == "healthy"):
+                return
+            if health == "unhealthy":
+                last = ((st.get("Health") or {}).get("Log") or [{}])[-1].get("Output", "").strip()
+                raise self._unhealthy(node, f"health check failed ({last[-200:] or 'no output'})")
+            if time.monotonic() > deadline:
+                raise self._unhealthy(node, f"not healthy after {self.up_timeout:.0f} s")
+            time.sleep(0.05)
+
+    def _unhealthy(self, node: Node, why: str) -> HealthCheckFailed:
+        try:
+            logs = self.docker.api.logs(node.container_name, tail=20).decode("utf-8", "replace").rstrip()
+        except Exception:
+            logs = "(no logs)"
+        last = " | ".join(l for l in logs.splitlines()[-5:] if l.strip()) or "(no output)"
+        return HealthCheckFailed(f"{self.spec.name}: service {node.service} ({node.name}) {why}; "
+                                 f"last log lines: {last}", service=node.service, logs=logs,
+                                 fix=f"look at {self.spec.file} services.{node.service} "
+                                     "(healthcheck, command) and the log above")

@@ -1,0 +1,89 @@
+"""Reaping by label: a run's own teardown, and `drill gc` for runs whose process is gone.
+
+Nothing without a ``drillkit.run`` label is ever touched.
+"""
+
+from __future__ import annotations
+
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+
+from drillkit import labels as L
+
+__all__ = ["remove_run", "collect", "GcReport", "list_runs"]
+
+
+@dataclass
+class GcReport:
+    runs: list[str] = field(default_factory=list)
+    containers: int = 0
+    networks: int = 0
+    volumes: int = 0
+    kept_alive: list[str] = field(default_factory=list)
+
+    def __str__(self) -> str:
+        if not self.runs:
+            alive = f" ({len(self.kept_alive)} live run(s) kept)" if self.kept_alive else ""
+            return f"nothing to collect{alive}"
+        return (f"removed {self.containers} container(s), {self.networks} network(s), "
+                f"{self.volumes} volume(s) of {len(self.runs)} dead run(s): {', '.join(self.runs)}")
+
+
+def _remove_container(c, cid: str) -> None:
+    try:
+        c.api.remove_container(cid, force=True, v=True)
+    except Exception as exc:  # already gone
+        if "No such container" not in str(exc) and "is already in progress" not in str(exc):
+            raise
+
+
+def remove_run(c, run_id: str) -> tuple[int, int, int]:
+    """Remove every container, network and volume labelled ``drillkit.run=<run_id>``; in parallel."""
+    flt = {"label": f"{L.RUN}={run_id}"}
+    containers = c.api.containers(all=True, filters=flt, quiet=True)
+    if containers:
+        with ThreadPoolExecutor(max_workers=min(16, len(containers))) as pool:
+            list(pool.map(lambda x: _remove_container(c, x["Id"]), containers))
+    nets = c.api.networks(filters=flt)
+    for n in nets:
+        try:
+            c.api.remove_network(n["Id"])
+        except Exception as exc:
+            if "not found" not in str(exc).lower():
+                raise
+    vols = (c.api.volumes(filters=flt) or {}).get("Volumes") or []
+    for v in vols:
+        try:
+            c.api.remove_volume(v["Name"], force=True)
+        except Exception as exc:
+            if "no such volume" not in str(exc).lower():
+                raise
+    return len(containers), len(nets), len(vols)
+
+
+def list_runs(c) -> dict[str, str]:
+    """run id -> owner token, for every labelled object on the engine."""
+    runs: dict[str, str] = {}
+    flt = {"label": L.RUN}
+    for x in c.api.containers(all=True, filters=flt):
+        runs.setdefault(x["Labels"][L.RUN], x["Labels"].get(L.OWNER, ""))
+    for n in c.api.networks(filters=flt):
+        runs.setdefault(n["Labels"][L.RUN], (n.get("Labels") or {}).get(L.OWNER, ""))
+    for v in (c.api.volumes(filters=flt) or {}).get("Volumes") or []:
+        runs.setdefault(v["Labels"][L.RUN], (v.get("Labels") or {}).get(L.OWNER, ""))
+    return runs
+
+
+def collect(c, *, include_alive: bool = False) -> GcReport:
+    """Remove the objects of every run whose owning process is gone (or all runs, if asked)."""
+    report = GcReport()
+    for run, owner in sorted(list_runs(c).items()):
+        if not include_alive and owner and L.owner_alive(owner):
+            report.kept_alive.append(run)
+            continue
+        n_c, n_n, n_v = remove_run(c, run)
+        report.runs.append(run)
+        report.containers += n_c
+        report.networks += n_n
+        report.volumes += n_v
+    return report
