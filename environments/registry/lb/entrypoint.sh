@@ -1,0 +1,13 @@
+#!/bin/sh
+# Maps the LB_HEALTH switch to HAProxy health-check timing, then runs HAProxy in the foreground.
+#   fast (default): inter 250ms fall 2 rise 2  -> a dead node leaves the rotation in ~0.5 s
+#   slow (DEFECT):  inter 2s   fall 10 rise 2  -> ~20 s of requests still sent to a dead node
+set -eu
+case "${LB_HEALTH:-fast}" in
+    fast) LB_CHECK_INTER=250ms LB_CHECK_FALL=2  LB_CHECK_RISE=2 ;;
+    slow) LB_CHECK_INTER=2s    LB_CHECK_FALL=10 LB_CHECK_RISE=2 ;;
+    *) echo "lb-entrypoint: LB_HEALTH must be 'fast' or 'slow', not '${LB_HEALTH}'" >&2; exit 64 ;;
+esac
+export LB_CHECK_INTER LB_CHECK_FALL LB_CHECK_RISE
+echo "lb-entrypoint: LB_HEALTH=${LB_HEALTH:-fast}: inter ${LB_CHECK_INTER} fall ${LB_CHECK_FALL} rise ${LB_CHECK_RISE}"
+exec haproxy -W -db -f /etc/haproxy/haproxy.cfg "$@"
