@@ -141,13 +141,14 @@ def global_allocation_lock(cur) -> None:
 
 
 def slot_taken(cur, slot_id: int) -> str | None:
-    cur.execute("SELECT id FROM bookings WHERE slot_id = %s AND cancelled_at IS NULL LIMIT 1", (slot_id,))
-    row = cur.fetchone()
-    if row:
-        return "booked"
-    cur.execute("SELECT 1 FROM holds WHERE slot_id = %s AND booking_id IS NULL AND expires_at > now()"
-                " LIMIT 1", (slot_id,))
-    return "held" if cur.fetchone() else None
+    # One statement, so one snapshot: a booking that commits between two separate checks (hold
+    # closed, booking not yet visible) cannot slip through.
+    cur.execute("""
+        SELECT EXISTS (SELECT 1 FROM bookings WHERE slot_id = %(slot)s AND cancelled_at IS NULL),
+               EXISTS (SELECT 1 FROM holds WHERE slot_id = %(slot)s AND booking_id IS NULL
+                                             AND expires_at > now())""", {"slot": slot_id})
+    booked, held = cur.fetchone()
+    return "booked" if booked else "held" if held else None
 
 
 BOOKING_SQL = """
@@ -160,7 +161,8 @@ def booking_json(row) -> dict:
     (booking_id, slot_id, office_id, starts_at, counter, citizen, hold_id, created_at,
      cancelled_at, node) = row
     return {"id": booking_id, "slot_id": slot_id, "office_id": office_id,
-            "starts_at": starts_at.isoformat(timespec="minutes"), "counter": counter, "citizen": citizen, "hold_id": hold_id,
+            "starts_at": starts_at.isoformat(timespec="minutes"), "counter": counter,
+            "citizen": citizen, "hold_id": hold_id,
             "status": "cancelled" if cancelled_at else "active", "created_at": created_at,
             "cancelled_at": cancelled_at, "node": node}
 
