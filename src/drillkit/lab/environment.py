@@ -355,7 +355,20 @@ class Environment:
             first = next((e for e in errors if isinstance(e, HealthCheckFailed)), errors[0])
             raise first
 
+    @staticmethod
+    def health_grace(svc: ServiceSpec) -> float:
+        """How long an `unhealthy` node may take to turn healthy before start-up gives up on it.
+
+        Docker turns `unhealthy` back to `healthy` on the next passing check, and a busy machine can
+        make the first checks time out; a check that never passes still fails well within this.
+        """
+        h = svc.healthcheck or {}
+        one_round = h.get("start_period", 0) + h.get("retries", 3) * (h.get("interval", 1) + h.get("timeout", 2))
+        return max(15.0, 3 * one_round)
+
     def _await_state(self, c, svc: ServiceSpec, node: Node, *, need_health: bool, deadline: float) -> None:
+        unhealthy_since: float | None = None
+        grace = self.health_grace(svc)
         while True:
             if self._abort.is_set() and not self._up:
                 raise LabError(f"{node.name}: start-up aborted (another service failed)")
@@ -366,8 +379,13 @@ class Environment:
             if st["Running"] and (not need_health or health == "healthy"):
                 return
             if health == "unhealthy":
-                last = ((st.get("Health") or {}).get("Log") or [{}])[-1].get("Output", "").strip()
-                raise self._unhealthy(node, f"health check failed ({last[-200:] or 'no output'})")
+                unhealthy_since = unhealthy_since or time.monotonic()
+                if time.monotonic() - unhealthy_since > grace:
+                    last = ((st.get("Health") or {}).get("Log") or [{}])[-1].get("Output", "").strip()
+                    raise self._unhealthy(node, f"health check failed for {grace:.0f} s "
+                                                f"({last[-200:] or 'no output'})")
+            else:
+                unhealthy_since = None
             if time.monotonic() > deadline:
                 raise self._unhealthy(node, f"not healthy after {self.up_timeout:.0f} s")
             time.sleep(0.05)

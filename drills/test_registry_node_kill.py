@@ -1,0 +1,48 @@
+"""Registry node kill: one of the four app nodes dies while clerks work.
+
+Traces to SCENARIOS.md: the registry runs as 4 servers behind a load balancer; a node loss must be
+carried by the others without users noticing — logged-in clerks keep their sessions, every move they
+registered (and were told so) is in the database.
+"""
+
+import pytest
+
+from drillkit import verdicts as V
+from drillkit.faults.base import Target
+from drillkit.faults.process import Kill
+from drillkit.stacks.registry import stored_move_ids
+from drillkit.traffic.users import EXISTING
+
+USERS = 20
+RECOVERY_TARGET_S = 3.0    # fault -> first of 3 consecutive successes of the affected clerks
+OBSERVE_S = 8.0
+
+
+@pytest.mark.drill("registry", fault="node kill", scenario="registry node kill: failover, sessions survive",
+                   severity="critical")
+def test_registry_node_kill(drill):
+    """Kill one app node under 20 working clerks: recovery within target, no session and no write lost."""
+    with drill.phase("steady"):
+        drill.clerks(USERS)
+        drill.probe()
+        drill.wait(3.0)
+        drill.check(V.availability(drill.timeline, population=EXISTING, minimum=0.99, label="steady state"))
+
+    with drill.phase("inject"):
+        kill = drill.inject(Kill(Target("app", replica=2)))
+
+    with drill.phase("observe"):
+        drill.wait(OBSERVE_S)
+
+    with drill.phase("recover"):
+        drill.heal(kill)
+        drill.wait(2.0)
+
+    with drill.phase("verify"):
+        drill.stop_traffic()
+        drill.record_ground_truth("writes", stored_move_ids(drill.env))
+        drill.check(
+            V.recovery_time(drill.timeline, target=RECOVERY_TARGET_S, population=EXISTING, consecutive=3),
+            V.sessions_lost(drill.timeline),
+            V.writes_lost(drill.timeline),
+        )

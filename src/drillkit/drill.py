@@ -1,0 +1,145 @@
+"""One drill: phases on the timeline (and as Allure steps), users and probes, faults that always
+heal, and verdicts that fail the drill with sentences a manager can read.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import time
+from pathlib import Path
+from typing import Any, Callable, Iterator
+
+from drillkit.errors import DrillkitError
+from drillkit.faults.base import Fault
+from drillkit.lab.environment import Environment
+from drillkit.timeline import Timeline
+from drillkit.traffic.probe import Probe
+from drillkit.traffic.users import UserPool, clerks
+from drillkit.verdicts.base import FAIL, Verdict
+
+__all__ = ["Drill", "DrillFailed"]
+
+PHASE_TITLES = {"steady": "steady state", "inject": "inject", "observe": "observe",
+                "recover": "recover", "verify": "verify"}
+
+
+class DrillFailed(AssertionError):
+    """The stack did not keep its promises: one line per failed verdict, prefixed 'drill failed:'."""
+
+    def __init__(self, failed: list[Verdict]):
+        self.verdicts = failed
+        super().__init__("drill failed: " + "; ".join(v.sentence for v in failed))
+
+
+class Drill:
+    def __init__(self, env: Environment, timeline: Timeline, *, probe_interval: float = 0.05,
+                 progress: Callable[[str], None] | None = None, allure_steps: bool = True):
+        self.env, self.timeline = env, timeline
+        self.probe_interval = probe_interval
+        self.progress = progress or (lambda m: None)
+        self.allure_steps = allure_steps
+        self.faults: list[Fault] = []
+        self.pools: list[UserPool] = []
+        self.probes: list[Probe] = []
+        self.verdicts: list[Verdict] = []
+        self.faulted_services: list[str] = []
+        self._finished = False
+
+    # -- phases ----------------------------------------------------------------------------------
+    @contextlib.contextmanager
+    def phase(self, name: str) -> Iterator[None]:
+        self.timeline.phase(name, "start")
+        self.progress(f"phase: {PHASE_TITLES.get(name, name)}")
+        step = contextlib.nullcontext()
+        if self.allure_steps:
+            try:
+                import allure
+                step = allure.step(PHASE_TITLES.get(name, name))
+            except ImportError:
+                pass
+        try:
+            with step:
+                yield
+        finally:
+            self.timeline.phase(name, "end")
+
+    def wait(self, seconds: float) -> None:
+        time.sleep(seconds)
+
+    # -- traffic ---------------------------------------------------------------------------------
+    def clerks(self, count: int = 20, **kw: Any) -> UserPool:
+        pool = clerks(self.env.url(), self.timeline, count, **kw).start()
+        self.pools.append(pool)
+        if pool.logged_in < count:
+            raise DrillkitError(f"only {pool.logged_in} of {count} clerks could log in before the drill",
+                                fix="the steady state does not hold: look at the entry point's logs")
+        return pool
+
+    def probe(self, path: str = "/version", **kw: Any) -> Probe:
+        kw.setdefault("interval", self.probe_interval)
+        p = Probe(self.env.url(), self.timeline, path=path, **kw).start()
+        self.probes.append(p)
+        return p
+
+    # -- faults ----------------------------------------------------------------------------------
+    def inject(self, fault: Fault) -> Fault:
+        self.faults.append(fault)
+        self.progress(f"inject: {fault.describe()}")
+        fault.inject(self.env, self.timeline)
+        for n in fault.nodes:
+            if n.service not in self.faulted_services:
+                self.faulted_services.append(n.service)
+        return fault
+
+    def heal(self, fault: Fault) -> None:
+        self.progress(f"heal: {fault.describe()}")
+        fault.heal(self.env, self.timeline)
+
+    def heal_all(self) -> list[Exception]:
+        errors = []
+        for f in reversed(self.faults):
+            try:
+                f.heal(self.env, self.timeline)
+            except Exception as exc:  # every heal is tried; failures are reported together
+                errors.append(exc)
+        return errors
+
+    # -- ground truth and verdicts ---------------------------------------------------------------
+    def record_ground_truth(self, what: str, ids: list[str]) -> None:
+        self.timeline.add("ground-truth", what=what, ids=[str(i) for i in ids])
+
+    def check(self, *verdicts: Verdict) -> list[Verdict]:
+        """Record verdicts on the timeline; raise DrillFailed naming every failed one."""
+        for v in verdicts:
+            self.verdicts.append(v)
+            self.timeline.add("verdict", name=v.name, status=v.status, sentence=v.sentence,
+                              value=v.value, unit=v.unit, target=v.target)
+            self.progress(f"verdict: [{v.status}] {v.sentence}")
+        failed = [v for v in verdicts if v.status == FAIL]
+        if failed:
+            raise DrillFailed(failed)
+        return list(verdicts)
+
+    def stop_traffic(self) -> None:
+        for p in self.probes:
+            p.stop()
+        for pool in self.pools:
+            pool.stop()
+
+    def finish(self) -> None:
+        """Stop traffic, heal every fault (a failed heal fails the drill loudly), close the record."""
+        if self._finished:
+            return
+        self._finished = True
+        self.stop_traffic()
+        errors = self.heal_all()
+        self.timeline.close()
+        if errors:
+            raise errors[0]
+
+    def probe_stats(self) -> dict[str, float]:
+        return self.probes[0].achieved() if self.probes else {}
+
+    @property
+    def timeline_path(self) -> Path | None:
+        return self.timeline.path

@@ -1,0 +1,337 @@
+"""drillkit's pytest plugin (entry point ``pytest11``): the ``drill`` marker, options with ini twins,
+fixtures that hand a drill a running environment, Allure output, and cleanup that always runs.
+
+Precedence for every setting: marker > command line > environment variable > ini file.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+__all__ = ["DrillSettings"]
+
+MARKER = ("drill(environment=None, *, switches=None, stack=None, fault=None, scenario=None, "
+          "severity='normal', target=None): a failover drill against a lab environment; "
+          "switches picks defect variants (e.g. {'sessions': 'node-local'}), fault/scenario/severity "
+          "label the Allure report")
+
+OPTIONS = [
+    # (cli, ini, env, type, default, help)
+    ("--drill-env", "drill_environment", "DRILLKIT_ENVIRONMENT", "string", "registry",
+     "environment for drills whose marker names none (a folder of environments/ or a compose.yaml)"),
+    ("--drill-switch", "drill_switches", "DRILLKIT_SWITCHES", "linelist", [],
+     "defect switch NAME=VALUE applied to every drill's environment (repeatable)"),
+    ("--keep-env-on-failure", "drill_keep_env_on_failure", "DRILLKIT_KEEP_ENV_ON_FAILURE", "bool", False,
+     "leave a failed drill's environment running for debugging (removed by `drill gc` once this run ends)"),
+    ("--probe-interval", "drill_probe_interval", "DRILLKIT_PROBE_INTERVAL", "string", "0.05",
+     "seconds between probe requests (default 0.05)"),
+    ("--drill-report-dir", "drill_report_dir", "DRILLKIT_REPORT_DIR", "string", "reports",
+     "where timelines, charts and the summary are written"),
+]
+
+
+@dataclass
+class DrillSettings:
+    environment: str = "registry"
+    switches: dict[str, str] = field(default_factory=dict)
+    keep_env_on_failure: bool = False
+    probe_interval: float = 0.05
+    report_dir: Path = Path("reports")
+    results: list = field(default_factory=list)
+    environments: dict = field(default_factory=dict)   # (module, env, switches) -> Environment
+    kept: list = field(default_factory=list)
+
+
+settings_key = pytest.StashKey[DrillSettings]()
+_report_key = pytest.StashKey[dict]()
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    group = parser.getgroup("drillkit", "drillkit failover drills")
+    for cli, ini, env, typ, default, help_ in OPTIONS:
+        if typ == "bool":
+            group.addoption(cli, action="store_true", default=None, dest=ini, help=help_)
+        elif typ == "linelist":
+            group.addoption(cli, action="append", default=None, dest=ini, metavar="NAME=VALUE", help=help_)
+        else:
+            group.addoption(cli, action="store", default=None, dest=ini, help=help_)
+        parser.addini(ini, help=help_, type=typ, default=default)
+
+
+def _setting(config: pytest.Config, ini: str, env: str, typ: str) -> tuple[Any, str]:
+    cli = config.getoption(ini)
+    if cli is not None:
+        return cli, f"command line option for {ini}"
+    if env in os.environ:
+        raw = os.environ[env]
+        if typ == "bool":
+            return raw.lower() in ("1", "true", "yes", "on"), f"environment variable {env}"
+        if typ == "linelist":
+            return [s for s in re.split(r"[,\s]+", raw) if s], f"environment variable {env}"
+        return raw, f"environment variable {env}"
+    return config.getini(ini), f"ini option {ini}"
+
+
+def _parse_switches(items: list[str], origin: str) -> dict[str, str]:
+    from drillkit.errors import ConfigError
+    out = {}
+    for item in items:
+        name, sep, value = item.partition("=")
+        if not sep or not name or not value:
+            raise ConfigError(f"switch {item!r} is not NAME=VALUE", field=origin,
+                              fix="write e.g. sessions=node-local")
+        out[name.strip()] = value.strip()
+    return out
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", MARKER)
+    from drillkit.errors import ConfigError
+    s = DrillSettings()
+    vals = {}
+    for cli, ini, env, typ, default, help_ in OPTIONS:
+        vals[ini] = _setting(config, ini, env, typ)
+    s.environment = str(vals["drill_environment"][0])
+    s.switches = _parse_switches(list(vals["drill_switches"][0] or []), vals["drill_switches"][1])
+    s.keep_env_on_failure = bool(vals["drill_keep_env_on_failure"][0])
+    raw, origin = vals["drill_probe_interval"]
+    try:
+        s.probe_interval = float(raw)
+        if not 0.005 <= s.probe_interval <= 10:
+            raise ValueError
+    except ValueError:
+        raise pytest.UsageError(str(ConfigError(f"probe interval {raw!r} is not 0.005..10 seconds",
+                                                field=origin, fix="e.g. --probe-interval 0.05"))) from None
+    s.report_dir = Path(vals["drill_report_dir"][0])
+    config.stash[settings_key] = s
+
+    # SIGTERM (CI cancel, `kill`) must run the same teardown as Ctrl-C.
+    if hasattr(signal, "SIGTERM") and threading_main():
+        previous = signal.getsignal(signal.SIGTERM)
+
+        def on_term(signum, frame):
+            raise KeyboardInterrupt("SIGTERM")
+        signal.signal(signal.SIGTERM, on_term)
+        config.add_cleanup(lambda: signal.signal(signal.SIGTERM, previous))
+    config.add_cleanup(lambda: _teardown_all(s))
+
+
+def threading_main() -> bool:
+    import threading
+    return threading.current_thread() is threading.main_thread()
+
+
+def _teardown_all(s: DrillSettings) -> None:
+    """Safety net: whatever environment is still up when pytest ends goes (kept ones stay)."""
+    for key, env in list(s.environments.items()):
+        if env not in s.kept:
+            try:
+                env.down()
+            except Exception as exc:  # pragma: no cover - reported, never hidden
+                sys.stderr.write(f"drillkit: teardown of {env.run_id} failed: {exc}\n")
+        s.environments.pop(key, None)
+
+
+def pytest_sessionstart(session: pytest.Session) -> None:
+    """Reap objects of earlier runs whose process is gone (never anything without drillkit labels)."""
+    if os.environ.get("DRILLKIT_NO_GC"):
+        return
+    try:
+        from drillkit.errors import DockerUnavailable
+        from drillkit.lab.docker_client import client
+        from drillkit.lab.gc import collect
+        report = collect(client())
+    except Exception:  # no engine: drills will say so when they need it
+        return
+    if report.runs:
+        tr = session.config.pluginmanager.get_plugin("terminalreporter")
+        if tr:
+            tr.write_line(f"drillkit gc: {report}")
+
+
+@pytest.hookimpl(wrapper=True, tryfirst=True)
+def pytest_runtest_makereport(item: pytest.Item, call):
+    rep = yield
+    item.stash.setdefault(_report_key, {})[rep.when] = rep
+    return rep
+
+
+def _marker_kwargs(node) -> dict[str, Any]:
+    m = node.get_closest_marker("drill")
+    if m is None:
+        return {}
+    kw = dict(m.kwargs)
+    if m.args:
+        kw.setdefault("environment", m.args[0])
+    return kw
+
+
+@pytest.fixture(scope="session")
+def drill_settings(pytestconfig: pytest.Config) -> DrillSettings:
+    return pytestconfig.stash[settings_key]
+
+
+@pytest.fixture(scope="module", autouse=False)
+def _drill_module_envs(request: pytest.FixtureRequest, drill_settings: DrillSettings):
+    """Environments are reused across the drills of a module and removed at its end."""
+    mine: list = []
+    request.module.__drillkit_envs__ = mine
+    yield mine
+    for key in list(drill_settings.environments):
+        env = drill_settings.environments[key]
+        if key[0] == request.node.nodeid and env not in drill_settings.kept:
+            env.down()
+            drill_settings.environments.pop(key, None)
+
+
+@pytest.fixture
+def drill_env(request: pytest.FixtureRequest, drill_settings: DrillSettings, _drill_module_envs):
+    """A running environment for this drill: reused within the module, reset between drills."""
+    from drillkit.lab.compose import load_environment
+    from drillkit.lab.environment import Environment
+
+    kw = _marker_kwargs(request.node)
+    env_name = kw.get("environment") or drill_settings.environment
+    switches = {**drill_settings.switches, **(kw.get("switches") or {})}
+    spec = load_environment(env_name, switches)
+    key = (_module_nodeid(request.node), spec.name, tuple(sorted(spec.chosen.items())))
+    env = drill_settings.environments.get(key)
+    tr = request.config.pluginmanager.get_plugin("terminalreporter")
+    progress = (lambda m: tr.write_line(f"  drillkit: {m}")) if tr and request.config.getoption("verbose") > 0 \
+        else (lambda m: None)
+    if env is None:
+        env = Environment(spec, progress=progress)
+        drill_settings.environments[key] = env
+        env.up()
+    else:
+        env.progress = progress
+        env.reset()
+    yield env
+    reps = request.node.stash.get(_report_key, {})
+    failed = any(r.failed for r in reps.values())
+    if failed and drill_settings.keep_env_on_failure:
+        drill_settings.kept.append(env)
+        if tr:
+            tr.write_line(f"drillkit: kept environment {spec.name} (run {env.run_id}) for debugging; "
+                          f"`drill down {env.run_id}` removes it")
+
+
+def _module_nodeid(item) -> str:
+    node = item
+    while node is not None and not isinstance(node, pytest.Module):
+        node = node.parent
+    return node.nodeid if node is not None else ""
+
+
+@pytest.fixture
+def drill(request: pytest.FixtureRequest, drill_env, drill_settings: DrillSettings):
+    """A Drill on the running environment; at the end: traffic stopped, faults healed, report written."""
+    from drillkit.drill import Drill
+    from drillkit.timeline import Timeline
+
+    kw = _marker_kwargs(request.node)
+    spec = drill_env.spec
+    safe = re.sub(r"[^A-Za-z0-9_.-]+", "_", request.node.nodeid).strip("_")
+    tl_path = drill_settings.report_dir / "timelines" / f"{safe}.jsonl"
+    if tl_path.exists():
+        tl_path.unlink()
+    stack = kw.get("stack") or spec.stack
+    fault = kw.get("fault") or "unspecified"
+    scenario = kw.get("scenario") or (request.node.function.__doc__ or request.node.name).strip().splitlines()[0] \
+        if hasattr(request.node, "function") else request.node.name
+    timeline = Timeline(tl_path, drill=request.node.nodeid, run=drill_env.run_id,
+                        environment=spec.name, meta={"switches": spec.chosen, "stack": stack,
+                                                     "fault": fault, "scenario": scenario})
+    tr = request.config.pluginmanager.get_plugin("terminalreporter")
+    progress = (lambda m: tr.write_line(f"  drillkit: {m}")) if tr and request.config.getoption("verbose") > 0 \
+        else (lambda m: None)
+    d = Drill(drill_env, timeline, probe_interval=drill_settings.probe_interval, progress=progress)
+    _allure_labels(stack, fault, scenario, kw.get("severity", "normal"), spec.chosen)
+    started = time.monotonic()
+    try:
+        yield d
+    finally:
+        try:
+            d.finish()
+        finally:
+            _report_drill(request, d, drill_settings, stack, fault, scenario, time.monotonic() - started)
+
+
+def _allure_labels(stack, fault, scenario, severity, switches) -> None:
+    try:
+        from drillkit.report.allure_results import label_drill
+    except ImportError:
+        return
+    label_drill(stack, fault, scenario, severity)
+    try:
+        import allure
+        for k, v in switches.items():
+            allure.dynamic.parameter(k, v)
+    except Exception:
+        pass
+
+
+def _report_drill(request, d, s: DrillSettings, stack, fault, scenario, duration) -> None:
+    from drillkit.report.summary import DrillResult
+    reps = request.node.stash.get(_report_key, {})
+    call = reps.get("call")
+    if call is None or call.skipped:
+        outcome = "broken" if call is None else "skipped"
+    elif call.passed:
+        outcome = "passed"
+    else:
+        from drillkit.drill import DrillFailed
+        exc = getattr(call, "longrepr", None)
+        outcome = "failed" if "drill failed:" in str(exc) else "broken"
+    chart = None
+    try:
+        from drillkit.report.chart import render_timeline_chart
+        safe = d.timeline_path.stem if d.timeline_path else "drill"
+        chart = render_timeline_chart(d.timeline, s.report_dir / "charts" / f"{safe}.png",
+                                      title=f"{stack}: {scenario}")
+    except Exception as exc:  # a chart must never hide the drill's result
+        sys.stderr.write(f"drillkit: chart not rendered: {exc}\n")
+    try:
+        from drillkit.report.allure_results import attach_text, attach_timeline
+        attach_timeline(d.timeline, chart)
+        for svc in d.faulted_services:
+            attach_text(f"logs of {svc}", d.env.logs(svc, tail=300))
+    except Exception as exc:
+        sys.stderr.write(f"drillkit: allure attachments skipped: {exc}\n")
+    s.results.append(DrillResult(name=request.node.nodeid, stack=stack, fault=fault, scenario=scenario,
+                                 outcome=outcome, verdicts=list(d.verdicts),
+                                 timeline_path=d.timeline_path, duration=duration))
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus) -> None:
+    s = session.config.stash.get(settings_key, None)
+    if s is None:
+        return
+    if s.results:
+        try:
+            from drillkit.report.summary import append_trend, write_summary
+            write_summary(s.results, s.report_dir)
+            append_trend(s.results, s.report_dir / "history.jsonl")
+        except Exception as exc:
+            sys.stderr.write(f"drillkit: summary not written: {exc}\n")
+    alluredir = getattr(session.config.option, "allure_report_dir", None)
+    if alluredir and s.results:
+        try:
+            from drillkit.report.allure_results import (write_categories_json, write_environment_properties,
+                                                        write_executor_json)
+            envs = {f"switch.{k}": v for r in s.environments.values() for k, v in r.spec.chosen.items()}
+            envs.update({"python": sys.version.split()[0], "probe_interval_s": s.probe_interval})
+            write_environment_properties(Path(alluredir), envs)
+            write_executor_json(Path(alluredir), build_name=time.strftime("drill run %Y-%m-%d %H:%M"))
+            write_categories_json(Path(alluredir))
+        except Exception as exc:
+            sys.stderr.write(f"drillkit: allure extras not written: {exc}\n")
