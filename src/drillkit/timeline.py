@@ -89,8 +89,9 @@ class Timeline:
                         error=error, session=session)
 
     def fault(self, event: str, *, fault: str, fault_id: str, targets: Iterable[str] = (),
-              **detail: Any) -> dict[str, Any]:
-        return self.add("fault", event=event, fault=fault, fault_id=fault_id,
+              t: float | None = None, **detail: Any) -> dict[str, Any]:
+        """A fault event, stamped with ``t`` = when the call was made (not when it returned)."""
+        return self.add("fault", t=t, event=event, fault=fault, fault_id=fault_id,
                         targets=list(targets), detail=detail)
 
     def write(self, *, client: str, id: str, op: str) -> dict[str, Any]:

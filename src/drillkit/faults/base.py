@@ -96,13 +96,15 @@ class Fault:
             self.nodes = self.target.resolve(env)
             check_blast_radius(env, self.nodes, self.max_nodes)
         self.injected = True  # heal must run even if inject fails halfway
+        t = tl.now()
         self._inject(env)
-        tl.fault("inject", fault=self.kind, fault_id=self.fault_id, targets=self.targets(),
-                 **self.detail())
+        tl.fault("inject", t=t, fault=self.kind, fault_id=self.fault_id, targets=self.targets(),
+                 api_seconds=round(tl.now() - t, 4), **self.detail())
 
     def heal(self, env: Environment, tl: Timeline) -> None:
         if not self.injected or self.healed:
             return
+        t = tl.now()
         try:
             self._heal(env)
         except Exception as exc:
@@ -111,7 +113,8 @@ class Fault:
             raise FaultError(f"heal of {self.describe()} failed: {exc}",
                              fix="the lab may be left broken; it is torn down at the end of the run") from exc
         self.healed = True
-        tl.fault("heal", fault=self.kind, fault_id=self.fault_id, targets=self.targets())
+        tl.fault("heal", t=t, fault=self.kind, fault_id=self.fault_id, targets=self.targets(),
+                 api_seconds=round(tl.now() - t, 4))
 
     @contextmanager
     def active(self, env: Environment, tl: Timeline) -> Iterator["Fault"]:

@@ -8,6 +8,7 @@ from __future__ import annotations
 from concurrent.futures import ThreadPoolExecutor
 
 from drillkit.faults.base import Fault
+from drillkit.faults.registry import register
 from drillkit.lab.environment import Environment
 
 __all__ = ["Kill", "Stop", "Pause", "Restart"]
@@ -34,19 +35,17 @@ class _BringBack(Fault):
         _each(self.nodes, back)
 
 
+@register("kill")
 class Kill(_BringBack):
     """SIGKILL: the node is gone at once, as in a power loss."""
-
-    kind = "kill"
 
     def _inject(self, env: Environment) -> None:
         _each(self.nodes, lambda n: env.docker.api.kill(n.container_name, signal="SIGKILL"))
 
 
+@register("stop")
 class Stop(_BringBack):
     """SIGTERM, then SIGKILL after the grace period: an orderly shutdown."""
-
-    kind = "stop"
 
     def __init__(self, target=None, *, grace: float = 5.0, **kw):
         super().__init__(target, **kw)
@@ -59,19 +58,17 @@ class Stop(_BringBack):
         _each(self.nodes, lambda n: env.docker.api.stop(n.container_name, timeout=int(self.grace)))
 
 
+@register("pause")
 class Pause(_BringBack):
     """Freeze every process of the node (cgroup freezer): it holds its connections but answers nothing."""
-
-    kind = "pause"
 
     def _inject(self, env: Environment) -> None:
         _each(self.nodes, lambda n: env.docker.api.pause(n.container_name))
 
 
+@register("restart")
 class Restart(_BringBack):
     """Restart the node (SIGTERM with a short grace, then start)."""
-
-    kind = "restart"
 
     def _inject(self, env: Environment) -> None:
         _each(self.nodes, lambda n: env.docker.api.restart(n.container_name, timeout=1))

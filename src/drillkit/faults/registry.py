@@ -1,0 +1,65 @@
+"""Fault kinds by name: the same classes serve Python drills and YAML scenarios.
+
+A fault class registers itself with ``@register("kill")``; its ``__init__`` keyword parameters
+(after ``target``) are its attributes in a scenario, validated against the signature.
+"""
+
+from __future__ import annotations
+
+import inspect
+from typing import Any
+
+from drillkit.errors import ConfigError
+
+__all__ = ["register", "FAULTS", "create", "parameters"]
+
+FAULTS: dict[str, type] = {}
+
+
+def register(kind: str):
+    def deco(cls):
+        if kind in FAULTS and FAULTS[kind] is not cls:
+            raise RuntimeError(f"fault kind {kind!r} registered twice")
+        cls.kind = kind
+        FAULTS[kind] = cls
+        return cls
+    return deco
+
+
+def _load_all() -> None:
+    # importing the families registers their kinds
+    import importlib
+    for mod in ("process", "network", "link", "zone", "resources", "database"):
+        try:
+            importlib.import_module(f"drillkit.faults.{mod}")
+        except ModuleNotFoundError as exc:
+            if exc.name != f"drillkit.faults.{mod}":
+                raise
+
+
+def parameters(kind: str) -> dict[str, inspect.Parameter]:
+    """Keyword parameters a kind takes besides ``target`` and ``max_nodes``."""
+    cls = FAULTS[kind]
+    sig = inspect.signature(cls.__init__)
+    return {n: p for n, p in sig.parameters.items()
+            if n not in ("self", "target", "max_nodes") and p.kind not in (p.VAR_KEYWORD, p.VAR_POSITIONAL)}
+
+
+def create(kind: str, target: Any = None, *, where: str = "fault", file: str | None = None,
+           line: int | None = None, **params: Any):
+    _load_all()
+    if kind not in FAULTS:
+        raise ConfigError(f"unknown fault kind {kind!r}", file=file, line=line, field=f"{where}.kind",
+                          fix=f"use one of {', '.join(sorted(FAULTS))}")
+    allowed = parameters(kind)
+    max_nodes = params.pop("max_nodes", None)
+    for name in params:
+        if name not in allowed:
+            raise ConfigError(f"fault {kind!r} has no attribute {name!r}", file=file, line=line,
+                              field=f"{where}.{name}",
+                              fix=f"{kind} takes {', '.join(allowed) or 'no attributes'}")
+    missing = [n for n, p in allowed.items() if p.default is p.empty and n not in params]
+    if missing:
+        raise ConfigError(f"fault {kind!r} needs {missing[0]!r}", file=file, line=line,
+                          field=f"{where}.{missing[0]}", fix=f"add {missing[0]}: ...")
+    return FAULTS[kind](target, max_nodes=max_nodes, **params)
