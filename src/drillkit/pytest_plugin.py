@@ -95,6 +95,12 @@ def _parse_switches(items: list[str], origin: str) -> dict[str, str]:
 
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", MARKER)
+    try:  # YAML scenarios are collected by their own plugin module
+        import importlib.util
+        if importlib.util.find_spec("drillkit.scenario.plugin"):
+            config.pluginmanager.import_plugin("drillkit.scenario.plugin")
+    except ImportError:
+        pass
     from drillkit.errors import ConfigError
     s = DrillSettings()
     vals = {}

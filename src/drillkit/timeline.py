@@ -11,7 +11,8 @@ clock):
 ``probe``         one request: ``population``, ``client``, ``op``, ``ok``, ``status``, ``latency``,
                   ``t_end``, ``node`` (which replica answered, if known), ``error``, ``session``
                   (``valid``: the session was accepted, ``rejected``: a session the service had
-                  accepted before was refused, ``none``: no session involved)
+                  accepted before was refused, ``none``: no session involved), ``notice`` (true
+                  when the answer was the service's disruption notice page)
 ``fault``         ``event`` (inject|heal|heal-failed), ``fault`` (kind), ``fault_id``, ``targets``,
                   ``detail``
 ``write``         an acknowledged write in a client's ledger: ``client``, ``id``, ``op``
@@ -83,10 +84,12 @@ class Timeline:
 
     def probe(self, *, population: str, client: str, op: str, ok: bool, t: float, t_end: float,
               status: int | None = None, node: str | None = None, error: str | None = None,
-              session: str = "none") -> dict[str, Any]:
-        return self.add("probe", t=t, t_end=round(t_end, 6), population=population, client=client,
-                        op=op, ok=ok, status=status, latency=round(t_end - t, 6), node=node,
-                        error=error, session=session)
+              session: str = "none", notice: bool = False) -> dict[str, Any]:
+        rec = dict(t_end=round(t_end, 6), population=population, client=client, op=op, ok=ok,
+                   status=status, latency=round(t_end - t, 6), node=node, error=error, session=session)
+        if notice:
+            rec["notice"] = True
+        return self.add("probe", t=t, **rec)
 
     def fault(self, event: str, *, fault: str, fault_id: str, targets: Iterable[str] = (),
               t: float | None = None, **detail: Any) -> dict[str, Any]:

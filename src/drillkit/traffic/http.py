@@ -19,6 +19,7 @@ __all__ = ["HttpClient", "Response", "ALLOWED_HOSTS"]
 
 ALLOWED_HOSTS = {"127.0.0.1", "localhost", "::1"}
 NODE_HEADER = "X-Drillkit-Node"
+NOTICE_MARKERS = ("Störung", "disruption", "Service disruption")
 
 
 @dataclass
@@ -32,6 +33,11 @@ class Response:
     @property
     def ok(self) -> bool:
         return self.status is not None and 200 <= self.status < 300
+
+    @property
+    def notice(self) -> bool:
+        """The service's disruption notice (a 503 page telling users what is wrong and whom to call)."""
+        return self.status == 503 and any(m in self.text for m in NOTICE_MARKERS)
 
 
 class HttpClient:

@@ -38,7 +38,7 @@ class Probe:
         t = tl.now()
         r = self._client().request("GET", self.path, auth=False)
         tl.probe(population=self.population, client="probe", op=f"GET {self.path}", ok=r.ok, t=t,
-                 t_end=tl.now(), status=r.status, node=r.node, error=r.error)
+                 t_end=tl.now(), status=r.status, node=r.node, error=r.error, notice=r.notice)
 
     def _loop(self) -> None:
         start = time.monotonic()

@@ -46,7 +46,7 @@ class Clerk:
     def _record(self, population: str, op: str, t: float, r: Response, session: str = "none") -> None:
         self.timeline.probe(population=population, client=self.name, op=op, ok=r.ok, t=t,
                             t_end=self.timeline.now(), status=r.status, node=r.node, error=r.error,
-                            session=session)
+                            session=session, notice=r.notice)
 
     def login(self) -> bool:
         tl = self.timeline
