@@ -356,6 +356,7 @@ class Handler(BaseHTTPRequestHandler):
         url = urlsplit(self.path)
         self.query = parse_qs(url.query)
         self.session = None
+        self.extra_headers: dict[str, str] = {}
         status = 500
         try:
             allowed = []
@@ -394,6 +395,8 @@ class Handler(BaseHTTPRequestHandler):
         self.send_header("Content-Length", str(len(data)))
         self.send_header("X-Drillkit-Node", NODE)
         self.send_header("Cache-Control", "no-store")
+        for name, value in self.extra_headers.items():
+            self.send_header(name, value)
         if status == 401:
             self.send_header("WWW-Authenticate", "Bearer")
         if status == 405:
@@ -519,6 +522,7 @@ class Handler(BaseHTTPRequestHandler):
                         " VALUES (%s, %s, %s) RETURNING id",
                         (rid, new_address, self.session["user"]))
             move_id = cur.fetchone()[0]
+        self.extra_headers["Location"] = f"/moves/{move_id}"
         return 201, {"id": move_id}
 
     def get_move(self, move_id: str):
