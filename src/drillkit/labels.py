@@ -45,7 +45,10 @@ def owner_alive(token: str) -> bool:
     """True if the process that created a run still exists on this host (pid + start time match).
 
     A token from another host is treated as alive: gc never reaps what it cannot prove dead.
+    ``keep:<who>`` marks an environment started by hand (`drill up`): alive until `drill down`.
     """
+    if token.startswith("keep:"):
+        return True
     try:
         host, pid_s, ticks = token.rsplit(":", 2)
         pid = int(pid_s)
