@@ -1,0 +1,149 @@
+"""A validated scenario: plain data the runner executes and the pytest plugin labels.
+
+`load_scenario(path)` is the only way in: it reads and checks the whole file (see `validate`) and
+raises `ConfigError` — one line with file:line, field and fix — before anything starts.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from drillkit.faults.base import Target
+
+__all__ = ["Scenario", "FaultStep", "Occurrence", "Guard", "RecoveryExpectation", "Expectations",
+           "load_scenario", "looks_like_scenario"]
+
+
+@dataclass(frozen=True)
+class Occurrence:
+    """One inject..heal window of a fault step; ``end`` None = heal when observe ends."""
+
+    step: "FaultStep"
+    number: int          # 1.. within a repeated step
+    start: float
+    end: float | None
+
+    def describe(self) -> str:
+        rep = f" #{self.number}" if self.step.times > 1 else ""
+        return f"{self.step.kind} {self.step.target or ''}".strip() + rep
+
+
+@dataclass(frozen=True)
+class FaultStep:
+    index: int
+    kind: str
+    target: Target | None
+    params: dict[str, Any]
+    at: float
+    duration: float | None          # `for:`; None = until observe ends
+    every: float | None = None
+    times: int = 1
+    line: int | None = None
+
+    def occurrences(self) -> list[Occurrence]:
+        out = []
+        for k in range(self.times):
+            start = self.at + k * (self.every or 0.0)
+            out.append(Occurrence(self, k + 1, start,
+                                  None if self.duration is None else start + self.duration))
+        return out
+
+
+@dataclass(frozen=True)
+class Guard:
+    population: str
+    availability_below: float
+    window: float                   # `for:` seconds
+    line: int | None = None
+
+    def describe(self) -> str:
+        return (f"{self.population} availability below {self.availability_below:.0%} "
+                f"for {self.window:g} s")
+
+
+@dataclass(frozen=True)
+class RecoveryExpectation:
+    population: str = "existing-sessions"
+    max: float = 5.0
+    consecutive: int = 3
+    affected_only: bool = True
+
+
+@dataclass(frozen=True)
+class Expectations:
+    recovery_time: RecoveryExpectation | None = None
+    sessions_lost: int | None = None
+    writes_lost: int | None = None
+    availability: dict[str, float] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Scenario:
+    file: Path
+    title: str
+    environment: str                      # what `load_environment` accepts (a resolved compose path)
+    environment_name: str
+    stack: str
+    source: str = ""
+    description: str = ""
+    switches: dict[str, str] = field(default_factory=dict)
+    severity: str = "normal"
+    users: dict[str, dict[str, Any]] = field(default_factory=dict)   # kind -> {count, seed, ...}
+    probe: dict[str, Any] | None = field(default_factory=dict)       # None = no probe
+    steady_duration: float = 0.0
+    steady_availability: dict[str, float] = field(default_factory=dict)
+    faults: tuple[FaultStep, ...] = ()
+    observe: float = 0.0
+    recover: float = 0.0
+    guards: tuple[Guard, ...] = ()
+    max_nodes: int | None = None
+    expect: Expectations = field(default_factory=Expectations)
+
+    # -- the schedule --------------------------------------------------------------------------
+    def occurrences(self) -> list[Occurrence]:
+        return sorted((o for s in self.faults for o in s.occurrences()), key=lambda o: (o.start, o.step.index))
+
+    @property
+    def last_injection(self) -> float:
+        return max((o.start for o in self.occurrences()), default=0.0)
+
+    @property
+    def schedule_end(self) -> float:
+        """Seconds from the start of inject to the end of observe (when open faults heal)."""
+        return self.last_injection + self.observe
+
+    @property
+    def fault_label(self) -> str:
+        """The Allure feature: the fault kinds, in schedule order."""
+        kinds: list[str] = []
+        for s in self.faults:
+            if s.kind not in kinds:
+                kinds.append(s.kind)
+        return " + ".join(kinds) or "none"
+
+    def marker_kwargs(self) -> dict[str, Any]:
+        return {"environment": self.environment, "switches": dict(self.switches), "stack": self.stack,
+                "fault": self.fault_label, "scenario": self.title, "severity": self.severity}
+
+
+def looks_like_scenario(path: Path) -> bool:
+    """Under a `scenarios` folder, or a YAML file with a top-level `scenario:` key."""
+    if path.suffix not in (".yaml", ".yml"):
+        return False
+    if "scenarios" in path.parts[:-1]:
+        return True
+    try:
+        with open(path, encoding="utf-8", errors="replace") as fh:
+            head = fh.read(65536)
+    except OSError:
+        return False
+    import re
+    return re.search(r"^scenario\s*:", head, re.M) is not None
+
+
+def load_scenario(path: str | Path) -> Scenario:
+    """Read and validate a scenario file; `ConfigError` (one line) on the first problem."""
+    from drillkit.scenario.validate import validate_file
+    return validate_file(Path(path))

@@ -1,0 +1,250 @@
+"""Execute a validated scenario on a `Drill`: steady → inject → observe → recover → verify.
+
+The fault schedule runs on a small scheduler thread (inject at ``at``, heal after ``for``); heals run
+on their own threads so a slow heal (waiting for health) never delays the next injection. Guards are
+watched on the main thread; one that trips is noted on the timeline, stops the schedule, heals
+everything and fails the drill with its sentence. Every fault is healed in a ``finally`` — also on a
+guard abort, an exception or Ctrl-C. Python drills and scenarios use the same blocks (Drill, faults
+from the registry, verdicts).
+"""
+
+from __future__ import annotations
+
+import sys
+import threading
+from typing import Any
+
+from drillkit import verdicts as V
+from drillkit.drill import Drill
+from drillkit.faults import registry
+from drillkit.faults.base import Fault
+from drillkit.scenario.ground_truth import read_ground_truth
+from drillkit.scenario.model import Guard, Occurrence, Scenario
+from drillkit.verdicts.base import FAIL, Verdict
+
+__all__ = ["run_scenario", "Schedule", "GUARD_POLL", "MIN_GUARD_REQUESTS"]
+
+GUARD_POLL = 0.25          # seconds between guard evaluations
+MIN_GUARD_REQUESTS = 5     # a guard judges a window only with at least this many requests
+
+
+class Schedule:
+    """The fault schedule of one scenario on its own thread; `stop_and_heal` always undoes it."""
+
+    def __init__(self, scenario: Scenario, drill: Drill):
+        self.scenario, self.drill = scenario, drill
+        self.t0 = 0.0
+        self.injections_done = threading.Event()
+        self.failure: BaseException | None = None
+        self._stop = threading.Event()
+        self._lock = threading.Lock()
+        self._active: dict[Occurrence, Fault] = {}      # injected, not yet healed (insertion = inject order)
+        self._healers: list[threading.Thread] = []
+        self._heal_errors: list[BaseException] = []
+        self._thread: threading.Thread | None = None
+        self._stopped = False
+
+    def start(self) -> "Schedule":
+        self.t0 = self.drill.timeline.now()
+        self._thread = threading.Thread(target=self._run, name="dk-scenario-schedule", daemon=True)
+        self._thread.start()
+        return self
+
+    def _events(self) -> list[tuple[float, int, str, Occurrence]]:
+        events = []
+        for o in self.scenario.occurrences():
+            events.append((o.start, 1, "inject", o))
+            if o.end is not None:
+                events.append((o.end, 0, "heal", o))   # at the same instant, heal before the next inject
+        return sorted(events, key=lambda e: (e[0], e[1], e[3].step.index, e[3].number))
+
+    def _run(self) -> None:
+        tl = self.drill.timeline
+        injections = sum(1 for e in self._events() if e[2] == "inject")
+        done = 0
+        try:
+            for at, _, what, occ in self._events():
+                delay = self.t0 + at - tl.now()
+                if delay > 0 and self._stop.wait(delay):
+                    return
+                if self._stop.is_set():
+                    return
+                if what == "inject":
+                    self._inject(occ)
+                    done += 1
+                    if done == injections:
+                        self.injections_done.set()
+                else:
+                    self._heal_async(occ)
+        except BaseException as exc:  # reported to the main thread, which heals and raises it
+            self.failure = exc
+        finally:
+            self.injections_done.set()
+
+    def _inject(self, occ: Occurrence) -> None:
+        step = self.scenario.faults[occ.step.index]
+        fault = registry.create(step.kind, step.target, where=f"faults[{step.index}]",
+                                file=str(self.scenario.file), line=step.line,
+                                max_nodes=self.scenario.max_nodes, **step.params)
+        with self._lock:
+            if self._stop.is_set():
+                return
+            self._active[occ] = fault
+        self.drill.inject(fault)
+
+    def _heal(self, occ: Occurrence) -> None:
+        with self._lock:
+            fault = self._active.pop(occ, None)
+        if fault is None:
+            return
+        try:
+            self.drill.heal(fault)
+        except BaseException as exc:  # every heal is tried; the first failure is raised later
+            self._heal_errors.append(exc)
+
+    def _heal_async(self, occ: Occurrence) -> None:
+        th = threading.Thread(target=self._heal, args=(occ,), name=f"dk-heal-{occ.step.kind}", daemon=True)
+        self._healers.append(th)
+        th.start()
+
+    def stop_and_heal(self, *, raise_errors: bool = True) -> None:
+        """Stop injecting, wait for running heals, heal whatever is still active (newest first)."""
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join()
+        for th in list(self._healers):
+            th.join()
+        with self._lock:
+            left = list(self._active)
+        for occ in reversed(left):
+            self._heal(occ)
+        self._stopped = True
+        if raise_errors and self._heal_errors:
+            raise self._heal_errors[0]
+
+    @property
+    def active(self) -> list[Occurrence]:
+        with self._lock:
+            return list(self._active)
+
+
+def _guard_tripped(drill: Drill, guards: tuple[Guard, ...], since: float) -> Verdict | None:
+    tl = drill.timeline
+    now = tl.now()
+    for g in guards:
+        if now - since < g.window:
+            continue
+        probes = tl.probes(g.population, since=now - g.window, until=now)
+        if len(probes) < MIN_GUARD_REQUESTS:
+            continue
+        ratio = sum(1 for r in probes if r["ok"]) / len(probes)
+        if ratio < g.availability_below:
+            return Verdict("guard", FAIL,
+                           f"guard tripped at {now - since:.1f} s into the schedule: {g.population} "
+                           f"availability {ratio:.0%} over the last {g.window:g} s (below "
+                           f"{g.availability_below:.0%}); schedule stopped, all faults healed",
+                           value=round(ratio, 4), unit="ratio", target=f"≥ {g.availability_below:.0%}",
+                           details={"guard": g.describe(), "at": round(now, 3), "requests": len(probes)})
+    return None
+
+
+def _watch(drill: Drill, schedule: Schedule, *, until: float | None, event: threading.Event | None = None
+           ) -> Verdict | None:
+    """Wait until ``until`` (timeline seconds) or ``event``, evaluating guards; raise a schedule failure."""
+    sc = schedule.scenario
+    tl = drill.timeline
+    while True:
+        if schedule.failure is not None:
+            raise schedule.failure
+        if sc.guards:
+            tripped = _guard_tripped(drill, sc.guards, schedule.t0)
+            if tripped is not None:
+                return tripped
+        if event is not None and event.is_set():
+            if schedule.failure is not None:
+                raise schedule.failure
+            return None
+        remaining = (until - tl.now()) if until is not None else GUARD_POLL
+        if until is not None and remaining <= 0:
+            return None
+        step = min(remaining, GUARD_POLL) if sc.guards or event is not None else remaining
+        if event is not None:
+            event.wait(step)
+        else:
+            drill.wait(step)
+
+
+def _start_users(drill: Drill, kind: str, opts: dict[str, Any]) -> None:
+    opts = dict(opts)
+    count = opts.pop("count")
+    if kind == "clerks":
+        drill.clerks(count, **opts)
+    else:  # validation only lets known kinds through
+        raise ValueError(f"no runner for user kind {kind!r}")
+
+
+def _expectation_verdicts(sc: Scenario, drill: Drill, since: float, until: float) -> list[Verdict]:
+    tl = drill.timeline
+    e = sc.expect
+    out: list[Verdict] = []
+    if e.recovery_time is not None:
+        r = e.recovery_time
+        out.append(V.recovery_time(tl, target=r.max, population=r.population, consecutive=r.consecutive,
+                                   affected_only=r.affected_only))
+    if e.sessions_lost is not None:
+        out.append(V.sessions_lost(tl, expected=e.sessions_lost))
+    if e.writes_lost is not None:
+        what, ids = read_ground_truth(sc.stack, drill.env)
+        drill.record_ground_truth(what, ids)
+        out.append(V.writes_lost(tl, what=what, expected=e.writes_lost))
+    for pop, minimum in e.availability.items():
+        out.append(V.availability(tl, population=pop, minimum=minimum, since=since, until=until,
+                                  label="inject to recover"))
+    return out
+
+
+def run_scenario(scenario: Scenario, drill: Drill) -> list[Verdict]:
+    """Run every phase; raise `DrillFailed` with every failed verdict (a tripped guard first)."""
+    sc, tl = scenario, drill.timeline
+    tl.note(f"scenario: {sc.title} ({sc.file})")
+    with drill.phase("steady"):
+        start = tl.now()
+        for kind, opts in sc.users.items():
+            _start_users(drill, kind, opts)
+        if sc.probe is not None:
+            drill.probe(**sc.probe)
+        drill.wait(sc.steady_duration)
+        if sc.steady_availability:
+            drill.check(*[V.availability(tl, population=p, minimum=m, since=start, label="steady state")
+                          for p, m in sc.steady_availability.items()])
+
+    schedule = Schedule(sc, drill)
+    tripped: Verdict | None = None
+    ok = False
+    try:
+        with drill.phase("inject"):
+            schedule.start()
+            tripped = _watch(drill, schedule, until=None, event=schedule.injections_done)
+        if tripped is None:
+            with drill.phase("observe"):
+                tripped = _watch(drill, schedule, until=schedule.t0 + sc.schedule_end)
+        if tripped is not None:
+            tl.note(tripped.sentence)
+            drill.progress(tripped.sentence)
+        with drill.phase("recover"):
+            schedule.stop_and_heal()
+            drill.wait(sc.recover)
+        ok = True
+    finally:
+        if not ok:  # exception or Ctrl-C in flight: heal everything, keep the original error
+            try:
+                schedule.stop_and_heal(raise_errors=False)
+            except BaseException as exc:  # pragma: no cover - a second Ctrl-C while healing
+                sys.stderr.write(f"drillkit: healing after an error was interrupted: {exc!r}\n")
+    until = tl.now()
+
+    with drill.phase("verify"):
+        drill.stop_traffic()
+        verdicts = ([tripped] if tripped is not None else []) + \
+            _expectation_verdicts(sc, drill, schedule.t0, until)
+        return drill.check(*verdicts)

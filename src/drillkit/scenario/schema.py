@@ -1,0 +1,86 @@
+"""What a scenario file may say: its keys, duration syntax, user kinds, populations, expectations.
+
+Kept apart from the checking code (`validate`) so docs, tests and the validator read one source.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from typing import Any
+
+__all__ = ["TOP_KEYS", "REQUIRED_TOP", "FAULT_KEYS", "TARGET_KEYS", "REPEAT_KEYS", "GUARD_KEYS",
+           "STEADY_KEYS", "PROBE_KEYS", "USER_KINDS", "USER_OPTIONS", "SEVERITIES", "EXPECTATIONS",
+           "RECOVERY_KEYS", "parse_duration", "DurationError"]
+
+TOP_KEYS = {
+    "scenario": "one sentence: what is rehearsed (the Allure story)",
+    "source": "where it comes from (SCENARIOS.md incident, service-standard criterion)",
+    "description": "free text",
+    "environment": "environments/<name>/compose.yaml the drill runs against",
+    "switches": "defect switches of the environment, e.g. {sessions: node-local}",
+    "severity": "blocker | critical | normal | minor | trivial",
+    "users": "synthetic users per kind, e.g. {clerks: 20}",
+    "probe": "the fine-grained probe: {interval, path}, or false for none",
+    "steady_state": "hypothesis checked before anything is broken: {duration, availability}",
+    "faults": "the schedule: a list of faults with kind, target, at, for, repeat",
+    "observe": "how long to watch after the last injection",
+    "recover": "how long to watch after everything healed",
+    "guards": "abort conditions: stop the schedule early and heal",
+    "max_nodes": "blast radius: most nodes faulted at the same time",
+    "expect": "the verdicts: recovery_time, sessions_lost, writes_lost, availability",
+}
+REQUIRED_TOP = ("scenario", "environment", "faults")
+
+FAULT_KEYS = {"kind", "target", "at", "for", "repeat"}           # anything else: the kind's attributes
+TARGET_KEYS = {"service", "replica", "zone", "random", "seed"}
+OUTSIDE_RUN_KEYS = {"container", "container_name", "environment", "run", "host", "image", "id"}
+REPEAT_KEYS = {"every", "times"}
+GUARD_KEYS = {"population", "availability_below", "for"}
+STEADY_KEYS = {"duration", "availability"}
+PROBE_KEYS = {"interval", "path"}
+RECOVERY_KEYS = {"population", "max", "consecutive", "affected_only"}
+
+# user kind -> (stacks it can talk to, populations it produces)
+USER_KINDS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
+    "clerks": (("registry",), ("existing-sessions", "new-logins")),
+}
+USER_OPTIONS = {"count", "seed", "think", "timeout", "write_every"}
+PROBE_POPULATION = "probe"
+
+SEVERITIES = ("blocker", "critical", "normal", "minor", "trivial")
+
+EXPECTATIONS = {
+    "recovery_time": "{population, max, consecutive} or a duration (existing-sessions, 3 in a row)",
+    "sessions_lost": "most sessions allowed to be lost, e.g. 0",
+    "writes_lost": "most acknowledged writes allowed to be lost, e.g. 0",
+    "availability": "{population: minimum ratio} from the first injection to the end of recover",
+}
+
+
+class DurationError(ValueError):
+    """A value that is not a duration (message says why)."""
+
+
+_DURATION = re.compile(r"^\s*(-?\d+(?:\.\d+)?)\s*(ms|s|m|h)?\s*$")
+_UNITS = {"ms": 1e-3, "s": 1.0, "m": 60.0, "h": 3600.0, None: 1.0}
+
+
+def parse_duration(value: Any) -> float:
+    """`500ms`, `3s`, `1m`, `1h` or a number of seconds -> seconds (>= 0)."""
+    if isinstance(value, bool) or value is None:
+        raise DurationError(f"not a duration: {value!r}")
+    if isinstance(value, (int, float)):
+        seconds = float(value)
+    elif isinstance(value, str):
+        m = _DURATION.match(value)
+        if not m:
+            raise DurationError(f"not a duration: {value!r}")
+        seconds = float(m.group(1)) * _UNITS[m.group(2)]
+    else:
+        raise DurationError(f"not a duration: {value!r}")
+    if math.isnan(seconds) or math.isinf(seconds):
+        raise DurationError(f"not a duration: {value!r}")
+    if seconds < 0:
+        raise DurationError(f"negative duration {value!r}")
+    return seconds

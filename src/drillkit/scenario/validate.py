@@ -1,0 +1,555 @@
+"""Check a scenario file completely when it is loaded, before anything starts.
+
+Every problem is one `ConfigError` line: ``file:line: field: what — fix: how``. Targets are checked
+against the environment's Compose file (services, replicas, zones; no containers needed), fault kinds
+and attributes against the fault registry (the same classes Python drills use).
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from drillkit.errors import ConfigError
+from drillkit.faults import registry
+from drillkit.faults.base import Target
+# The Compose loader's YAML-with-line-numbers; one implementation for both file kinds.
+from drillkit.lab.compose import EnvironmentSpec, _Loader, _Map, _line, find_environment, load_environment
+from drillkit.scenario import schema as S
+from drillkit.scenario.ground_truth import GROUND_TRUTH
+from drillkit.scenario.model import (Expectations, FaultStep, Guard, RecoveryExpectation, Scenario)
+
+__all__ = ["validate_file", "validate_text"]
+
+_ENV_NAME = re.compile(r"^[A-Za-z0-9_.][A-Za-z0-9_./-]{0,199}$")
+_NODE_NAME = re.compile(r"^(?P<service>[a-z0-9][a-z0-9_-]*?)[-_](?P<replica>\d+)$")
+_EPS = 1e-9
+
+
+def validate_file(path: Path) -> Scenario:
+    try:
+        raw = path.read_bytes()
+    except OSError as exc:
+        raise ConfigError(f"cannot read the scenario: {exc.strerror or exc}", file=str(path),
+                          fix="check the path") from None
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = raw[: exc.start].count(b"\n") + 1
+        raise ConfigError("not UTF-8 text", file=str(path), line=line,
+                          fix="save the file as UTF-8") from None
+    return validate_text(text, path)
+
+
+def validate_text(text: str, path: Path) -> Scenario:
+    return _Checker(path).check(_parse(text, str(path)))
+
+
+def _parse(text: str, f: str) -> Any:
+    try:
+        return yaml.load(text, Loader=_Loader)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None) or getattr(exc, "context_mark", None)
+        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+        raise ConfigError(f"not valid YAML: {problem}", file=f, line=mark.line + 1 if mark else None,
+                          fix="fix the indentation/quoting at that line") from None
+    except (TypeError, ValueError, RecursionError) as exc:  # e.g. a list used as a mapping key
+        raise ConfigError(f"not a usable YAML document: {str(exc).splitlines()[0] if str(exc) else exc!r}",
+                          file=f, fix="use plain `key: value` mappings and lists") from None
+
+
+def _kind(value: Any) -> str:
+    if value is None:
+        return "empty"
+    for typ, name in ((bool, "true/false"), (dict, "a mapping"), (list, "a list"), (str, "text"),
+                      (int, "a number"), (float, "a number")):
+        if isinstance(value, typ):
+            return name
+    return type(value).__name__
+
+
+class _Checker:
+    def __init__(self, path: Path):
+        self.path = path
+        self.f = str(path)
+
+    # -- helpers ---------------------------------------------------------------------------------
+    def err(self, message: str, container: Any = None, key: Any = None, *, field: str,
+            fix: str | None = None, line: int | None = None) -> ConfigError:
+        if line is None:
+            line = _line(container, key) if container is not None else None
+        return ConfigError(message, file=self.f, line=line, field=field, fix=fix)
+
+    def mapping(self, value: Any, parent: Any, key: Any, field: str, allowed: set[str] | None = None,
+                example: str = "key: value") -> dict:
+        if not isinstance(value, dict):
+            raise self.err(f"must be a mapping, not {_kind(value)}", parent, key, field=field,
+                           fix=f"write it as {example}")
+        if allowed is not None:
+            for k in value:
+                if k not in allowed:
+                    raise self.err(f"unknown key {k!r}", value, k, field=f"{field}.{k}",
+                                   fix=f"use {', '.join(sorted(allowed))}")
+        return value
+
+    def duration(self, value: Any, parent: Any, key: Any, field: str) -> float:
+        try:
+            return S.parse_duration(value)
+        except S.DurationError as exc:
+            fix = "use a duration ≥ 0" if "negative" in str(exc) else "write e.g. 500ms, 3s, 1m or a number of seconds"
+            raise self.err(str(exc), parent, key, field=field, fix=fix) from None
+
+    def integer(self, value: Any, parent: Any, key: Any, field: str, lo: int, hi: int) -> int:
+        if isinstance(value, bool) or not isinstance(value, int) or not lo <= value <= hi:
+            raise self.err(f"must be a whole number {lo}..{hi}, not {value!r}", parent, key, field=field,
+                           fix=f"give a whole number between {lo} and {hi}")
+        return value
+
+    def ratio(self, value: Any, parent: Any, key: Any, field: str) -> float:
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value <= 1:
+            raise self.err(f"must be a ratio 0..1, not {value!r}", parent, key, field=field,
+                           fix="write e.g. 0.99 for 99 %")
+        return float(value)
+
+    def text(self, value: Any, parent: Any, key: Any, field: str, *, required: bool = False) -> str:
+        if not isinstance(value, str) or (required and not value.strip()):
+            raise self.err(f"must be text, not {_kind(value)}", parent, key, field=field,
+                           fix=f"write `{field}: ...` with a sentence")
+        return value.strip()
+
+    # -- the file --------------------------------------------------------------------------------
+    def check(self, raw: Any) -> Scenario:
+        if not isinstance(raw, dict):
+            raise ConfigError(f"a scenario must be a mapping, not {_kind(raw)}", file=self.f,
+                              line=getattr(raw, "line", 1), field="scenario",
+                              fix="start the file with `scenario: <one sentence>`")
+        for k in raw:
+            if k not in S.TOP_KEYS:
+                raise self.err(f"unknown top-level key {k!r}", raw, k, field=str(k),
+                               fix=f"use {', '.join(S.TOP_KEYS)} (see docs/scenarios.md)")
+        for k in S.REQUIRED_TOP:
+            if k not in raw:
+                raise self.err(f"missing `{k}`", raw, field=k, line=getattr(raw, "line", 1),
+                               fix=f"add `{k}:` ({S.TOP_KEYS[k]})")
+        title = self.text(raw["scenario"], raw, "scenario", "scenario", required=True)
+        source = self.text(raw.get("source", ""), raw, "source", "source")
+        description = self.text(raw.get("description", ""), raw, "description", "description")
+        severity = raw.get("severity", "normal")
+        if severity not in S.SEVERITIES:
+            raise self.err(f"unknown severity {severity!r}", raw, "severity", field="severity",
+                           fix=f"use one of {', '.join(S.SEVERITIES)}")
+
+        env_ref, env_line = raw["environment"], _line(raw, "environment")
+        switches = self.switches(raw.get("switches"), raw, env_ref)
+        spec, env_path = self.environment(env_ref, env_line, switches)
+
+        users = self.users(raw.get("users"), raw, spec)
+        probe = self.probe(raw.get("probe", {}), raw)
+        populations = [p for kind in users for p in S.USER_KINDS[kind][1]]
+        if probe is not None:
+            populations.append(S.PROBE_POPULATION)
+
+        steady_duration, steady_av = 0.0, {}
+        if "steady_state" in raw:
+            st = self.mapping(raw["steady_state"], raw, "steady_state", "steady_state", S.STEADY_KEYS,
+                              "{duration: 3s, availability: {existing-sessions: 0.99}}")
+            if "duration" not in st:
+                raise self.err("missing `duration`", raw, "steady_state", field="steady_state.duration",
+                               fix="add duration: 3s")
+            steady_duration = self.duration(st["duration"], st, "duration", "steady_state.duration")
+            steady_av = self.availability(st.get("availability", {}), st, "availability",
+                                          "steady_state.availability", populations)
+
+        max_nodes = None
+        if raw.get("max_nodes") is not None:
+            max_nodes = self.integer(raw["max_nodes"], raw, "max_nodes", "max_nodes", 1, 1000)
+        observe = self.duration(raw.get("observe", 0), raw, "observe", "observe")
+        recover = self.duration(raw.get("recover", 0), raw, "recover", "recover")
+        faults = self.faults(raw["faults"], raw, spec, max_nodes)
+        self.schedule(faults, observe, spec, max_nodes)
+        guards = self.guards(raw.get("guards", []), raw, populations)
+        expect = self.expect(raw.get("expect", {}), raw, populations, users, spec, faults)
+
+        return Scenario(file=self.path, title=title, environment=str(env_path), environment_name=spec.name,
+                        stack=spec.stack, source=source, description=description, switches=switches,
+                        severity=severity, users=users, probe=probe, steady_duration=steady_duration,
+                        steady_availability=steady_av, faults=tuple(faults), observe=observe,
+                        recover=recover, guards=tuple(guards), max_nodes=max_nodes, expect=expect)
+
+    # -- environment and switches ----------------------------------------------------------------
+    def environment(self, ref: Any, line: int | None, switches: dict[str, str]) -> tuple[EnvironmentSpec, Path]:
+        fix_names = "name a folder of environments/ (e.g. registry) or the path of its compose.yaml"
+        if not isinstance(ref, str) or not _ENV_NAME.match(ref) or ".." in ref.split("/"):
+            raise self.err(f"{ref!r} is not an environment name", field="environment", line=line, fix=fix_names)
+        path = self._find_environment(ref)
+        if path is None:
+            try:
+                find_environment(ref)
+            except ConfigError as exc:
+                raise self.err(exc.message, field="environment", line=line, fix=exc.fix) from None
+        spec = load_environment(path)  # a broken Compose file reports its own file:line
+        for name, value in switches.items():
+            if name not in spec.switches:
+                raise self.err(f"environment {spec.name!r} has no switch {name!r}", self._switch_map, name,
+                               field=f"switches.{name}",
+                               fix=f"use {', '.join(spec.switches) or 'no switches (write switches: {})'}")
+            if value not in spec.switches[name].choices:
+                raise self.err(f"switch {name}={value!r} is not a choice", self._switch_map, name,
+                               field=f"switches.{name}",
+                               fix=f"use one of {', '.join(spec.switches[name].choices)}")
+        if switches:
+            spec = load_environment(path, switches)
+        return spec, path
+
+    def _find_environment(self, ref: str) -> Path | None:
+        try:
+            return find_environment(ref).resolve()
+        except ConfigError:
+            pass
+        for parent in self.path.resolve().parents:  # the scenario's own project, wherever pytest runs
+            for cand in (parent / "environments" / ref / "compose.yaml", parent / "environments" / ref / "compose.yml"):
+                if cand.is_file():
+                    return cand
+        return None
+
+    def switches(self, raw: Any, top: dict, env_ref: Any) -> dict[str, str]:
+        self._switch_map = raw
+        if raw is None:
+            return {}
+        m = self.mapping(raw, top, "switches", "switches", example="{sessions: node-local}")
+        out = {}
+        for k, v in m.items():
+            if not isinstance(k, str) or isinstance(v, (dict, list)) or v is None:
+                raise self.err(f"switch {k!r}: {v!r} is not NAME: VALUE", m, k, field=f"switches.{k}",
+                               fix="write e.g. sessions: node-local")
+            out[k] = str(v).lower() if isinstance(v, bool) else str(v)
+        return out
+
+    # -- traffic ---------------------------------------------------------------------------------
+    def users(self, raw: Any, top: dict, spec: EnvironmentSpec) -> dict[str, dict[str, Any]]:
+        if raw is None:
+            return {}
+        m = self.mapping(raw, top, "users", "users", example="{clerks: 20}")
+        out: dict[str, dict[str, Any]] = {}
+        for kind, val in m.items():
+            where = f"users.{kind}"
+            if kind not in S.USER_KINDS:
+                raise self.err(f"unknown user kind {kind!r}", m, kind, field=where,
+                               fix=f"use {', '.join(S.USER_KINDS)}")
+            stacks = S.USER_KINDS[kind][0]
+            if spec.stack not in stacks:
+                raise self.err(f"{kind} work against {', '.join(stacks)}, not {spec.stack!r}", m, kind,
+                               field=where, fix=f"use users the {spec.stack} stack has")
+            if isinstance(val, dict):
+                opts = self.mapping(val, m, kind, where, S.USER_OPTIONS)
+                if "count" not in opts:
+                    raise self.err("missing `count`", m, kind, field=f"{where}.count", fix="add count: 20")
+            else:
+                opts = {"count": val}
+            clean: dict[str, Any] = {}
+            for k, v in opts.items():
+                parent, key, fld = (opts, k, f"{where}.{k}") if isinstance(val, dict) else (m, kind, where)
+                if k in ("count", "write_every"):
+                    clean[k] = self.integer(v, parent, key, fld, 1, 500)
+                elif k == "seed":
+                    clean[k] = self.integer(v, opts, k, f"{where}.{k}", 0, 2**31)
+                else:
+                    clean[k] = self.duration(v, opts, k, f"{where}.{k}")
+            out[kind] = clean
+        return out
+
+    def probe(self, raw: Any, top: dict) -> dict[str, Any] | None:
+        if raw is False or raw is None:
+            return None
+        m = self.mapping(raw, top, "probe", "probe", S.PROBE_KEYS, "{interval: 0.05, path: /version}")
+        out: dict[str, Any] = {}
+        if "interval" in m:
+            iv = self.duration(m["interval"], m, "interval", "probe.interval")
+            if not 0.005 <= iv <= 10:
+                raise self.err(f"probe interval {iv:g} s is not 0.005..10 s", m, "interval",
+                               field="probe.interval", fix="e.g. interval: 0.05")
+            out["interval"] = iv
+        if "path" in m:
+            path = m["path"]
+            if not isinstance(path, str) or not path.startswith("/"):
+                raise self.err(f"probe path {path!r} must start with /", m, "path", field="probe.path",
+                               fix="e.g. path: /version")
+            out["path"] = path
+        return out
+
+    def population(self, value: Any, parent: Any, key: Any, field: str, populations: list[str]) -> str:
+        if value not in populations:
+            have = ", ".join(populations) or "none (add users: or a probe)"
+            raise self.err(f"unknown population {value!r}", parent, key, field=field,
+                           fix=f"this scenario's populations: {have}")
+        return value
+
+    def availability(self, raw: Any, parent: Any, key: Any, field: str, populations: list[str]) -> dict[str, float]:
+        m = self.mapping(raw, parent, key, field, example="{existing-sessions: 0.99}")
+        out = {}
+        for pop, v in m.items():
+            self.population(pop, m, pop, f"{field}.{pop}", populations)
+            out[pop] = self.ratio(v, m, pop, f"{field}.{pop}")
+        return out
+
+    # -- faults and schedule ---------------------------------------------------------------------
+    def faults(self, raw: Any, top: dict, spec: EnvironmentSpec, max_nodes: int | None) -> list[FaultStep]:
+        if not isinstance(raw, list) or not raw:
+            raise self.err(f"must be a non-empty list, not {_kind(raw)}", top, "faults", field="faults",
+                           fix="- {kind: kill, target: {service: app, replica: 2}, at: 0s}")
+        return [self.fault(i, item, raw, spec, max_nodes) for i, item in enumerate(raw)]
+
+    def fault(self, i: int, item: Any, seq: list, spec: EnvironmentSpec, max_nodes: int | None) -> FaultStep:
+        where = f"faults[{i}]"
+        line = _line(item) or _line(seq)
+        if not isinstance(item, dict):
+            raise self.err(f"must be a mapping, not {_kind(item)}", field=where, line=line,
+                           fix="- {kind: kill, target: {service: app, replica: 2}, at: 0s}")
+        if "kind" not in item:
+            raise self.err("missing `kind`", field=f"{where}.kind", line=line, fix="add kind: kill (or stop, pause, ...)")
+        kind = item["kind"]
+        kline = _line(item, "kind")
+        if not isinstance(kind, str):
+            raise self.err(f"fault kind must be a name, not {_kind(kind)}", field=f"{where}.kind", line=kline,
+                           fix="e.g. kind: kill")
+        target = self.target(item.get("target"), item, spec, where) if "target" in item else None
+        at = self.duration(item.get("at", 0), item, "at", f"{where}.at")
+        duration = None
+        if item.get("for") is not None:
+            duration = self.duration(item["for"], item, "for", f"{where}.for")
+        every, times = None, 1
+        if item.get("repeat") is not None:
+            rep = self.mapping(item["repeat"], item, "repeat", f"{where}.repeat", S.REPEAT_KEYS, "{every: 20s, times: 3}")
+            for k in S.REPEAT_KEYS:
+                if k not in rep:
+                    raise self.err(f"missing `{k}`", item, "repeat", field=f"{where}.repeat.{k}",
+                                   fix="write repeat: {every: 20s, times: 3}")
+            every = self.duration(rep["every"], rep, "every", f"{where}.repeat.every")
+            times = self.integer(rep["times"], rep, "times", f"{where}.repeat.times", 1, 1000)
+            if duration is None and times > 1:
+                raise self.err("a repeated fault needs `for`", item, "repeat", field=f"{where}.for",
+                               fix="add for: <how long each time>, shorter than repeat.every")
+            if times > 1 and duration is not None and every <= duration:
+                raise self.err(f"repeat.every {every:g} s is not longer than for {duration:g} s", rep, "every",
+                               field=f"{where}.repeat.every",
+                               fix="a fault must heal before it is injected again: raise every or shorten for")
+        params = {k: v for k, v in item.items() if k not in S.FAULT_KEYS}
+        params = self.attributes(kind, params, item, where, kline)
+        if max_nodes is not None:
+            params["max_nodes"] = max_nodes
+        try:
+            registry.create(kind, target, where=where, file=self.f, line=kline, **params)
+        except ConfigError:
+            raise
+        except Exception as exc:  # a fault class refusing a value: say which, never a traceback
+            raise self.err(f"fault {kind!r} refuses its attributes: {exc}", field=where, line=kline,
+                           fix=f"check the attributes of {kind} (docs/scenarios.md)") from None
+        params.pop("max_nodes", None)
+        return FaultStep(index=i, kind=kind, target=target, params=params, at=at, duration=duration,
+                         every=every, times=times, line=kline)
+
+    def attributes(self, kind: str, params: dict, item: dict, where: str, kline: int | None) -> dict:
+        getattr(registry, "_load_all", lambda: None)()
+        if kind not in registry.FAULTS:
+            registry.create(kind, where=where, file=self.f, line=kline)  # raises the one-line error
+        allowed = registry.parameters(kind)
+        out = {}
+        for name, value in params.items():
+            if name not in allowed:
+                raise self.err(f"fault {kind!r} has no attribute {name!r}", item, name, field=f"{where}.{name}",
+                               fix=f"{kind} takes {', '.join(allowed) or 'no attributes'}")
+            default = allowed[name].default
+            field = f"{where}.{name}"
+            if isinstance(default, bool):
+                if not isinstance(value, bool):
+                    raise self.err(f"must be true or false, not {value!r}", item, name, field=field,
+                                   fix=f"write {name}: true")
+            elif isinstance(default, (int, float)) and default is not allowed[name].empty:
+                value = self.duration(value, item, name, field) if isinstance(value, str) else value
+                if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
+                    raise self.err(f"must be a number ≥ 0, not {value!r}", item, name, field=field,
+                                   fix=f"write e.g. {name}: {default}")
+                if isinstance(default, int) and not isinstance(default, bool) and not float(value).is_integer():
+                    raise self.err(f"must be a whole number, not {value!r}", item, name, field=field,
+                                   fix=f"write e.g. {name}: {default}")
+                value = type(default)(value)
+            elif isinstance(default, str) and not isinstance(value, str):
+                raise self.err(f"must be text, not {_kind(value)}", item, name, field=field,
+                               fix=f"write e.g. {name}: {default or '...'}")
+            out[name] = value
+        return out
+
+    def target(self, raw: Any, item: dict, spec: EnvironmentSpec, where: str) -> Target:
+        field = f"{where}.target"
+        services = ", ".join(sorted(spec.services))
+        outside_fix = f"faults only touch this run's {spec.name} environment: use {{service: one of {services}}}"
+        if isinstance(raw, str):
+            raw_map: dict = {"service": raw}
+            parent, key = item, "target"
+        else:
+            raw_map = self.mapping(raw, item, "target", field, example="{service: app, replica: 2}")
+            parent, key = raw_map, "service"
+            for k in raw_map:
+                if k in S.OUTSIDE_RUN_KEYS:
+                    raise self.err(f"target by {k!r} is outside the run", raw_map, k, field=f"{field}.{k}",
+                                   fix=outside_fix)
+                if k not in S.TARGET_KEYS:
+                    raise self.err(f"unknown key {k!r}", raw_map, k, field=f"{field}.{k}",
+                                   fix=f"use {', '.join(sorted(S.TARGET_KEYS))}")
+            if "service" not in raw_map:
+                raise self.err("missing `service`", item, "target", field=f"{field}.service",
+                               fix=f"add service: one of {services}")
+        svc = raw_map["service"]
+        if not isinstance(svc, str) or svc not in spec.services:
+            hint = outside_fix
+            m = _NODE_NAME.match(svc) if isinstance(svc, str) else None
+            if m and m.group("service") in spec.services:
+                hint = f"write {{service: {m.group('service')}, replica: {int(m.group('replica'))}}}"
+            elif isinstance(svc, str) and ("/" in svc or ":" in svc or svc.count("-") >= 2 or "_" in svc):
+                hint = outside_fix + " (container names and other environments are outside the run)"
+            raise self.err(f"{svc!r} is not a service of environment {spec.name!r}", parent, key,
+                           field=f"{field}.service", fix=hint)
+        s = spec.services[svc]
+        replica = zone = None
+        if raw_map.get("replica") is not None:
+            replica = self.integer(raw_map["replica"], raw_map, "replica", f"{field}.replica", 1, 50)
+            if replica > s.replicas:
+                raise self.err(f"{svc} has {s.replicas} replica(s), not {replica}", raw_map, "replica",
+                               field=f"{field}.replica", fix=f"use replica 1..{s.replicas}")
+        zones = [s.zone_of(r) for r in range(1, s.replicas + 1)]
+        if raw_map.get("zone") is not None:
+            zone = raw_map["zone"]
+            if zone not in zones:
+                raise self.err(f"{svc} has no replica in zone {zone!r}", raw_map, "zone", field=f"{field}.zone",
+                               fix=f"use one of {', '.join(sorted(set(zones)))}")
+            if replica is not None and zones[replica - 1] != zone:
+                raise self.err(f"{svc}-{replica} is in {zones[replica - 1]}, not {zone}", raw_map, "zone",
+                               field=f"{field}.zone", fix="drop replica or zone")
+        rnd = raw_map.get("random", False)
+        if not isinstance(rnd, bool):
+            raise self.err(f"must be true or false, not {rnd!r}", raw_map, "random", field=f"{field}.random",
+                           fix="write random: true")
+        seed = 0
+        if "seed" in raw_map:
+            seed = self.integer(raw_map["seed"], raw_map, "seed", f"{field}.seed", 0, 2**31)
+            if not rnd:
+                raise self.err("seed without random: true", raw_map, "seed", field=f"{field}.seed",
+                               fix="add random: true or drop seed")
+        return Target(svc, replica=replica, zone=zone, random_member=rnd, seed=seed)
+
+    def nodes_of(self, target: Target | None, spec: EnvironmentSpec) -> set[str]:
+        if target is None:
+            return set()
+        s = spec.services[target.service]
+        nodes = [r for r in range(1, s.replicas + 1)
+                 if (target.zone is None or s.zone_of(r) == target.zone)
+                 and (target.replica is None or r == target.replica)]
+        if target.random_member:
+            return {f"{target.service}-random({target.seed})"}
+        return {f"{target.service}-{r}" for r in nodes}
+
+    def schedule(self, faults: list[FaultStep], observe: float, spec: EnvironmentSpec, max_nodes: int | None) -> None:
+        last = max((o.start for s in faults for o in s.occurrences()), default=0.0)
+        end = last + observe
+        windows = []
+        for step in faults:
+            for o in step.occurrences():
+                if o.end is not None and o.end > end + _EPS:
+                    raise ConfigError(f"heals at {o.end:g} s, after observe ends at {end:g} s", file=self.f,
+                                      line=step.line, field=f"faults[{step.index}].for",
+                                      fix=f"shorten for, or raise observe to ≥ {o.end - last:g}s")
+                windows.append((o.start, o.end if o.end is not None else end, step))
+        if max_nodes is None:
+            return
+        for start, _, step in windows:
+            live: set[str] = set()
+            for s2, e2, st2 in windows:
+                if s2 <= start + _EPS and (start < e2 - _EPS or s2 == start):
+                    live |= self.nodes_of(st2.target, spec)
+            if len(live) > max_nodes:
+                raise ConfigError(f"{len(live)} nodes faulted at once at {start:g} s ({', '.join(sorted(live))}), "
+                                  f"max_nodes is {max_nodes}", file=self.f, line=step.line,
+                                  field=f"faults[{step.index}].target",
+                                  fix="narrow the target, move the fault in time, or raise max_nodes")
+
+    # -- guards and expectations -----------------------------------------------------------------
+    def guards(self, raw: Any, top: dict, populations: list[str]) -> list[Guard]:
+        if raw is None:
+            return []
+        if not isinstance(raw, list):
+            raise self.err(f"must be a list, not {_kind(raw)}", top, "guards", field="guards",
+                           fix="- {population: existing-sessions, availability_below: 0.5, for: 5s}")
+        out = []
+        for i, g in enumerate(raw):
+            where = f"guards[{i}]"
+            if not isinstance(g, dict):
+                raise self.err(f"must be a mapping, not {_kind(g)}", field=where, line=_line(raw),
+                               fix="{population: existing-sessions, availability_below: 0.5, for: 5s}")
+            self.mapping(g, raw, i, where, S.GUARD_KEYS)
+            for k in S.GUARD_KEYS:
+                if k not in g:
+                    raise self.err(f"missing `{k}`", field=f"{where}.{k}", line=_line(g),
+                                   fix="write {population: existing-sessions, availability_below: 0.5, for: 5s}")
+            pop = self.population(g["population"], g, "population", f"{where}.population", populations)
+            below = self.ratio(g["availability_below"], g, "availability_below", f"{where}.availability_below")
+            window = self.duration(g["for"], g, "for", f"{where}.for")
+            if window <= 0:
+                raise self.err("must be longer than 0 s", g, "for", field=f"{where}.for", fix="e.g. for: 5s")
+            out.append(Guard(pop, below, window, _line(g)))
+        return out
+
+    def expect(self, raw: Any, top: dict, populations: list[str], users: dict, spec: EnvironmentSpec,
+               faults: list[FaultStep]) -> Expectations:
+        if raw is None:
+            return Expectations()
+        m = self.mapping(raw, top, "expect", "expect", example="{sessions_lost: 0}")
+        for k in m:
+            if k not in S.EXPECTATIONS:
+                raise self.err(f"unknown expectation {k!r}", m, k, field=f"expect.{k}",
+                               fix=f"use {', '.join(S.EXPECTATIONS)}")
+        rec = None
+        if m.get("recovery_time") is not None:
+            rt = m["recovery_time"]
+            if isinstance(rt, dict):
+                self.mapping(rt, m, "recovery_time", "expect.recovery_time", S.RECOVERY_KEYS)
+                if "max" not in rt:
+                    raise self.err("missing `max`", m, "recovery_time", field="expect.recovery_time.max",
+                                   fix="add max: 3s")
+                pop = self.population(rt.get("population", "existing-sessions"), rt, "population",
+                                      "expect.recovery_time.population", populations)
+                mx = self.duration(rt["max"], rt, "max", "expect.recovery_time.max")
+                cons = self.integer(rt.get("consecutive", 3), rt, "consecutive", "expect.recovery_time.consecutive",
+                                    1, 1000)
+                aff = rt.get("affected_only", True)
+                if not isinstance(aff, bool):
+                    raise self.err(f"must be true or false, not {aff!r}", rt, "affected_only",
+                                   field="expect.recovery_time.affected_only", fix="affected_only: true")
+                rec = RecoveryExpectation(pop, mx, cons, aff)
+            else:
+                mx = self.duration(rt, m, "recovery_time", "expect.recovery_time")
+                pop = self.population("existing-sessions", m, "recovery_time", "expect.recovery_time.population",
+                                      populations)
+                rec = RecoveryExpectation(pop, mx)
+        sessions = writes = None
+        if m.get("sessions_lost") is not None:
+            sessions = self.integer(m["sessions_lost"], m, "sessions_lost", "expect.sessions_lost", 0, 100000)
+            if "existing-sessions" not in populations:
+                raise self.err("no users hold sessions in this scenario", m, "sessions_lost",
+                               field="expect.sessions_lost", fix="add users: {clerks: 20} or drop sessions_lost")
+        if m.get("writes_lost") is not None:
+            writes = self.integer(m["writes_lost"], m, "writes_lost", "expect.writes_lost", 0, 10**9)
+            if spec.stack not in GROUND_TRUTH:
+                raise self.err(f"no ground truth for writes of stack {spec.stack!r}", m, "writes_lost",
+                               field="expect.writes_lost",
+                               fix=f"drop writes_lost, or add a reader to drillkit.scenario.ground_truth "
+                                   f"(have: {', '.join(GROUND_TRUTH) or 'none'})")
+            if not users:
+                raise self.err("no users write in this scenario", m, "writes_lost", field="expect.writes_lost",
+                               fix="add users: {clerks: 20} or drop writes_lost")
+        av = {}
+        if m.get("availability") is not None:
+            av = self.availability(m["availability"], m, "availability", "expect.availability", populations)
+        return Expectations(recovery_time=rec, sessions_lost=sessions, writes_lost=writes, availability=av)
