@@ -42,7 +42,8 @@ def test_duplicates_unknown_without_data_and_ledger_alone_can_fail():
                           "(2 ids acknowledged once each)")
     v = duplicates(ledger("1", "1"))
     assert v.status == FAIL
-    assert v.sentence == "duplicates in writes: 1 id (1 acknowledged more than once) of 1 acknowledged (expected 0)"
+    assert v.sentence == ("duplicates in writes: 1 id (1 acknowledged more than once) of 1 acknowledged "
+                          "(expected 0)")
 
 
 def bookings(slots, ids=None):
