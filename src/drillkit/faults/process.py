@@ -1,17 +1,23 @@
-"""Process faults: kill (SIGKILL), stop (SIGTERM with grace), pause (freeze), restart.
+"""Process faults: kill (SIGKILL), stop (SIGTERM with grace), pause (freeze), restart, crash_loop.
 
 Their heal brings the node back and waits for its health check, so a drill ends as it began.
 """
 
 from __future__ import annotations
 
+import threading
+import time
 from concurrent.futures import ThreadPoolExecutor
 
+import docker.errors
+
+from drillkit.errors import FaultError
 from drillkit.faults.base import Fault
 from drillkit.faults.registry import register
 from drillkit.lab.environment import Environment
+from drillkit.timeline import Timeline
 
-__all__ = ["Kill", "Stop", "Pause", "Restart"]
+__all__ = ["Kill", "Stop", "Pause", "Restart", "CrashLoop"]
 
 
 def _each(nodes, fn) -> None:
@@ -72,3 +78,107 @@ class Restart(_BringBack):
 
     def _inject(self, env: Environment) -> None:
         _each(self.nodes, lambda n: env.docker.api.restart(n.container_name, timeout=1))
+
+
+@register("crash_loop")
+class CrashLoop(_BringBack):
+    """A node that keeps crashing: killed, brought back after ``restart_after`` s (as a supervisor
+    would), up for ``up_for`` s, killed again — for ``duration`` s. Then the loop ends by itself and
+    the nodes are started; heal stops the loop early, starts the nodes and waits for their health.
+
+    A background thread watches each node's container state every ``check_interval`` s, so a node
+    started by someone else is killed too. Every kill and start is a note on the timeline;
+    ``crashes`` counts the kills per node.
+    """
+
+    def __init__(self, target=None, *, duration: float, check_interval: float = 0.2,
+                 restart_after: float = 1.0, up_for: float = 0.5, **kw):
+        super().__init__(target, **kw)
+        for name, value in (("duration", duration), ("check_interval", check_interval)):
+            if value <= 0:
+                raise FaultError(f"crash_loop: {name} must be > 0, got {value}", fix=f"give a positive {name}")
+        for name, value in (("restart_after", restart_after), ("up_for", up_for)):
+            if value < 0:
+                raise FaultError(f"crash_loop: {name} must be ≥ 0, got {value}", fix=f"give {name} ≥ 0")
+        self.duration = duration
+        self.check_interval = check_interval
+        self.restart_after = restart_after
+        self.up_for = up_for
+        self.crashes: dict[str, int] = {}
+        self.loop_error: BaseException | None = None
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._tl: Timeline | None = None
+
+    def detail(self) -> dict:
+        return {"duration": self.duration, "restart_after": self.restart_after, "up_for": self.up_for,
+                "check_interval": self.check_interval}
+
+    def inject(self, env: Environment, tl: Timeline) -> None:
+        self._tl = tl  # the loop notes each kill and start on the drill's timeline
+        super().inject(env, tl)
+
+    def _note(self, text: str) -> None:
+        if self._tl is not None:
+            self._tl.note(f"crash_loop {self.fault_id}: {text}")
+
+    def _inject(self, env: Environment) -> None:
+        api = env.docker.api
+        _each(self.nodes, lambda n: api.kill(n.container_name, signal="SIGKILL"))
+        now = time.monotonic()
+        for n in self.nodes:
+            self.crashes[str(n)] = 1
+        self._stop.clear()
+        self._thread = threading.Thread(target=self._loop, args=(env, now), daemon=True,
+                                        name=f"crash-loop-{self.fault_id}")
+        self._thread.start()
+
+    def _loop(self, env: Environment, started: float) -> None:
+        api = env.docker.api
+        end = started + self.duration
+        # per node: when it was last seen going down / coming up
+        down_since = {n.container_name: started for n in self.nodes}
+        up_since: dict[str, float] = {}
+        try:
+            while not self._stop.wait(self.check_interval) and time.monotonic() < end:
+                for n in self.nodes:
+                    name = n.container_name
+                    now = time.monotonic()
+                    if env.is_running(n):
+                        down_since.pop(name, None)
+                        since = up_since.setdefault(name, now)
+                        if now - since >= self.up_for:
+                            try:
+                                api.kill(name, signal="SIGKILL")
+                            except docker.errors.APIError as exc:
+                                if exc.status_code != 409:  # 409: it went down by itself meanwhile
+                                    raise
+                            up_since.pop(name, None)
+                            down_since[name] = time.monotonic()
+                            self.crashes[str(n)] = self.crashes.get(str(n), 0) + 1
+                            self._note(f"killed {n.name} (crash {self.crashes[str(n)]})")
+                    else:
+                        up_since.pop(name, None)
+                        since = down_since.setdefault(name, now)
+                        if now - since >= self.restart_after:
+                            api.start(name)
+                            up_since[name] = time.monotonic()
+                            down_since.pop(name, None)
+                            self._note(f"started {n.name}")
+            if not self._stop.is_set():  # the loop ran its course: the nodes come back for good
+                for n in self.nodes:
+                    if not env.is_running(n):
+                        api.start(n.container_name)
+                self._note("loop ended, nodes started")
+        except BaseException as exc:  # noqa: BLE001 - reported by heal
+            self.loop_error = exc
+            self._note(f"loop failed: {exc}")
+
+    def _heal(self, env: Environment) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=30)
+            if self._thread.is_alive():
+                raise FaultError(f"crash_loop {self.fault_id}: the loop thread did not stop",
+                                 fix="the docker engine may hang; check `docker info`")
+        super()._heal(env)
