@@ -1,0 +1,380 @@
+"""Resource faults inside a node: CPU stress, memory pressure, a full disk, exhausted database
+connections and a skewed clock.
+
+Each runs inside the target's containers with `docker exec` and needs a few tools in the image (named
+in the kind's docstring; a missing one is a FaultError that says what to add). Processes a fault
+starts run detached in their own process group, stop by themselves after ``limit`` seconds even if
+heal never comes, and heal kills the whole group and checks it is gone.
+"""
+
+from __future__ import annotations
+
+import re
+import shlex
+import time
+import uuid
+
+from drillkit.errors import FaultError
+from drillkit.faults.base import Fault, Target
+from drillkit.faults.process import _each
+from drillkit.faults.registry import register
+from drillkit.lab.environment import Environment, Node
+
+__all__ = ["CpuStress", "MemoryPressure", "DiskFull", "ConnectionExhaustion", "ClockSkew"]
+
+ROOT = "0"  # exec as root: write anywhere in the container, signal any process
+
+
+def _run(env: Environment, node: Node, cmd: str, *, user: str = "", environment: dict | None = None,
+         ) -> tuple[int, str]:
+    """Run a shell command in the node; (exit code, output)."""
+    api = env.docker.api
+    ex = api.exec_create(node.container_name, ["sh", "-c", cmd], user=user, environment=environment)
+    out = api.exec_start(ex["Id"]).decode("utf-8", "replace")
+    return api.exec_inspect(ex["Id"])["ExitCode"], out
+
+
+def _check(env: Environment, node: Node, cmd: str, what: str, **kw) -> str:
+    code, out = _run(env, node, cmd, **kw)
+    if code != 0:
+        raise FaultError(f"{node}: {what} failed (exit {code}): {out.strip()[-300:]}")
+    return out
+
+
+def _require(env: Environment, node: Node, tool: str, package: str) -> None:
+    code, _ = _run(env, node, f"command -v {shlex.quote(tool)} >/dev/null")
+    if code != 0:
+        raise FaultError(f"{node}: `{tool}` is not in the image of service {node.service!r}",
+                         fix=f"add it to that service's Dockerfile: RUN apt-get update && apt-get install -y "
+                             f"--no-install-recommends {package}")
+
+
+class _Detached(Fault):
+    """Starts one shell command detached in every target node, in its own process group (pid file in
+    /tmp), and kills that group at heal."""
+
+    requires: tuple[tuple[str, str], ...] = ()   # (tool, Debian package)
+    limit: float
+
+    def _tag(self) -> str:
+        if not hasattr(self, "_tag_value"):
+            self._tag_value = f"drillkit-{self.kind}-{self.fault_id}-{uuid.uuid4().hex[:6]}"
+        return self._tag_value
+
+    def _files(self) -> tuple[str, str]:
+        return f"/tmp/{self._tag()}.pid", f"/tmp/{self._tag()}.log"
+
+    def _command(self) -> str:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def _environment(self) -> dict | None:
+        return None
+
+    def _start(self, env: Environment, node: Node) -> None:
+        for tool, package in self.requires:
+            _require(env, node, tool, package)
+        pidfile, logfile = self._files()
+        inner = f"echo $$ > {pidfile}; exec {self._command()}"
+        api = env.docker.api
+        ex = api.exec_create(node.container_name,
+                             ["sh", "-c", f"exec setsid sh -c {shlex.quote(inner)} >{logfile} 2>&1"],
+                             environment=self._environment())
+        api.exec_start(ex["Id"], detach=True)
+        deadline = time.monotonic() + 5.0
+        while time.monotonic() < deadline:
+            code, _ = _run(env, node, f'test -s {pidfile} && kill -0 -"$(cat {pidfile})"', user=ROOT)
+            if code == 0:
+                return
+            time.sleep(0.05)
+        _, log = _run(env, node, f"tail -n 5 {logfile} 2>/dev/null")
+        raise FaultError(f"{node}: {self.kind} did not start: {log.strip()[-300:] or 'no output'}")
+
+    def _stop(self, env: Environment, node: Node, deadline: float = 10.0) -> None:
+        pidfile, logfile = self._files()
+        end = time.monotonic() + deadline
+        while True:
+            # SIGKILL the whole group; "gone" when no process of the group is left
+            code, out = _run(env, node, f'test -s {pidfile} || exit 0; pg=$(cat {pidfile}); '
+                                        f'kill -KILL -"$pg" 2>/dev/null; sleep 0.05; '
+                                        f'kill -0 -"$pg" 2>/dev/null && exit 1; rm -f {pidfile} {logfile}',
+                             user=ROOT)
+            if code == 0:
+                return
+            if time.monotonic() > end:
+                raise FaultError(f"{node}: processes of {self.kind} still alive after {deadline:.0f} s: {out}")
+            time.sleep(0.1)
+
+    def _inject(self, env: Environment) -> None:
+        _each(self.nodes, lambda n: self._start(env, n))
+
+    def _heal(self, env: Environment) -> None:
+        _each(self.nodes, lambda n: self._stop(env, n))
+
+
+def _positive(kind: str, **values: float) -> None:
+    for name, v in values.items():
+        if v is None or v <= 0:
+            raise FaultError(f"{kind}: {name} must be > 0, got {v!r}", fix=f"give a positive {name}")
+
+
+@register("cpu_stress")
+class CpuStress(_Detached):
+    """Busy CPUs inside the node: ``workers`` stress-ng CPU workers at ``load`` percent each.
+
+    Needs stress-ng in the image. Ends at heal, or by itself after ``limit`` seconds.
+    """
+
+    requires = (("stress-ng", "stress-ng"), ("setsid", "util-linux"))
+
+    def __init__(self, target=None, *, workers: int = 1, load: int = 100, limit: float = 600.0, **kw):
+        super().__init__(target, **kw)
+        _positive("cpu_stress", workers=workers, limit=limit)
+        if not 1 <= load <= 100:
+            raise FaultError(f"cpu_stress: load must be 1..100 percent, got {load!r}", fix="e.g. load: 80")
+        self.workers, self.load, self.limit = int(workers), int(load), limit
+
+    def detail(self) -> dict:
+        return {"workers": self.workers, "load": self.load}
+
+    def _command(self) -> str:
+        return f"stress-ng --cpu {self.workers} --cpu-load {self.load} --timeout {int(self.limit)}s"
+
+
+@register("memory_pressure")
+class MemoryPressure(_Detached):
+    """``megabytes`` of memory taken and kept resident inside the node (one stress-ng VM worker that
+    touches its pages and then holds them without burning CPU).
+
+    Needs stress-ng in the image. Ends at heal, or by itself after ``limit`` seconds.
+    """
+
+    requires = (("stress-ng", "stress-ng"), ("setsid", "util-linux"))
+
+    def __init__(self, target=None, *, megabytes: int, limit: float = 600.0, **kw):
+        super().__init__(target, **kw)
+        _positive("memory_pressure", megabytes=megabytes, limit=limit)
+        self.megabytes, self.limit = int(megabytes), limit
+
+    def detail(self) -> dict:
+        return {"megabytes": self.megabytes}
+
+    def _command(self) -> str:
+        # --vm-hang 0: after dirtying the pages, hold them (sleep) instead of rewriting them in a loop
+        return (f"stress-ng --vm 1 --vm-bytes {self.megabytes}M --vm-keep --vm-populate --vm-hang 0 "
+                f"--timeout {int(self.limit)}s")
+
+
+@register("disk_full")
+class DiskFull(Fault):
+    """The filesystem under ``path`` filled up (a file of all its free space but ``leave_mb``), so
+    writes there fail with ENOSPC; heal removes the file.
+
+    Meant for a small named volume or a sized tmpfs (``tmpfs: ["/data:size=64m"]``): a filesystem
+    with more than ``max_mb`` free is refused, so the fault never fills the host's disk through the
+    container's root overlay or a volume on the host.
+    """
+
+    def __init__(self, target=None, *, path: str, leave_mb: int = 0, max_mb: int = 2048, **kw):
+        super().__init__(target, **kw)
+        if not str(path).startswith("/"):
+            raise FaultError(f"disk_full: path must be absolute, got {path!r}", fix="e.g. path: /var/lib/postgresql/data")
+        if leave_mb < 0:
+            raise FaultError(f"disk_full: leave_mb must be ≥ 0, got {leave_mb}", fix="e.g. leave_mb: 0")
+        self.path, self.leave_mb, self.max_mb = str(path).rstrip("/") or "/", int(leave_mb), int(max_mb)
+        self.filled_mb: dict[str, float] = {}
+
+    @property
+    def fill_file(self) -> str:
+        return f"{self.path.rstrip('/')}/.drillkit-disk-full-{self.fault_id}"
+
+    def detail(self) -> dict:
+        return {"path": self.path, "leave_mb": self.leave_mb, "filled_mb": self.filled_mb}
+
+    def _fill(self, env: Environment, node: Node) -> None:
+        p = shlex.quote(self.path)
+        code, out = _run(env, node, f"test -d {p} && stat -f -c '%S %f %a %T' {p}", user=ROOT)
+        if code != 0:
+            raise FaultError(f"{node}: disk_full path {self.path} is not a directory in the container",
+                             fix="name a mounted directory of the service, e.g. its data volume")
+        bsize, bfree, _bavail, fstype = out.split()
+        free = int(bsize) * int(bfree)
+        if free > self.max_mb * 2**20:
+            raise FaultError(f"{node}: {self.path} is on a {fstype} filesystem with {free / 2**30:.1f} GiB free; "
+                             f"disk_full fills at most {self.max_mb} MiB",
+                             fix=f'mount a small volume there (tmpfs: ["{self.path}:size=64m"]) or raise max_mb')
+        size = free - self.leave_mb * 2**20
+        f = shlex.quote(self.fill_file)
+        if size > 0:
+            # fallocate is instant where supported; dd otherwise. Root may also use ext4's reserved blocks,
+            # so with leave_mb 0 a final dd writes until ENOSPC.
+            cmd = (f"fallocate -l {size} {f} 2>/dev/null || dd if=/dev/zero of={f} bs=1M "
+                   f"count={size // 2**20} 2>/dev/null; ")
+            if self.leave_mb == 0:
+                cmd += f"dd if=/dev/zero bs=4096 >>{f} 2>/dev/null; "
+            cmd += f"test -e {f}; du -k {f} | cut -f1"
+            out = _check(env, node, cmd, f"filling {self.path}", user=ROOT)
+            self.filled_mb[str(node)] = round(int(out.split()[0]) / 1024, 1)
+
+    def _inject(self, env: Environment) -> None:
+        _each(self.nodes, lambda n: self._fill(env, n))
+
+    def _heal(self, env: Environment) -> None:
+        _each(self.nodes, lambda n: _check(env, n, f"rm -f {shlex.quote(self.fill_file)}",
+                                           f"removing {self.fill_file}", user=ROOT))
+
+
+@register("connection_exhaustion")
+class ConnectionExhaustion(_Detached):
+    """``connections`` PostgreSQL connections opened and held idle inside the database node (psql
+    clients in the container, as a leaking pool would), so new connections fail with "too many
+    clients" once they reach max_connections. Heal closes them and checks the server let them go.
+
+    ``host`` empty means the local socket. Needs psql in the image (any PostgreSQL server image has
+    it). Held connections end by themselves after ``limit`` seconds.
+    """
+
+    requires = (("psql", "postgresql-client"), ("setsid", "util-linux"))
+
+    def __init__(self, target=None, *, connections: int, service: str = "db", database: str = "postgres",
+                 user: str = "postgres", password: str = "", host: str = "", port: int = 5432,
+                 limit: float = 600.0, **kw):
+        super().__init__(target if target is not None else Target(service), **kw)
+        _positive("connection_exhaustion", connections=connections, limit=limit)
+        self.connections, self.limit = int(connections), limit
+        self.database, self.user, self.password, self.host, self.port = database, user, password, host, int(port)
+        self.held: dict[str, int] = {}
+        self.refused: dict[str, str] = {}
+
+    def detail(self) -> dict:
+        return {"connections": self.connections, "database": self.database, "user": self.user,
+                "held": self.held, "refused": self.refused}
+
+    def _environment(self) -> dict:
+        e = {"PGAPPNAME": self._tag(), "PGDATABASE": self.database, "PGUSER": self.user,
+             "PGPORT": str(self.port), "PGCONNECT_TIMEOUT": "5"}
+        if self.host:
+            e["PGHOST"] = self.host
+        if self.password:
+            e["PGPASSWORD"] = self.password
+        return e
+
+    def _out(self) -> str:
+        return f"/tmp/{self._tag()}.held"
+
+    def _command(self) -> str:
+        # each client announces itself once connected, then waits on stdin (idle connection); when the
+        # group is killed the server sees EOF and ends the backend at once
+        # (\warn goes to stderr, unbuffered; a refused client's error lands in the same file)
+        client = (f"{{ echo '\\warn held'; exec sleep {int(self.limit)}; }} | "
+                  f"psql -X -q -w -v ON_ERROR_STOP=1 >/dev/null 2>>{self._out()} &")
+        return f"sh -c {shlex.quote(f'i=0; while [ $i -lt {self.connections} ]; do i=$((i+1)); {client} done; wait')}"
+
+    def _start(self, env: Environment, node: Node) -> None:
+        super()._start(env, node)
+        out_file = self._out()
+        deadline = time.monotonic() + 15.0
+        while True:
+            lines = _run(env, node, f"cat {out_file} 2>/dev/null")[1].splitlines()
+            held = sum(1 for l in lines if l.strip() == "held")
+            errors = [l.strip() for l in lines if l.startswith("psql: error")]
+            if held + len(errors) >= self.connections or time.monotonic() > deadline:
+                break
+            time.sleep(0.1)
+        self.held[str(node)] = held
+        if errors:
+            self.refused[str(node)] = f"{len(errors)} × {errors[0].rsplit('FATAL:', 1)[-1].strip()[:200]}"
+        if held == 0:
+            self._stop(env, node)
+            raise FaultError(f"{node}: connection_exhaustion could not open any connection: "
+                             f"{self.refused.get(str(node)) or 'no answer within 15 s'}",
+                             fix="check database, user, password and host against the service")
+
+    def _stop(self, env: Environment, node: Node, deadline: float = 10.0) -> None:
+        super()._stop(env, node, deadline)
+        _run(env, node, f"rm -f {self._out()}", user=ROOT)
+        # the server must have let the connections go, not just the clients
+        q = f"SELECT count(*) FROM pg_stat_activity WHERE application_name = '{self._tag()}'"
+        end = time.monotonic() + deadline
+        env_vars = {**self._environment(), "PGAPPNAME": "drillkit-heal-check"}
+        while True:
+            code, out = _run(env, node, f"psql -X -q -w -At -c {shlex.quote(q)}", environment=env_vars)
+            if code == 0 and out.strip() == "0":
+                return
+            if time.monotonic() > end:
+                raise FaultError(f"{node}: connections of {self.kind} still open after {deadline:.0f} s "
+                                 f"({out.strip()[-200:]})")
+            time.sleep(0.1)
+
+
+_OFFSET = re.compile(r"^[+-]\d+(\.\d+)?[smhdy]?$")
+_UNIT = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400, "y": 365 * 86400}
+
+
+@register("clock_skew")
+class ClockSkew(Fault):
+    """The node's wall clock off by ``offset`` ("+2h", "-30m", "+90s", "+1d"), through libfaketime.
+
+    Image prerequisite: libfaketime preloaded into every process and told to read its offset from a
+    file, e.g. in the Dockerfile (Debian: ``apt-get install libfaketime``)::
+
+        RUN echo "+0" > /etc/faketimerc
+        ENV LD_PRELOAD=/usr/lib/x86_64-linux-gnu/faketime/libfaketime.so.1 \\
+            FAKETIME_TIMESTAMP_FILE=/etc/faketimerc FAKETIME_CACHE_DURATION=1
+
+    The fault writes the offset into that file: new processes see it at once, running ones within
+    FAKETIME_CACHE_DURATION seconds. Heal writes back what was there. Statically linked programs and
+    the kernel's file times are not skewed. libfaketime shifts the monotonic clocks too, unless the
+    image sets FAKETIME_DONT_FAKE_MONOTONIC=1 (closer to a wrong NTP source, but with Debian 12's
+    libfaketime 0.9.10 it makes Python >= 3.11's time.sleep fail with EINVAL, libfaketime #426).
+    """
+
+    def __init__(self, target=None, *, offset: str, **kw):
+        super().__init__(target, **kw)
+        offset = str(offset).strip()
+        if not _OFFSET.match(offset):
+            raise FaultError(f"clock_skew: offset {offset!r} is not a signed amount",
+                             fix='write e.g. "+2h", "-30m", "+90s" or "+1d"')
+        self.offset = offset
+        self.seconds = float(offset[:-1] if offset[-1] in "smhdy" else offset) * _UNIT[
+            offset[-1] if offset[-1] in "smhdy" else ""]
+        self._previous: dict[str, str] = {}
+
+    def detail(self) -> dict:
+        return {"offset": self.offset, "seconds": self.seconds}
+
+    def _file(self, env: Environment, node: Node) -> str:
+        cfg = env.docker.api.inspect_container(node.container_name)["Config"]
+        envs = dict(e.split("=", 1) for e in cfg.get("Env") or [] if "=" in e)
+        fix = ("preload libfaketime in that service's image: apt-get install libfaketime, and set "
+               "LD_PRELOAD=/usr/lib/x86_64-linux-gnu/faketime/libfaketime.so.1, "
+               "FAKETIME_TIMESTAMP_FILE=/etc/faketimerc (containing +0), FAKETIME_CACHE_DURATION=1")
+        preload = envs.get("LD_PRELOAD", "")
+        lib = next((p for p in re.split(r"[: ]", preload) if "faketime" in p), None)
+        path = envs.get("FAKETIME_TIMESTAMP_FILE")
+        if not lib or not path:
+            raise FaultError(f"{node}: service {node.service!r} does not preload libfaketime with a "
+                             f"FAKETIME_TIMESTAMP_FILE", fix=fix)
+        if _run(env, node, f"test -e {shlex.quote(lib)}")[0] != 0:
+            raise FaultError(f"{node}: LD_PRELOAD names {lib}, which is not in the image", fix=fix)
+        return path
+
+    def _skew(self, env: Environment, node: Node) -> None:
+        path = shlex.quote(self._file(env, node))
+        self._previous[str(node)] = _run(env, node, f"cat {path} 2>/dev/null", user=ROOT)[1].strip() or "+0"
+        _check(env, node, f"printf '%s\\n' {shlex.quote(self.offset)} > {path}", "writing the offset", user=ROOT)
+        seen = float(_check(env, node, "date +%s", "reading the clock"))
+        if abs(seen - time.time() - self.seconds) > 5:
+            raise FaultError(f"{node}: the clock did not move ({self.offset} written to {path}, `date` "
+                             f"is off by {seen - time.time():+.0f} s)",
+                             fix="check that libfaketime reads FAKETIME_TIMESTAMP_FILE (and that FAKETIME is unset)")
+
+    def _unskew(self, env: Environment, node: Node) -> None:
+        path = shlex.quote(self._file(env, node))
+        previous = self._previous.get(str(node), "+0")
+        _check(env, node, f"printf '%s\\n' {shlex.quote(previous)} > {path}", "restoring the offset", user=ROOT)
+
+    def _inject(self, env: Environment) -> None:
+        _each(self.nodes, lambda n: self._skew(env, n))
+
+    def _heal(self, env: Environment) -> None:
+        _each(self.nodes, lambda n: self._unskew(env, n))
