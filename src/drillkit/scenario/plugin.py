@@ -69,9 +69,9 @@ class ScenarioItem(pytest.Function):
         line = self.scenario.faults[0].line if self.scenario and self.scenario.faults else None
         return self.path, (line - 1) if line else None, f"scenario: {self.scenario.title if self.scenario else self.name}"
 
-    def repr_failure(self, excinfo, style=None):
+    def repr_failure(self, excinfo):
         from drillkit.drill import DrillFailed
         from drillkit.errors import DrillkitError
         if isinstance(excinfo.value, (DrillFailed, DrillkitError)) and not self.config.getoption("fulltrace"):
-            return f"{self.path.name}: {excinfo.value}"
-        return super().repr_failure(excinfo, style=style)
+            return str(excinfo.value)
+        return super().repr_failure(excinfo)

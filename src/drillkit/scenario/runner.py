@@ -38,7 +38,7 @@ class Schedule:
         self.failure: BaseException | None = None
         self._stop = threading.Event()
         self._lock = threading.Lock()
-        self._active: dict[Occurrence, Fault] = {}      # injected, not yet healed (insertion = inject order)
+        self._active: dict[tuple[int, int], Fault] = {}      # injected, not yet healed (insertion = inject order)
         self._healers: list[threading.Thread] = []
         self._heal_errors: list[BaseException] = []
         self._thread: threading.Thread | None = None
@@ -89,12 +89,12 @@ class Schedule:
         with self._lock:
             if self._stop.is_set():
                 return
-            self._active[occ] = fault
+            self._active[(occ.step.index, occ.number)] = fault
         self.drill.inject(fault)
 
     def _heal(self, occ: Occurrence) -> None:
         with self._lock:
-            fault = self._active.pop(occ, None)
+            fault = self._active.pop((occ.step.index, occ.number), None)
         if fault is None:
             return
         try:
@@ -115,17 +115,23 @@ class Schedule:
         for th in list(self._healers):
             th.join()
         with self._lock:
-            left = list(self._active)
-        for occ in reversed(left):
-            self._heal(occ)
+            left = list(self._active.items())
+        for key, fault in reversed(left):
+            with self._lock:
+                if self._active.pop(key, None) is None:
+                    continue
+            try:
+                self.drill.heal(fault)
+            except BaseException as exc:
+                self._heal_errors.append(exc)
         self._stopped = True
         if raise_errors and self._heal_errors:
             raise self._heal_errors[0]
 
     @property
-    def active(self) -> list[Occurrence]:
+    def active(self) -> list[Fault]:
         with self._lock:
-            return list(self._active)
+            return list(self._active.values())
 
 
 def _guard_tripped(drill: Drill, guards: tuple[Guard, ...], since: float) -> Verdict | None:

@@ -24,7 +24,7 @@ from drillkit.scenario.model import (Expectations, FaultStep, Guard, RecoveryExp
 
 __all__ = ["validate_file", "validate_text"]
 
-_ENV_NAME = re.compile(r"^[A-Za-z0-9_.][A-Za-z0-9_./-]{0,199}$")
+_ENV_NAME = re.compile(r"^[A-Za-z0-9_./][A-Za-z0-9_./-]{0,499}$")
 _NODE_NAME = re.compile(r"^(?P<service>[a-z0-9][a-z0-9_-]*?)[-_](?P<replica>\d+)$")
 _EPS = 1e-9
 
@@ -184,12 +184,17 @@ class _Checker:
         fix_names = "name a folder of environments/ (e.g. registry) or the path of its compose.yaml"
         if not isinstance(ref, str) or not _ENV_NAME.match(ref) or ".." in ref.split("/"):
             raise self.err(f"{ref!r} is not an environment name", field="environment", line=line, fix=fix_names)
-        path = self._find_environment(ref)
-        if path is None:
-            try:
+        try:
+            path = self._find_environment(ref)
+            if path is None:
                 find_environment(ref)
-            except ConfigError as exc:
-                raise self.err(exc.message, field="environment", line=line, fix=exc.fix) from None
+        except ConfigError as exc:
+            raise self.err(exc.message.removeprefix(f"{exc.field}: "), field="environment", line=line,
+                           fix=exc.fix) from None
+        except (OSError, ValueError) as exc:  # e.g. a name too long for the file system
+            raise self.err(f"{ref!r} is not an environment ({exc.__class__.__name__})", field="environment",
+                           line=line, fix=fix_names) from None
+        assert path is not None
         spec = load_environment(path)  # a broken Compose file reports its own file:line
         for name, value in switches.items():
             if name not in spec.switches:
