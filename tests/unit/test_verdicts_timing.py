@@ -146,8 +146,6 @@ def test_recovery_time_sentence_shape_kept():
     assert v.status == FAIL and v.sentence.startswith("recovery time 3.02 s for clerks")
 
 
-@pytest.mark.xfail(strict=True, reason="recovery_time counts the successes answered between the inject "
-                   "and the first failure as the recovery; fix belongs in verdicts/recovery.py")
 def test_recovery_time_ignores_successes_before_the_fault_shows():
     v = recovery_time(outage_timeline(), target=5.0, population="clerks", affected_only=False)
     assert v.value == 3.02

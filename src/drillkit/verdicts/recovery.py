@@ -1,4 +1,4 @@
-"""Time-based checkers: detection time, outage window, recovery time."""
+"""Recovery time: fault → first of N consecutive successes of the affected population."""
 
 from __future__ import annotations
 
@@ -40,8 +40,14 @@ def recovery_time(tl: Timeline, *, target: float, population: str, consecutive: 
     clients = affected_clients(tl, w, population) if affected_only else set()
     after = [r for r in tl.probes(population, since=w.start) if not clients or r["client"] in clients]
     who = f"{len(clients)} affected {population}" if clients else population
+    # The outage starts with the first failure after the fault (a request answered before the fault
+    # took effect is not a recovery); with no failure at all, the first successes are the recovery.
+    first_failure = next((i for i, r in enumerate(after) if not r["ok"]), None)
+    start = first_failure + 1 if first_failure is not None else 0
     run = 0
     for i, r in enumerate(after):
+        if i < start:
+            continue
         run = run + 1 if r["ok"] else 0
         if run == consecutive:
             first = after[i - consecutive + 1]
