@@ -195,6 +195,35 @@ class Environment:
         for n in todo:
             self.wait_healthy(n, deadline=timeout)
 
+    def scale(self, service: str, replicas: int, *, deadline: float = 60.0) -> list[Node]:
+        """Add replicas to a running service (scale-out during a drill) or remove the newest ones.
+
+        New replicas get the next numbers (aliases ``<service>-<n>``), the service's zones cycled,
+        and the same labels; the call returns when they are healthy. Returns the nodes added.
+        """
+        svc = self.spec.services.get(service)
+        if svc is None:
+            raise LabError(f"no service {service!r} in {self.spec.name}", fix=f"services: {', '.join(self.spec.services)}")
+        if not 1 <= replicas <= 50:
+            raise LabError(f"replicas must be 1..50, got {replicas}", fix="give a whole number between 1 and 50")
+        c = self.docker
+        current = self.nodes.setdefault(service, [])
+        added: list[Node] = []
+        if replicas > len(current):
+            with ThreadPoolExecutor(max_workers=replicas - len(current)) as pool:
+                added = list(pool.map(lambda r: self._create_replica(c, svc, r),
+                                      range(len(current) + 1, replicas + 1)))
+            current.extend(added)
+            t_end = time.monotonic() + deadline
+            for n in added:
+                self._await_state(c, svc, n, need_health=svc.healthcheck is not None, deadline=t_end)
+        else:
+            while len(current) > replicas:
+                n = current.pop()
+                c.api.remove_container(n.container_name, force=True)
+        self.progress(f"{self.spec.name}: {service} scaled to {replicas}")
+        return added
+
     def wait_healthy(self, node: Node, deadline: float = 60.0) -> float:
         """Wait until a node's health check passes (or it runs, without one); returns seconds waited."""
         svc = self.spec.services[node.service]
