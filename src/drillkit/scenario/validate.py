@@ -7,6 +7,7 @@ and attributes against the fault registry (the same classes Python drills use).
 
 from __future__ import annotations
 
+import functools
 import re
 from pathlib import Path
 from typing import Any
@@ -46,6 +47,16 @@ def validate_file(path: Path) -> Scenario:
 
 def validate_text(text: str, path: Path) -> Scenario:
     return _Checker(path).check(_parse(text, str(path)))
+
+
+def _environment(path: Path, switches: tuple[tuple[str, str], ...]) -> EnvironmentSpec:
+    """The environment's spec, parsed once per file version (validation only reads it)."""
+    return _environment_cached(str(path), path.stat().st_mtime_ns, switches)
+
+
+@functools.lru_cache(maxsize=16)
+def _environment_cached(path: str, mtime_ns: int, switches: tuple[tuple[str, str], ...]) -> EnvironmentSpec:
+    return load_environment(path, dict(switches))
 
 
 def _parse(text: str, f: str) -> Any:
@@ -195,7 +206,7 @@ class _Checker:
             raise self.err(f"{ref!r} is not an environment ({exc.__class__.__name__})", field="environment",
                            line=line, fix=fix_names) from None
         assert path is not None
-        spec = load_environment(path)  # a broken Compose file reports its own file:line
+        spec = _environment(path, ())  # a broken Compose file reports its own file:line
         for name, value in switches.items():
             if name not in spec.switches:
                 raise self.err(f"environment {spec.name!r} has no switch {name!r}", self._switch_map, name,
@@ -206,7 +217,7 @@ class _Checker:
                                field=f"switches.{name}",
                                fix=f"use one of {', '.join(spec.switches[name].choices)}")
         if switches:
-            spec = load_environment(path, switches)
+            spec = _environment(path, tuple(sorted(switches.items())))
         return spec, path
 
     def _find_environment(self, ref: str) -> Path | None:
