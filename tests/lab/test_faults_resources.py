@@ -78,10 +78,8 @@ def latency(name, tl, t_effect):
 
 def cpu_cores(env, window=0.4):
     """CPU the box's container used over `window` seconds, in cores (its cgroup's cpuacct)."""
-    read = "cat /sys/fs/cgroup/cpuacct/cpuacct.usage"
-    a = int(sh(env, "box", read)[1])
-    time.sleep(window)
-    b = int(sh(env, "box", read)[1])
+    usage = "/sys/fs/cgroup/cpuacct/cpuacct.usage"
+    a, b = map(int, sh(env, "box", f"cat {usage}; sleep {window}; cat {usage}")[1].split())
     return (b - a) / 1e9 / window
 
 
@@ -92,17 +90,19 @@ def rss_mb(env):
 # -- cpu_stress / memory_pressure --------------------------------------------------------------------
 
 def test_cpu_stress_busies_the_node_and_heal_stops_it(env, tl):
-    assert cpu_cores(env) < 0.3
+    # thresholds leave room for a shared machine: one worker at 100 % gets well under a core when
+    # other containers compete; the idle box uses about 0.01
+    assert cpu_cores(env) < 0.15
     fault = create("cpu_stress", "box", workers=1, load=100, limit=30)
     fault.inject(env, tl)
     try:
-        assert wait_for(lambda: cpu_cores(env, 0.25) > 0.5, timeout=5)
+        assert wait_for(lambda: cpu_cores(env, 0.25) > 0.25, timeout=8)
         latency("cpu_stress", tl, tl.now())  # within one 0.25 s sample
         assert "stress-ng" in sh(env, "box", "ps -eo args")[1]
     finally:
         fault.heal(env, tl)
     assert "stress-ng" not in sh(env, "box", "ps -eo args")[1]
-    assert cpu_cores(env) < 0.3
+    assert cpu_cores(env) < 0.15
     assert [e for e, _ in events(tl, fault)] == ["inject", "heal"]
     assert events(tl, fault)[0][1]["workers"] == 1 and events(tl, fault)[0][1]["load"] == 100
 
@@ -224,11 +224,12 @@ def test_clock_skew_validates_and_needs_libfaketime(env, tl):
 
 # -- crash_loop --------------------------------------------------------------------------------------
 
-def watch(env, node, seconds, every=0.05):
-    """Running/not running samples of a node, collapsed into runs: e.g. [False, True, False, True]."""
+def watch(env, node, seconds, every=0.05, until=None):
+    """Running/not running samples of a node, collapsed into runs: e.g. [False, True, False, True];
+    at most `seconds`, or until `until` runs were seen."""
     runs: list[bool] = []
     end = time.monotonic() + seconds
-    while time.monotonic() < end:
+    while time.monotonic() < end and (until is None or len(runs) < until):
         up = env.is_running(node)
         if not runs or runs[-1] != up:
             runs.append(up)
@@ -248,8 +249,9 @@ def test_crash_loop_kills_again_and_again_until_healed(env, tl):
     try:
         assert not env.is_running(node)
         latency("crash_loop (first kill)", tl, tl.now())
-        runs = watch(env, node, 2.6)
-        print(f"\n  crash_loop: down at once; states over 2.6 s: {runs}")
+        t = time.monotonic()
+        runs = watch(env, node, 8, until=4)
+        print(f"\n  crash_loop: states {runs} in {time.monotonic() - t:.1f} s")
         assert runs[:4] == [False, True, False, True]          # dead, up, dead, up …
         assert fault.crashes[str(node)] >= 2
         assert started_at(env, node) != first_start

@@ -41,14 +41,6 @@ def _check(env: Environment, node: Node, cmd: str, what: str, **kw) -> str:
     return out
 
 
-def _require(env: Environment, node: Node, tool: str, package: str) -> None:
-    code, _ = _run(env, node, f"command -v {shlex.quote(tool)} >/dev/null")
-    if code != 0:
-        raise FaultError(f"{node}: `{tool}` is not in the image of service {node.service!r}",
-                         fix=f"add it to that service's Dockerfile: RUN apt-get update && apt-get install -y "
-                             f"--no-install-recommends {package}")
-
-
 class _Detached(Fault):
     """Starts one shell command detached in every target node, in its own process group (pid file in
     /tmp), and kills that group at heal."""
@@ -70,39 +62,47 @@ class _Detached(Fault):
     def _environment(self) -> dict | None:
         return None
 
+    def _await(self) -> str:
+        """Shell run after the start (same exec) until the effect is in place; prints what it saw."""
+        return ""
+
+    def _started(self, env: Environment, node: Node, output: str) -> None:
+        """Reads what `_await` printed."""
+
     def _start(self, env: Environment, node: Node) -> None:
-        for tool, package in self.requires:
-            _require(env, node, tool, package)
+        # One `docker exec` (each costs 0.1-0.5 s): check the tools, start the group detached, wait for
+        # its pid file, make sure it did not exit at once (e.g. a bad option), then `_await`.
         pidfile, logfile = self._files()
         inner = f"echo $$ > {pidfile}; exec {self._command()}"
-        api = env.docker.api
-        ex = api.exec_create(node.container_name,
-                             ["sh", "-c", f"exec setsid sh -c {shlex.quote(inner)} >{logfile} 2>&1"],
-                             environment=self._environment())
-        api.exec_start(ex["Id"], detach=True)
-        deadline = time.monotonic() + 5.0
-        while time.monotonic() < deadline:
-            code, _ = _run(env, node, f'test -s {pidfile} && kill -0 -"$(cat {pidfile})"', user=ROOT)
-            if code == 0:
-                return
-            time.sleep(0.05)
-        _, log = _run(env, node, f"tail -n 5 {logfile} 2>/dev/null")
-        raise FaultError(f"{node}: {self.kind} did not start: {log.strip()[-300:] or 'no output'}")
+        tools = " ".join(t for t, _ in self.requires)
+        script = (f"for t in {tools}; do command -v $t >/dev/null || {{ echo \"missing $t\"; exit 3; }}; done\n"
+                  f"setsid sh -c {shlex.quote(inner)} >{logfile} 2>&1 </dev/null &\n"
+                  f"i=0; while [ ! -s {pidfile} ] && [ $i -lt 250 ]; do sleep 0.02; i=$((i+1)); done\n"
+                  f"sleep 0.1\n"
+                  f'test -s {pidfile} && kill -0 -"$(cat {pidfile})" 2>/dev/null || {{ tail -n 5 {logfile}; exit 4; }}\n'
+                  f"{self._await()}\n")
+        code, out = _run(env, node, script, environment=self._environment())
+        if code == 3:
+            tool = out.split()[-1]
+            package = dict(self.requires).get(tool, tool)
+            raise FaultError(f"{node}: `{tool}` is not in the image of service {node.service!r}",
+                             fix=f"add it to that service's Dockerfile: RUN apt-get update && apt-get install -y "
+                                 f"--no-install-recommends {package}")
+        if code != 0:
+            raise FaultError(f"{node}: {self.kind} did not start (exit {code}): {out.strip()[-300:] or 'no output'}")
+        self._started(env, node, out)
 
     def _stop(self, env: Environment, node: Node, deadline: float = 10.0) -> None:
+        # SIGKILL the whole group until no process of it is left (as root: any user's processes)
         pidfile, logfile = self._files()
-        end = time.monotonic() + deadline
-        while True:
-            # SIGKILL the whole group; "gone" when no process of the group is left
-            code, out = _run(env, node, f'test -s {pidfile} || exit 0; pg=$(cat {pidfile}); '
-                                        f'kill -KILL -"$pg" 2>/dev/null; sleep 0.05; '
-                                        f'kill -0 -"$pg" 2>/dev/null && exit 1; rm -f {pidfile} {logfile}',
-                             user=ROOT)
-            if code == 0:
-                return
-            if time.monotonic() > end:
-                raise FaultError(f"{node}: processes of {self.kind} still alive after {deadline:.0f} s: {out}")
-            time.sleep(0.1)
+        tries = int(deadline / 0.05)
+        code, out = _run(env, node, f'test -s {pidfile} || exit 0; pg=$(cat {pidfile}); i=0\n'
+                                    f'while kill -0 -"$pg" 2>/dev/null; do kill -KILL -"$pg" 2>/dev/null; '
+                                    f'[ $i -ge {tries} ] && {{ ps -o pid,args -g "$pg"; exit 1; }}; '
+                                    f'sleep 0.05; i=$((i+1)); done\nrm -f {pidfile} {logfile}', user=ROOT)
+        if code != 0:
+            raise FaultError(f"{node}: processes of {self.kind} still alive after {deadline:.0f} s: "
+                             f"{out.strip()[-300:]}")
 
     def _inject(self, env: Environment) -> None:
         _each(self.nodes, lambda n: self._start(env, n))
@@ -191,29 +191,29 @@ class DiskFull(Fault):
         return {"path": self.path, "leave_mb": self.leave_mb, "filled_mb": self.filled_mb}
 
     def _fill(self, env: Environment, node: Node) -> None:
-        p = shlex.quote(self.path)
-        code, out = _run(env, node, f"test -d {p} && stat -f -c '%S %f %a %T' {p}", user=ROOT)
-        if code != 0:
+        # one exec: measure, refuse a big filesystem, fill. fallocate is instant where supported, dd
+        # otherwise; with leave_mb 0 a last dd writes until ENOSPC (root may use ext4's reserved blocks).
+        p, f = shlex.quote(self.path), shlex.quote(self.fill_file)
+        script = (f"test -d {p} || {{ echo notadir; exit 3; }}\n"
+                  f"set -- $(stat -f -c '%S %f %T' {p}); free=$(($1 * $2))\n"
+                  f"[ $free -gt {self.max_mb * 2**20} ] && {{ echo \"$free $3\"; exit 4; }}\n"
+                  f"size=$((free - {self.leave_mb * 2**20}))\n"
+                  f"if [ $size -gt 0 ]; then fallocate -l $size {f} 2>/dev/null || "
+                  f"dd if=/dev/zero of={f} bs=1M count=$((size / 1048576)) 2>/dev/null; fi\n"
+                  + (f"dd if=/dev/zero bs=4096 >>{f} 2>/dev/null\n" if self.leave_mb == 0 else "")
+                  + f"if [ -e {f} ]; then du -k {f} | cut -f1; else echo 0; fi")
+        code, out = _run(env, node, script, user=ROOT)
+        if code == 3:
             raise FaultError(f"{node}: disk_full path {self.path} is not a directory in the container",
                              fix="name a mounted directory of the service, e.g. its data volume")
-        bsize, bfree, _bavail, fstype = out.split()
-        free = int(bsize) * int(bfree)
-        if free > self.max_mb * 2**20:
-            raise FaultError(f"{node}: {self.path} is on a {fstype} filesystem with {free / 2**30:.1f} GiB free; "
-                             f"disk_full fills at most {self.max_mb} MiB",
+        if code == 4:
+            free, fstype = out.split()[-2:]
+            raise FaultError(f"{node}: {self.path} is on a {fstype} filesystem with {int(free) / 2**30:.1f} GiB "
+                             f"free; disk_full fills at most {self.max_mb} MiB",
                              fix=f'mount a small volume there (tmpfs: ["{self.path}:size=64m"]) or raise max_mb')
-        size = free - self.leave_mb * 2**20
-        f = shlex.quote(self.fill_file)
-        if size > 0:
-            # fallocate is instant where supported; dd otherwise. Root may also use ext4's reserved blocks,
-            # so with leave_mb 0 a final dd writes until ENOSPC.
-            cmd = (f"fallocate -l {size} {f} 2>/dev/null || dd if=/dev/zero of={f} bs=1M "
-                   f"count={size // 2**20} 2>/dev/null; ")
-            if self.leave_mb == 0:
-                cmd += f"dd if=/dev/zero bs=4096 >>{f} 2>/dev/null; "
-            cmd += f"test -e {f}; du -k {f} | cut -f1"
-            out = _check(env, node, cmd, f"filling {self.path}", user=ROOT)
-            self.filled_mb[str(node)] = round(int(out.split()[0]) / 1024, 1)
+        if code != 0:
+            raise FaultError(f"{node}: filling {self.path} failed (exit {code}): {out.strip()[-300:]}")
+        self.filled_mb[str(node)] = round(int(out.split()[-1]) / 1024, 1)
 
     def _inject(self, env: Environment) -> None:
         _each(self.nodes, lambda n: self._fill(env, n))
@@ -269,17 +269,18 @@ class ConnectionExhaustion(_Detached):
                   f"psql -X -q -w -v ON_ERROR_STOP=1 >/dev/null 2>>{self._out()} &")
         return f"sh -c {shlex.quote(f'i=0; while [ $i -lt {self.connections} ]; do i=$((i+1)); {client} done; wait')}"
 
-    def _start(self, env: Environment, node: Node) -> None:
-        super()._start(env, node)
-        out_file = self._out()
-        deadline = time.monotonic() + 15.0
-        while True:
-            lines = _run(env, node, f"cat {out_file} 2>/dev/null")[1].splitlines()
-            held = sum(1 for l in lines if l.strip() == "held")
-            errors = [l.strip() for l in lines if l.startswith("psql: error")]
-            if held + len(errors) >= self.connections or time.monotonic() > deadline:
-                break
-            time.sleep(0.1)
+    def _await(self) -> str:
+        # until every client is connected or refused (15 s at most), then what they said
+        out = self._out()
+        return (f"i=0; while [ $i -lt 750 ]; do h=$(cat {out} 2>/dev/null | grep -c '^held$'); "
+                f"e=$(cat {out} 2>/dev/null | grep -c 'psql: error'); "
+                f"[ $((h + e)) -ge {self.connections} ] && break; sleep 0.02; i=$((i+1)); done\n"
+                f"echo @@clients; cat {out} 2>/dev/null")
+
+    def _started(self, env: Environment, node: Node, output: str) -> None:
+        lines = output.split("@@clients", 1)[-1].splitlines()
+        held = sum(1 for l in lines if l.strip() == "held")
+        errors = [l.strip() for l in lines if l.startswith("psql: error")]
         self.held[str(node)] = held
         if errors:
             self.refused[str(node)] = f"{len(errors)} × {errors[0].rsplit('FATAL:', 1)[-1].strip()[:200]}"
@@ -291,19 +292,16 @@ class ConnectionExhaustion(_Detached):
 
     def _stop(self, env: Environment, node: Node, deadline: float = 10.0) -> None:
         super()._stop(env, node, deadline)
-        _run(env, node, f"rm -f {self._out()}", user=ROOT)
         # the server must have let the connections go, not just the clients
         q = f"SELECT count(*) FROM pg_stat_activity WHERE application_name = '{self._tag()}'"
-        end = time.monotonic() + deadline
-        env_vars = {**self._environment(), "PGAPPNAME": "drillkit-heal-check"}
-        while True:
-            code, out = _run(env, node, f"psql -X -q -w -At -c {shlex.quote(q)}", environment=env_vars)
-            if code == 0 and out.strip() == "0":
-                return
-            if time.monotonic() > end:
-                raise FaultError(f"{node}: connections of {self.kind} still open after {deadline:.0f} s "
-                                 f"({out.strip()[-200:]})")
-            time.sleep(0.1)
+        code, out = _run(env, node, f"rm -f {self._out()}; i=0\n"
+                                    f"while [ $i -lt {int(deadline / 0.05)} ]; do "
+                                    f"n=$(psql -X -q -w -At -c {shlex.quote(q)} 2>&1) && [ \"$n\" = 0 ] && exit 0; "
+                                    f"sleep 0.05; i=$((i+1)); done; echo \"$n\"; exit 1",
+                         environment={**self._environment(), "PGAPPNAME": "drillkit-heal-check"})
+        if code != 0:
+            raise FaultError(f"{node}: connections of {self.kind} still open after {deadline:.0f} s "
+                             f"({out.strip()[-200:]})")
 
 
 _OFFSET = re.compile(r"^[+-]\d+(\.\d+)?[smhdy]?$")
@@ -342,36 +340,43 @@ class ClockSkew(Fault):
     def detail(self) -> dict:
         return {"offset": self.offset, "seconds": self.seconds}
 
-    def _file(self, env: Environment, node: Node) -> str:
+    FIX = ("preload libfaketime in that service's image: apt-get install libfaketime, and set "
+           "LD_PRELOAD=/usr/lib/x86_64-linux-gnu/faketime/libfaketime.so.1, "
+           "FAKETIME_TIMESTAMP_FILE=/etc/faketimerc (containing +0), FAKETIME_CACHE_DURATION=1")
+
+    def _setup(self, env: Environment, node: Node) -> tuple[str, str]:
+        """(preloaded libfaketime, its timestamp file) from the container's environment."""
         cfg = env.docker.api.inspect_container(node.container_name)["Config"]
         envs = dict(e.split("=", 1) for e in cfg.get("Env") or [] if "=" in e)
-        fix = ("preload libfaketime in that service's image: apt-get install libfaketime, and set "
-               "LD_PRELOAD=/usr/lib/x86_64-linux-gnu/faketime/libfaketime.so.1, "
-               "FAKETIME_TIMESTAMP_FILE=/etc/faketimerc (containing +0), FAKETIME_CACHE_DURATION=1")
-        preload = envs.get("LD_PRELOAD", "")
-        lib = next((p for p in re.split(r"[: ]", preload) if "faketime" in p), None)
+        lib = next((p for p in re.split(r"[: ]", envs.get("LD_PRELOAD", "")) if "faketime" in p), None)
         path = envs.get("FAKETIME_TIMESTAMP_FILE")
         if not lib or not path:
             raise FaultError(f"{node}: service {node.service!r} does not preload libfaketime with a "
-                             f"FAKETIME_TIMESTAMP_FILE", fix=fix)
-        if _run(env, node, f"test -e {shlex.quote(lib)}")[0] != 0:
-            raise FaultError(f"{node}: LD_PRELOAD names {lib}, which is not in the image", fix=fix)
-        return path
+                             f"FAKETIME_TIMESTAMP_FILE", fix=self.FIX)
+        return lib, path
 
     def _skew(self, env: Environment, node: Node) -> None:
-        path = shlex.quote(self._file(env, node))
-        self._previous[str(node)] = _run(env, node, f"cat {path} 2>/dev/null", user=ROOT)[1].strip() or "+0"
-        _check(env, node, f"printf '%s\\n' {shlex.quote(self.offset)} > {path}", "writing the offset", user=ROOT)
-        seen = float(_check(env, node, "date +%s", "reading the clock"))
-        if abs(seen - time.time() - self.seconds) > 5:
+        lib, path = self._setup(env, node)
+        f = shlex.quote(path)
+        code, out = _run(env, node, f"test -e {shlex.quote(lib)} || {{ echo nolib; exit 3; }}\n"
+                                    f"cat {f} 2>/dev/null; echo @@; printf '%s\\n' {shlex.quote(self.offset)} > {f} "
+                                    f"&& date +%s", user=ROOT)
+        if code == 3:
+            raise FaultError(f"{node}: LD_PRELOAD names {lib}, which is not in the image", fix=self.FIX)
+        if code != 0:
+            raise FaultError(f"{node}: writing the offset to {path} failed (exit {code}): {out.strip()[-200:]}")
+        previous, seen = out.split("@@")
+        self._previous[str(node)] = previous.strip() or "+0"
+        if abs(float(seen) - time.time() - self.seconds) > 5:
             raise FaultError(f"{node}: the clock did not move ({self.offset} written to {path}, `date` "
-                             f"is off by {seen - time.time():+.0f} s)",
+                             f"is off by {float(seen) - time.time():+.0f} s)",
                              fix="check that libfaketime reads FAKETIME_TIMESTAMP_FILE (and that FAKETIME is unset)")
 
     def _unskew(self, env: Environment, node: Node) -> None:
-        path = shlex.quote(self._file(env, node))
+        _, path = self._setup(env, node)
         previous = self._previous.get(str(node), "+0")
-        _check(env, node, f"printf '%s\\n' {shlex.quote(previous)} > {path}", "restoring the offset", user=ROOT)
+        _check(env, node, f"printf '%s\\n' {shlex.quote(previous)} > {shlex.quote(path)}",
+               "restoring the offset", user=ROOT)
 
     def _inject(self, env: Environment) -> None:
         _each(self.nodes, lambda n: self._skew(env, n))
