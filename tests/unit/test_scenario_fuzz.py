@@ -30,7 +30,7 @@ BASE: dict[str, Any] = {
     "faults": [
         {"kind": "kill", "target": {"service": "app", "replica": 2}, "at": "0s", "for": "8s"},
         {"kind": "stop", "target": {"service": "app", "zone": "zone-b", "random": True, "seed": 7},
-         "at": "1s", "for": "1s", "grace": "2s", "repeat": {"every": "3s", "times": 2}},
+         "at": "1s", "for": "1s", "grace": 2, "repeat": {"every": "3s", "times": 2}},
     ],
     "observe": "8s",
     "recover": "2s",

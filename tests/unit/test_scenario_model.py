@@ -35,7 +35,7 @@ faults:
     target: {{service: app, zone: zone-b, random: true, seed: 7}}
     at: 1s
     for: 1s
-    grace: 2s
+    grace: 2
     repeat: {{every: 3s, times: 2}}
 observe: 8s
 recover: 2s
@@ -125,8 +125,8 @@ def test_not_utf8(tmp_path):
     ("observe: 8s", "observe: -1", "observe", "negative duration -1"),
     ("recover: 2s", "recover: soon", "recover", "not a duration: 'soon'"),
     ("  - kind: kill", "  - kind: explode", "faults[0].kind", "unknown fault kind 'explode'"),
-    ("    grace: 2s", "    signal: 9", "faults[1].signal", "fault 'stop' has no attribute 'signal'"),
-    ("    grace: 2s", "    grace: [1]", "faults[1].grace", "must be a number"),
+    ("    grace: 2", "    signal: 9", "faults[1].signal", "fault 'stop' has no attribute 'signal'"),
+    ("    grace: 2", "    grace: [1]", "faults[1].grace", "must be a number"),
     ("{service: app, replica: 2}", "{service: web, replica: 2}", "faults[0].target.service",
      "'web' is not a service of environment 'registry'"),
     ("{service: app, replica: 2}", "{service: app, replica: 9}", "faults[0].target.replica",
@@ -214,3 +214,17 @@ def test_looks_like_scenario(tmp_path):
     assert looks_like_scenario(write(tmp_path, "# drill\nscenario: x\n", "a.yaml"))
     assert not looks_like_scenario(write(tmp_path, "services: {}\n", "compose.yaml"))
     assert not looks_like_scenario(write(tmp_path, "scenario: x\n", "a.txt"))
+
+
+def test_attributes_naming_parts_of_the_environment(tmp_path):
+    link = VALID.replace("  - kind: kill\n    target: {service: app, replica: 2}\n",
+                         "  - kind: latency\n    link: app-db\n    latency: 200\n")
+    sc = load_scenario(write(tmp_path, link))
+    assert sc.faults[0].target is None and sc.faults[0].params == {"link": "app-db", "latency": 200}
+    with pytest.raises(ConfigError, match=r":14: faults\[0\].link: environment 'registry' has no link 'app-web'"):
+        load_scenario(write(tmp_path, link.replace("link: app-db", "link: app-web")))
+    with pytest.raises(ConfigError, match=r"faults\[0\].latency: fault 'latency' needs 'latency'"):
+        load_scenario(write(tmp_path, link.replace("    latency: 200\n", "")))
+    zone = VALID.replace("  - kind: kill\n    target: {service: app, replica: 2}\n", "  - kind: zone_kill\n    zone: zone-c\n")
+    with pytest.raises(ConfigError, match=r"faults\[0\].zone: environment 'registry' has no zone 'zone-c'"):
+        load_scenario(write(tmp_path, zone))

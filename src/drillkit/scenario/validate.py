@@ -156,6 +156,7 @@ class _Checker:
         env_ref, env_line = raw["environment"], _line(raw, "environment")
         switches = self.switches(raw.get("switches"), raw, env_ref)
         spec, env_path = self.environment(env_ref, env_line, switches)
+        self._spec = spec
 
         users = self.users(raw.get("users"), raw, spec)
         probe = self.probe(raw.get("probe", {}), raw)
@@ -384,10 +385,10 @@ class _Checker:
                     raise self.err(f"must be true or false, not {value!r}", item, name, field=field,
                                    fix=f"write {name}: true")
             elif isinstance(default, (int, float)) and default is not allowed[name].empty:
-                value = self.duration(value, item, name, field) if isinstance(value, str) else value
+                # no unit conversion: each fault states its own unit (grace in s, latency in ms, ...)
                 if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
-                    raise self.err(f"must be a number ≥ 0, not {value!r}", item, name, field=field,
-                                   fix=f"write e.g. {name}: {default}")
+                    raise self.err(f"must be a number ≥ 0 in the fault's own unit, not {value!r}", item, name,
+                                   field=field, fix=f"write e.g. {name}: {default}")
                 if isinstance(default, int) and not isinstance(default, bool) and not float(value).is_integer():
                     raise self.err(f"must be a whole number, not {value!r}", item, name, field=field,
                                    fix=f"write e.g. {name}: {default}")
@@ -395,8 +396,27 @@ class _Checker:
             elif isinstance(default, str) and not isinstance(value, str):
                 raise self.err(f"must be text, not {_kind(value)}", item, name, field=field,
                                fix=f"write e.g. {name}: {default or '...'}")
+            self.attribute_refers(name, value, item, field)
             out[name] = value
         return out
+
+    def attribute_refers(self, name: str, value: Any, item: dict, field: str) -> None:
+        """Attributes that name parts of the environment must name parts of *this* environment."""
+        spec = self._spec
+        if name == "link":
+            links = [l.name for l in spec.links]
+            if value not in links:
+                raise self.err(f"environment {spec.name!r} has no link {value!r}", item, name, field=field,
+                               fix=f"use one of {', '.join(links) or '(none: declare x-drillkit.links)'}")
+        elif name == "zone":
+            zones = sorted({s.zone_of(r) for s in spec.services.values() for r in range(1, s.replicas + 1)})
+            if value not in zones:
+                raise self.err(f"environment {spec.name!r} has no zone {value!r}", item, name, field=field,
+                               fix=f"use one of {', '.join(zones)}")
+        elif name == "service":
+            if value not in spec.services:
+                raise self.err(f"{value!r} is not a service of environment {spec.name!r}", item, name,
+                               field=field, fix=f"use one of {', '.join(sorted(spec.services))}")
 
     def target(self, raw: Any, item: dict, spec: EnvironmentSpec, where: str) -> Target:
         field = f"{where}.target"
