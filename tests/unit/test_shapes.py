@@ -1,0 +1,162 @@
+"""Load shapes are pure: level at t, None at the end; the generator refuses unbounded or foreign loads."""
+
+from __future__ import annotations
+
+import math
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import pytest
+
+from drillkit.errors import ConfigError
+from drillkit.timeline import Timeline
+from drillkit.traffic.shapes import (QUARTER_OPENING_HOURS, Constant, LoadGenerator, MondayBurst, Ramp,
+                                     Spike, Steps, Surge, get, per_second, scaled)
+
+
+def test_constant_and_stop():
+    s = Constant(5, duration=10)
+    assert s.tick(0) == 5 and s.tick(9.99) == 5
+    assert s.tick(10) is None and s.tick(100) is None
+    assert s.tick(-1) == 5  # before the start counts as the start
+    assert s.expected() == pytest.approx(50)
+
+
+def test_spike_times_four_by_default():
+    s = Spike(10, duration=30, at=10, for_=5)
+    assert [s.tick(t) for t in (0, 9.99, 10, 14.99, 15, 29.9)] == [10, 10, 40, 40, 10, 10]
+    assert s.tick(30) is None
+    assert s.peak == 40
+    assert s.expected() == pytest.approx(10 * 30 + 30 * 5)
+
+
+def test_ramp_continuous_and_stepped():
+    r = Ramp(0, 100, duration=10)
+    assert r.tick(0) == 0 and r.tick(5) == pytest.approx(50) and r.tick(9.9) == pytest.approx(99)
+    assert r.tick(10) is None
+    st = Ramp(10, 40, duration=8, steps=4)
+    assert [st.tick(t) for t in (0, 1.99, 2, 4, 6, 7.99)] == [10, 10, 20, 30, 40, 40]
+    assert Ramp(3, 9, duration=1, steps=1).tick(0.5) == 3
+    down = Ramp(10, 0, duration=10)
+    assert down.tick(5) == pytest.approx(5)
+
+
+def test_steps_for_saturation():
+    s = Steps(start=10, step=10, every=2, maximum=50)
+    assert s.count == 5 and s.duration == 10
+    assert [s.tick(t) for t in (0, 1.9, 2, 8, 9.99)] == [10, 10, 20, 50, 50]
+    assert s.tick(10) is None
+    assert s.index(5) == 2
+
+
+def test_monday_burst_peaks_at_opening_and_decays():
+    b = MondayBurst(10, duration=20, at=2, factor=5, half_life=2)
+    assert b.tick(0) == 0 and b.tick(1.99) == 0          # closed before opening
+    assert b.tick(2) == pytest.approx(50)               # everyone at 08:00
+    assert b.tick(4) == pytest.approx(10 + 20)          # excess halved after one half-life
+    assert b.tick(19.9) == pytest.approx(10, abs=0.1)   # back to base
+    assert b.peak == pytest.approx(50)
+    assert MondayBurst(10, duration=5, before=0.5).tick(0) == pytest.approx(50)
+
+
+def test_surge_times_twenty_rises_and_holds():
+    s = Surge(2, duration=20, at=5, rise=2)
+    assert s.tick(4.99) == 2
+    assert s.tick(6) == pytest.approx(2 + (40 - 2) / 2)
+    assert s.tick(7) == 40 and s.tick(19.9) == 40
+    assert s.tick(20) is None
+    short = Surge(2, duration=20, at=5, rise=0, for_=5)
+    assert short.tick(5) == 40 and short.tick(10) == 2
+
+
+def test_scaled_keeps_duration():
+    s = scaled(Spike(2, duration=10, at=1, for_=1), 3)
+    assert s.tick(0) == 6 and s.tick(1.5) == 24 and s.tick(10) is None
+
+
+@pytest.mark.parametrize("make", [
+    lambda: Constant(-1, 10), lambda: Constant(1, 0), lambda: Constant(float("nan"), 1),
+    lambda: Spike(1, 10, at=1, for_=0), lambda: Ramp(0, 1, 5, steps=0),
+    lambda: Steps(10, 0, 1, 20), lambda: Steps(10, 1, 1, 5), lambda: MondayBurst(1, 5, half_life=0),
+    lambda: Surge(1, 10, at=-1), lambda: Constant(True, 1),
+])
+def test_bad_parameters_are_refused(make):
+    with pytest.raises(ValueError):
+        make()
+
+
+def test_quarter_compression():
+    assert QUARTER_OPENING_HOURS == 546
+    assert per_second(25_000, drill_seconds_per_quarter=3600) == pytest.approx(6.944, abs=1e-3)
+    with pytest.raises(ValueError):
+        per_second(1, drill_seconds_per_quarter=0)
+
+
+def test_generator_refuses_foreign_targets_and_unbounded_loads():
+    tl = Timeline()
+    with pytest.raises(ConfigError):
+        LoadGenerator("http://10.0.0.1:80", tl, Constant(1, 1), get("/"))
+    with pytest.raises(ValueError):
+        LoadGenerator("http://127.0.0.1:9", tl, Constant(1, 1), get("/"), max_duration=3600)
+    with pytest.raises(ValueError):
+        LoadGenerator("http://127.0.0.1:9", tl, Constant(1, 1), get("/"), workers=0)
+
+
+class _Slow(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    delay = 0.0
+
+    def do_GET(self):  # noqa: N802
+        time.sleep(self.delay)
+        body = b'{"ok":true}'
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *a):
+        pass
+
+
+@pytest.fixture
+def server():
+    srv = ThreadingHTTPServer(("127.0.0.1", 0), _Slow)
+    srv.daemon_threads = True
+    th = threading.Thread(target=srv.serve_forever, daemon=True)
+    th.start()
+    yield srv
+    srv.shutdown()
+    srv.server_close()
+
+
+def test_generator_follows_the_rate_and_stops_by_itself(server):
+    _Slow.delay = 0.0
+    tl = Timeline()
+    url = f"http://127.0.0.1:{server.server_address[1]}"
+    res = LoadGenerator(url, tl, Constant(50, duration=1.0), get("/x"), workers=8).run()
+    assert 45 <= res.arrivals <= 51
+    assert res.skipped == 0 and res.ok == res.requests == res.sent
+    assert res.duration < 3
+    probes = tl.probes("load")
+    assert len(probes) == res.requests and all(p["ok"] for p in probes)
+
+
+def test_generator_skips_arrivals_when_every_worker_waits(server):
+    _Slow.delay = 0.5
+    tl = Timeline()
+    url = f"http://127.0.0.1:{server.server_address[1]}"
+    res = LoadGenerator(url, tl, Constant(40, duration=1.0), get("/x"), workers=2, timeout=2).run()
+    assert res.skipped > 20                      # open loop: arrivals keep coming
+    assert res.sent <= 6
+    skipped = [p for p in tl.probes("load") if p["op"] == "arrival"]
+    assert len(skipped) == res.skipped and not any(p["ok"] for p in skipped)
+    assert not math.isnan(res.p(0.95)) and res.p(0.95) >= 0.45
+
+
+def test_generator_bounded_by_count(server):
+    _Slow.delay = 0.0
+    res = LoadGenerator(f"http://127.0.0.1:{server.server_address[1]}", Timeline(), Constant(500, 5),
+                        get("/x"), max_requests=30).run()
+    assert res.sent + res.skipped <= 30 and res.duration < 2
