@@ -261,6 +261,7 @@ def drill(request: pytest.FixtureRequest, drill_env, drill_settings: DrillSettin
     progress = (lambda m: tr.write_line(f"  drillkit: {m}")) if tr and request.config.getoption("verbose") > 0 \
         else (lambda m: None)
     d = Drill(drill_env, timeline, probe_interval=drill_settings.probe_interval, progress=progress)
+    d.meta = {"stack": stack, "fault": fault, "scenario": scenario}
     _allure_labels(stack, fault, scenario, kw.get("severity", "normal"), spec.chosen)
     started = time.monotonic()
     try:
@@ -269,7 +270,45 @@ def drill(request: pytest.FixtureRequest, drill_env, drill_settings: DrillSettin
         try:
             d.finish()
         finally:
+            if not getattr(d, "_attached", False):  # the call phase never ran (setup error)
+                _attach_drill(d, drill_settings)
             _report_drill(request, d, drill_settings, stack, fault, scenario, time.monotonic() - started)
+
+
+@pytest.hookimpl(wrapper=True, tryfirst=True)
+def pytest_runtest_call(item: pytest.Item):
+    """Right after a drill's body: stop traffic, heal, and attach chart, timeline and logs to the
+    test itself (attachments made later would land in Allure's tear-down section)."""
+    try:
+        return (yield)
+    finally:
+        d = getattr(item, "funcargs", {}).get("drill")
+        if d is not None and not getattr(d, "_attached", False):
+            try:
+                d.stop_traffic()
+                d.heal_all()
+            finally:
+                _attach_drill(d, item.config.stash[settings_key])
+
+
+def _attach_drill(d, s: DrillSettings) -> None:
+    d._attached = True
+    meta = getattr(d, "meta", {})
+    chart = None
+    try:
+        from drillkit.report.chart import render_timeline_chart
+        safe = d.timeline_path.stem if d.timeline_path else "drill"
+        chart = render_timeline_chart(d.timeline, s.report_dir / "charts" / f"{safe}.png",
+                                      title=f"{meta.get('stack', '')}: {meta.get('scenario', '')}")
+    except Exception as exc:  # a chart must never hide the drill's result
+        sys.stderr.write(f"drillkit: chart not rendered: {exc}\n")
+    try:
+        from drillkit.report.allure_results import attach_text, attach_timeline
+        attach_timeline(d.timeline, chart)
+        for svc in d.faulted_services:
+            attach_text(f"logs of {svc}", d.env.logs(svc, tail=300))
+    except Exception as exc:
+        sys.stderr.write(f"drillkit: allure attachments skipped: {exc}\n")
 
 
 def _allure_labels(stack, fault, scenario, severity, switches) -> None:
@@ -295,24 +334,8 @@ def _report_drill(request, d, s: DrillSettings, stack, fault, scenario, duration
     elif call.passed:
         outcome = "passed"
     else:
-        from drillkit.drill import DrillFailed
         exc = getattr(call, "longrepr", None)
         outcome = "failed" if "drill failed:" in str(exc) else "broken"
-    chart = None
-    try:
-        from drillkit.report.chart import render_timeline_chart
-        safe = d.timeline_path.stem if d.timeline_path else "drill"
-        chart = render_timeline_chart(d.timeline, s.report_dir / "charts" / f"{safe}.png",
-                                      title=f"{stack}: {scenario}")
-    except Exception as exc:  # a chart must never hide the drill's result
-        sys.stderr.write(f"drillkit: chart not rendered: {exc}\n")
-    try:
-        from drillkit.report.allure_results import attach_text, attach_timeline
-        attach_timeline(d.timeline, chart)
-        for svc in d.faulted_services:
-            attach_text(f"logs of {svc}", d.env.logs(svc, tail=300))
-    except Exception as exc:
-        sys.stderr.write(f"drillkit: allure attachments skipped: {exc}\n")
     s.results.append(DrillResult(name=request.node.nodeid, stack=stack, fault=fault, scenario=scenario,
                                  outcome=outcome, verdicts=list(d.verdicts),
                                  timeline_path=d.timeline_path, duration=duration))

@@ -1,0 +1,67 @@
+"""The first drill, run as users run it: it passes on the sound registry and fails on each defect
+variant with the sentence that names the defect. Allure output carries steps, labels and attachments.
+"""
+
+import json
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+DRILL = "drills/test_registry_node_kill.py"
+
+
+def run_drill(tmp_path: Path, *switches: str) -> tuple[int, str, Path]:
+    results = tmp_path / "allure-results"
+    cmd = [sys.executable, "-m", "pytest", DRILL, "-p", "no:cacheprovider", f"--alluredir={results}",
+           f"--drill-report-dir={tmp_path / 'reports'}", "--rootdir", str(ROOT)]
+    cmd += [f"--drill-switch={s}" for s in switches]
+    proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=600)
+    return proc.returncode, proc.stdout + proc.stderr, results
+
+
+def allure_result(results: Path) -> dict:
+    found = [json.loads(p.read_text()) for p in results.glob("*-result.json")]
+    assert len(found) == 1, found
+    return found[0]
+
+
+def test_sound_registry_survives_a_node_kill_and_the_report_shows_it(tmp_path):
+    code, out, results = run_drill(tmp_path)
+    assert code == 0, out[-3000:]
+    res = allure_result(results)
+    labels = {(l["name"], l["value"]) for l in res["labels"]}
+    assert {("epic", "registry"), ("feature", "node kill"), ("severity", "critical")} <= labels
+    assert any(n == "story" for n, _ in labels)
+    steps = [s["name"] for s in res["steps"]]
+    assert [s.split(" —")[0] for s in steps] == ["steady state", "inject", "observe", "recover", "verify"]
+    kinds = {a["type"] for a in res["attachments"]}
+    assert {"image/png", "application/json"} <= kinds
+    assert any("logs of app" in a["name"] for a in res["attachments"])
+    for name in ("environment.properties", "executor.json", "categories.json"):
+        assert (results / name).is_file(), name
+    timeline = next((tmp_path / "reports" / "timelines").glob("*.jsonl")).read_text().splitlines()
+    verdicts = [json.loads(l) for l in timeline if '"kind":"verdict"' in l]
+    by_name = {v["name"]: v for v in verdicts}
+    assert by_name["sessions lost"]["sentence"] == "sessions lost: 0 of 20 (expected 0)"
+    assert by_name["acknowledged writes lost"]["value"] == 0
+    assert by_name["recovery time"]["status"] == "pass"
+
+
+def test_node_local_sessions_fail_the_drill_with_sessions_lost(tmp_path):
+    code, out, results = run_drill(tmp_path, "sessions=node-local")
+    assert code == 1, out[-3000:]
+    m = re.search(r"drill failed: .*sessions lost: (\d+) of 20 \(expected 0\)", out)
+    assert m, out[-3000:]
+    assert 1 <= int(m.group(1)) < 20  # the killed node's share of the users
+    assert allure_result(results)["status"] == "failed"
+
+
+def test_slow_health_checks_fail_the_drill_on_recovery_time(tmp_path):
+    code, out, _ = run_drill(tmp_path, "lb_health=slow")
+    assert code == 1, out[-3000:]
+    assert re.search(r"drill failed: recovery time \d+\.\d\d s for \d+ affected existing-sessions .*"
+                     r"\(target ≤ 3 s", out), out[-3000:]
