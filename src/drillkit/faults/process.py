@@ -94,12 +94,11 @@ class CrashLoop(_BringBack):
     def __init__(self, target=None, *, duration: float, check_interval: float = 0.2,
                  restart_after: float = 1.0, up_for: float = 0.5, **kw):
         super().__init__(target, **kw)
-        for name, value in (("duration", duration), ("check_interval", check_interval)):
-            if value <= 0:
-                raise FaultError(f"crash_loop: {name} must be > 0, got {value}", fix=f"give a positive {name}")
-        for name, value in (("restart_after", restart_after), ("up_for", up_for)):
-            if value < 0:
-                raise FaultError(f"crash_loop: {name} must be ≥ 0, got {value}", fix=f"give {name} ≥ 0")
+        for name, value, least in (("duration", duration, 0), ("check_interval", check_interval, 0),
+                                   ("restart_after", restart_after, None), ("up_for", up_for, None)):
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0 or value == least:
+                raise FaultError(f"crash_loop: {name} must be a number {'>' if least == 0 else '≥'} 0 (seconds), "
+                                 f"got {value!r}", fix=f"e.g. {name}: 30" if name == "duration" else f"e.g. {name}: 1")
         self.duration = duration
         self.check_interval = check_interval
         self.restart_after = restart_after

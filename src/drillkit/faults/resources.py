@@ -113,8 +113,8 @@ class _Detached(Fault):
 
 def _positive(kind: str, **values: float) -> None:
     for name, v in values.items():
-        if v is None or v <= 0:
-            raise FaultError(f"{kind}: {name} must be > 0, got {v!r}", fix=f"give a positive {name}")
+        if isinstance(v, bool) or not isinstance(v, (int, float)) or v <= 0:
+            raise FaultError(f"{kind}: {name} must be a number > 0, got {v!r}", fix=f"give a positive {name}")
 
 
 @register("cpu_stress")
