@@ -1,0 +1,220 @@
+"""The booking stack (environments/booking) against real containers.
+
+The API contract drills rely on (list, hold, book, cancel; 400/404/409/410 and never a 500 for bad
+input, with nothing written), the citizens' ledger against the database, and the promise of incident
+3: no double booking under a concurrent burst with the sound default — and double bookings with the
+``booking=no-unique`` defect (``allocation=scalable``), the burst repeated so the defect shows.
+
+Set DRILLKIT_TEST_RUN_PREFIX to prefix the run id (object names) of these runs.
+"""
+
+from __future__ import annotations
+
+import http.client
+import json
+import os
+import time
+
+import pytest
+
+from drillkit import labels as L
+from drillkit.errors import DockerUnavailable
+from drillkit.lab.compose import load_environment
+from drillkit.lab.environment import Environment
+from drillkit.stacks import booking as stack
+from drillkit.timeline import Timeline
+from drillkit.traffic.citizens import CITIZENS, Citizen, burst, citizens
+from drillkit.verdicts.duplicates import double_bookings, duplicates
+from drillkit.verdicts.writes import writes_lost
+
+pytestmark = [pytest.mark.lab, pytest.mark.slow]
+
+PREFIX = os.environ.get("DRILLKIT_TEST_RUN_PREFIX", "")
+
+
+def start(switches: dict[str, str]) -> Environment:
+    try:
+        from drillkit.lab.docker_client import client
+        client()
+    except DockerUnavailable as exc:
+        pytest.skip(str(exc))
+    return Environment(load_environment("booking", switches), run_id=PREFIX + L.new_run_id()).up()
+
+
+@pytest.fixture(scope="module")
+def sound():
+    env = start({"allocation": "scalable", "booking": "unique"})
+    try:
+        yield env
+    finally:
+        env.down()
+
+
+def raw(env: Environment, method: str, path: str, body: bytes | str | None = None,
+        headers: dict | None = None) -> tuple[int, dict | None]:
+    """One request with an arbitrary body (the HttpClient only sends JSON)."""
+    port = int(env.url().rsplit(":", 1)[1])
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+    try:
+        data = body.encode() if isinstance(body, str) else body
+        conn.request(method, path, body=data, headers={"Content-Type": "application/json", **(headers or {})})
+        resp = conn.getresponse()
+        text = resp.read().decode("utf-8", "replace")
+    finally:
+        conn.close()
+    try:
+        return resp.status, json.loads(text)
+    except ValueError:
+        return resp.status, None
+
+
+def free_slot(env: Environment, office: int = 1, day: str | None = None) -> int:
+    status, body = raw(env, "GET", f"/offices/{office}/slots?limit=1" + (f"&date={day}" if day else ""))
+    assert status == 200, body
+    return body["slots"][0]["id"]
+
+
+def test_list_hold_book_cancel(sound):
+    status, body = raw(sound, "GET", "/offices")
+    assert status == 200 and [o["id"] for o in body["offices"]] == [1, 2, 3, 4]
+    assert sum(o["slots"] for o in body["offices"]) == 39_312
+    status, body = raw(sound, "GET", "/offices/2/slots?date=2026-02-05&limit=5")
+    assert status == 200 and body["count"] == 5
+    assert all(s["starts_at"].startswith("2026-02-05") for s in body["slots"])
+    slot = body["slots"][0]["id"]
+
+    status, hold = raw(sound, "POST", "/holds", json.dumps({"slot_id": slot, "citizen": "t-1"}))
+    assert status == 201 and hold["slot_id"] == slot and hold["expires_in"] == 30
+    status, other = raw(sound, "POST", "/holds", json.dumps({"slot_id": slot, "citizen": "t-2"}))
+    assert status == 409, other                                  # held by t-1
+    status, booking = raw(sound, "POST", "/bookings", json.dumps({"hold_id": hold["hold_id"]}))
+    assert status == 201 and booking["slot_id"] == slot and booking["status"] == "active"
+    status, again = raw(sound, "POST", "/bookings", json.dumps({"hold_id": hold["hold_id"]}))
+    assert status == 200 and again["replayed"] is True and again["id"] == booking["id"]   # a retry
+    status, other = raw(sound, "POST", "/holds", json.dumps({"slot_id": slot, "citizen": "t-2"}))
+    assert status == 409, other                                  # booked
+    status, got = raw(sound, "GET", f"/bookings/{booking['id']}")
+    assert status == 200 and got["citizen"] == "t-1"
+
+    status, cancelled = raw(sound, "DELETE", f"/bookings/{booking['id']}")
+    assert status == 200 and cancelled["status"] == "cancelled" and cancelled["already_cancelled"] is False
+    status, twice = raw(sound, "DELETE", f"/bookings/{booking['id']}")
+    assert status == 200 and twice["already_cancelled"] is True
+    status, rebook = raw(sound, "POST", "/holds", json.dumps({"slot_id": slot, "citizen": "t-2"}))
+    assert status == 201, rebook                                 # free again
+
+
+BAD_HOLDS = [
+    (b"", 400), (b"not json", 400), (b"{", 400), (b"[]", 400), (b'"slot"', 400), (b"null", 400),
+    (b"\xff\xfe", 400), (b"{}", 400), (b'{"slot_id": 1}', 400), (b'{"citizen": "x"}', 400),
+    (b'{"slot_id": "1", "citizen": "x"}', 400), (b'{"slot_id": true, "citizen": "x"}', 400),
+    (b'{"slot_id": 1.5, "citizen": "x"}', 400), (b'{"slot_id": -1, "citizen": "x"}', 400),
+    (b'{"slot_id": 0, "citizen": "x"}', 400), (b'{"slot_id": 1, "citizen": ""}', 400),
+    (b'{"slot_id": 1, "citizen": 7}', 400), (b'{"slot_id": 1, "citizen": "' + b"x" * 300 + b'"}', 400),
+    (b'{"slot_id": 99999999, "citizen": "x"}', 404), (b'{"slot_id": 1e400, "citizen": "x"}', 400),
+    (b'{"slot_id": 123456789012345678901234567890, "citizen": "x"}', 404),
+    (b'{"slot_id": null, "citizen": "x"}', 400), (b'{"slot_id": [1], "citizen": "x"}', 400),
+]
+BAD_BOOKINGS = [
+    (b"", 400), (b"garbage", 400), (b"[1]", 400), (b"{}", 400), (b'{"hold_id": 5}', 400),
+    (b'{"hold_id": ""}', 400), (b'{"hold_id": null}', 400), (b'{"hold_id": "' + b"h" * 150 + b'"}', 400),
+    (b'{"hold_id": "no-such-hold"}', 404), (b'{"hold_id": "00000000-0000-0000-0000-000000000000"}', 404),
+    (b'{"hold_id": "\'; DROP TABLE bookings; --"}', 404),
+]
+BAD_PATHS = [
+    ("GET", "/offices/abc/slots", 400), ("GET", "/offices/99/slots", 404), ("GET", "/offices/0/slots", 404),
+    ("GET", "/offices/1/slots?date=2026-13-01", 400), ("GET", "/offices/1/slots?date=tomorrow", 400),
+    ("GET", "/offices/1/slots?limit=0", 400), ("GET", "/offices/1/slots?limit=501", 400),
+    ("GET", "/offices/1/slots?limit=-3", 400), ("GET", "/offices/99999999999999999999/slots", 404),
+    ("GET", "/bookings/abc", 400), ("GET", "/bookings/999999999", 404), ("GET", "/bookings/-1", 400),
+    ("DELETE", "/bookings/999999999", 404), ("DELETE", "/bookings/x", 400),
+    ("GET", "/bookings/99999999999999999999", 404), ("PUT", "/holds", 405), ("GET", "/nowhere", 404),
+]
+
+
+def test_bad_input_is_4xx_never_500_and_writes_nothing(sound):
+    before = stack.counts(sound)
+    seen = []
+    for body, want in BAD_HOLDS:
+        seen.append(("POST /holds", body[:40], want, raw(sound, "POST", "/holds", body)[0]))
+    for body, want in BAD_BOOKINGS:
+        seen.append(("POST /bookings", body[:40], want, raw(sound, "POST", "/bookings", body)[0]))
+    for method, path, want in BAD_PATHS:
+        seen.append((method, path, want, raw(sound, method, path)[0]))
+    wrong = [s for s in seen if s[2] != s[3]]
+    assert not wrong, wrong
+    assert all(s[3] < 500 for s in seen)
+    assert stack.counts(sound) == before
+
+
+def test_expired_hold_is_410_and_books_nothing(sound):
+    slot = free_slot(sound, 3, "2026-03-02")
+    status, hold = raw(sound, "POST", "/holds", json.dumps({"slot_id": slot, "citizen": "late"}))
+    assert status == 201
+    # HOLD_TTL is 30 s; age the hold in the database instead of waiting.
+    stack.psql(sound, f"UPDATE holds SET expires_at = now() - interval '1 second' WHERE id = '{hold['hold_id']}'")
+    before = stack.counts(sound)
+    status, body = raw(sound, "POST", "/bookings", json.dumps({"hold_id": hold["hold_id"]}))
+    assert status == 410, body
+    assert stack.counts(sound) == before
+    status, again = raw(sound, "POST", "/holds", json.dumps({"slot_id": slot, "citizen": "next"}))
+    assert status == 201, again                                   # the expired hold freed the slot
+
+
+def test_citizens_ledger_matches_the_database(sound):
+    tl = Timeline()
+    pool = citizens(sound.url(), tl, 6, seed=3, think=0.05, cancel_ratio=0.3, max_duration=4.0)
+    with pool:
+        time.sleep(3.0)
+    stack.record_ground_truth(tl, sound)
+    probes = tl.probes(CITIZENS)
+    assert probes and sum(p["ok"] for p in probes) / len(probes) > 0.95
+    ledger = [w for w in tl.writes() if w["op"] == "booking"]
+    assert len(ledger) >= 5 and all("slot" in w for w in ledger)
+    active = {b.id: b.slot for u in pool.users for b in u.ledger}
+    truth = tl.ground_truth("bookings")
+    held = dict(zip(truth["ids"], truth["slots"]))
+    assert all(held.get(i) == s for i, s in active.items())       # every active booking, on its slot
+    cancelled = {b.id for u in pool.users for b in u.cancelled}
+    assert cancelled <= set(truth["cancelled"])
+    for v in (double_bookings(tl), duplicates(tl, "booking-ids"), writes_lost(tl, what="booking-ids")):
+        assert v.status == "pass", v.sentence
+
+
+def rush(env: Environment, tl: Timeline, bursts: int, day: str, size: int = 20) -> list[int]:
+    """`bursts` bursts of `size` citizens, each on its own free slot; bookings acknowledged per burst."""
+    status, body = raw(env, "GET", f"/offices/4/slots?date={day}&limit={bursts}")
+    assert status == 200 and body["count"] == bursts
+    return [len(burst(env.url(), tl, s["id"], size)) for s in body["slots"]]
+
+
+def test_no_double_booking_under_a_burst(sound):
+    tl = Timeline()
+    acked = rush(sound, tl, 5, "2026-01-06")
+    stack.record_ground_truth(tl, sound)
+    assert all(n <= 1 for n in acked), acked
+    assert sum(acked) >= 3, acked                                  # the bursts did book
+    assert stack.counts(sound)["double_booked_slots"] == 0
+    assert double_bookings(tl).status == "pass"
+    assert not [p for p in tl.probes(CITIZENS) if p["status"] and p["status"] >= 500]
+
+
+def test_no_unique_defect_double_books():
+    env = start({"allocation": "scalable", "booking": "no-unique"})
+    try:
+        tl = Timeline()
+        acked: list[int] = []
+        for day in ("2026-01-07", "2026-01-08", "2026-01-09"):     # up to 3 rounds of 4 bursts
+            acked += rush(env, tl, 4, day)
+            if sum(n > 1 for n in acked) >= 2:
+                break
+        stack.record_ground_truth(tl, env)
+        counts = stack.counts(env)
+    finally:
+        env.down()
+    v = double_bookings(tl)
+    print(f"bookings acknowledged per burst: {acked}; {v.sentence}")
+    assert any(n > 1 for n in acked), f"no burst double-booked: {acked}"
+    assert counts["double_booked_slots"] >= 1
+    assert v.status == "fail" and v.value >= 1, v.sentence
+    assert v.value == counts["double_booked_slots"]
