@@ -1,30 +1,40 @@
-"""Registry app (v1): resident registration as the clerks of a citizen office use it.
+"""Registry app (v1 and v2 in one file; APP_VERSION picks): resident registration as the clerks of a
+citizen office use it.
 
 One process, Python stdlib HTTP server + psycopg2 + redis. JSON in, JSON out; every response
-carries ``X-Drillkit-Node`` so a drill knows which replica answered.
+carries ``X-Drillkit-Node`` so a drill knows which replica answered. The API is in README.md.
 
-    GET  /health              200 {"status":"ok","node"} | 503 {"status":"unavailable","node","error"}
-    GET  /version             200 {"version","node"}
-    POST /login               {"user","password"} -> 200 {"token","node","user","expires_in"} | 400 | 401
-    GET  /residents/<id>      200 record | 404                                    (bearer token)
-    GET  /residents?q=<name>  200 {"results":[record...], "count"} (at most 20)   (bearer token)
-    POST /moves               {"resident_id","new_address"} -> 201 {"id"} | 400 | 404 (bearer token)
-    GET  /moves/<id>          200 move | 404                                      (bearer token)
+    GET  /health   GET /version
+    POST /login    {"user","password"}  -> checked by the identity service, session in the store
+    POST /logout
+    GET  /residents/<id>   GET /residents?q=<name>
+    POST /moves    {"resident_id","new_address"[,"move_date" v2]}   GET /moves/<id>
+    POST /moves/drafts                         -> 201 {"draft_id"}
+    PUT  /moves/drafts/<id>/step/<1|2|3>       -> 200 draft   (1: resident_id; 2: new_address;
+                                                              3: move_date + confirmation)
+    POST /moves/drafts/<id>/submit             -> 201 {"id"}
+    GET  /moves/drafts/<id>                    -> 200 draft
 
-Failure rules: bad input is a 4xx, never a 500; an unreachable database or session store is a 503
-with a JSON error. Every database operation has a deadline and a broken connection is dropped, so a
-restart or a network fault of a dependency never wedges the node.
+Failure rules: bad input is a 4xx, never a 500, and writes nothing; an unreachable database,
+session store or identity service is a 503 with a JSON error. Every database operation has a
+deadline and a broken connection is dropped, so a restart, a partition or a promoted replica behind
+the same address never wedges the node. Existing sessions never need the identity service.
 
-Configuration (environment): SESSIONS (shared | node-local), DB_HOST, DB_PORT, DB_NAME, DB_USER,
-DB_PASSWORD, DB_POOL_SIZE, DB_TIMEOUT, REDIS_HOST, REDIS_PORT, PORT, APP_VERSION, DRILLKIT_NODE,
-LOG_REQUESTS.
+Switches (environment; the defects are documented in README.md):
+  SESSIONS     shared | node-local       where sessions and drafts live
+  ACK          after-commit | before-commit   when a write is acknowledged
+  POOL         sound | small             database pool per node: DB_POOL_SIZE (8) or 1
+  V2_SESSIONS  compatible | incompatible whether v2 reads v1 sessions (v1 ignores this)
+Other settings: DB_HOST, DB_PORT, DB_NAME, DB_USER, DB_PASSWORD, DB_POOL_SIZE, DB_TIMEOUT,
+REDIS_HOST, REDIS_PORT, IDENTITY_URL, IDENTITY_TIMEOUT, DRAFT_TTL, ACK_DELAY, PORT, APP_VERSION,
+DRILLKIT_NODE, LOG_REQUESTS.
 """
 
 from __future__ import annotations
 
 import contextlib
-import hashlib
-import hmac
+import datetime
+import http.client
 import json
 import os
 import re
@@ -45,12 +55,16 @@ import redis
 
 NODE = os.environ.get("DRILLKIT_NODE") or socket.gethostname()
 VERSION = os.environ.get("APP_VERSION", "1")
-SESSIONS_MODE = os.environ.get("SESSIONS", "shared")
 PORT = int(os.environ.get("PORT", "8080"))
 CONNECT_TIMEOUT = 2.0                                   # seconds, database and session store
 DB_TIMEOUT = float(os.environ.get("DB_TIMEOUT", "5"))   # deadline of one database transaction
 HEALTH_TIMEOUT = 1.0
 SESSION_TTL = 8 * 3600
+DRAFT_TTL = float(os.environ.get("DRAFT_TTL", "1800"))  # a draft expires this long after its last step
+DRAFT_KEEP = 24 * 3600                                  # an expired draft is remembered (410) this long
+ACK_DELAY = float(os.environ.get("ACK_DELAY", "1.0"))   # ACK=before-commit: commit this long after the 201
+IDENTITY_URL = os.environ.get("IDENTITY_URL", "http://identity-lb:8080")
+IDENTITY_TIMEOUT = float(os.environ.get("IDENTITY_TIMEOUT", "5"))
 SEARCH_LIMIT = 20
 MAX_BODY = 16 * 1024
 LOG_REQUESTS = os.environ.get("LOG_REQUESTS", "") not in ("", "0", "false")
@@ -59,6 +73,22 @@ INT4_MAX, INT8_MAX = 2**31 - 1, 2**63 - 1
 
 def log(msg: str) -> None:
     print(f"{time.strftime('%H:%M:%S')} {NODE} {msg}", file=sys.stderr, flush=True)
+
+
+def choice(name: str, default: str, choices: tuple[str, ...]) -> str:
+    value = os.environ.get(name) or default
+    if value not in choices:
+        sys.exit(f"{name} must be one of {', '.join(choices)}, not {value!r}")
+    return value
+
+
+SESSIONS_MODE = choice("SESSIONS", "shared", ("shared", "node-local"))
+ACK = choice("ACK", "after-commit", ("after-commit", "before-commit"))
+POOL = choice("POOL", "sound", ("sound", "small"))
+V2_SESSIONS = choice("V2_SESSIONS", "compatible", ("compatible", "incompatible"))
+if VERSION not in ("1", "2"):
+    sys.exit(f"APP_VERSION must be 1 or 2, not {VERSION!r}")
+POOL_SIZE = 1 if POOL == "small" else int(os.environ.get("DB_POOL_SIZE", "8"))
 
 
 # --- errors that become HTTP answers -----------------------------------------------------------
@@ -189,7 +219,7 @@ class DbPool:
 
 
 DB = DbPool(
-    int(os.environ.get("DB_POOL_SIZE", "8")),
+    POOL_SIZE,
     host=os.environ.get("DB_HOST", "db"),
     port=int(os.environ.get("DB_PORT", "5432")),
     dbname=os.environ.get("DB_NAME", "registry"),
@@ -200,9 +230,9 @@ DB = DbPool(
 )
 
 
-# --- sessions ------------------------------------------------------------------------------------
-class SharedSessions:
-    """Sessions in the shared store (Redis): any node accepts a token any node issued."""
+# --- the store of sessions and drafts ----------------------------------------------------------------
+class SharedStore:
+    """Redis: any node reads what any node wrote (sessions, drafts)."""
 
     mode = "shared"
 
@@ -223,79 +253,178 @@ class SharedSessions:
         except redis.RedisError as exc:
             raise DependencyDown("session store", f"{type(exc).__name__}: {exc}") from None
 
-    def create(self, record: dict) -> str:
-        token = secrets.token_urlsafe(24)
+    def put(self, key: str, value: dict, ttl: float) -> None:
         with self._errors():
-            self.redis.set(f"session:{token}", json.dumps(record), ex=SESSION_TTL)
-        return token
+            self.redis.set(key, json.dumps(value), ex=max(1, int(ttl)))
 
-    def get(self, token: str) -> dict | None:
+    def add(self, key: str, value: dict, ttl: float) -> bool:
+        """Set only if absent (a lock / a once-only marker)."""
         with self._errors():
-            raw = self.redis.get(f"session:{token}")
-        return json.loads(raw) if raw else None
+            return bool(self.redis.set(key, json.dumps(value), ex=max(1, int(ttl)), nx=True))
+
+    def get(self, key: str):
+        with self._errors():
+            raw = self.redis.get(key)
+        if not raw:
+            return None
+        try:
+            return json.loads(raw)
+        except ValueError:
+            return None
+
+    def delete(self, key: str) -> bool:
+        with self._errors():
+            return bool(self.redis.delete(key))
 
     def check(self) -> None:
         with self._errors():
             self.redis.ping()
 
 
-class NodeLocalSessions:
-    """DEFECT switch: sessions in this process only; a token works only on the node that issued it,
-    and every session of a node dies with it."""
+class NodeLocalStore:
+    """DEFECT switch SESSIONS=node-local: in this process only; what a node holds works only on that
+    node and dies with it."""
 
     mode = "node-local"
 
     def __init__(self):
-        self._sessions: dict[str, tuple[float, dict]] = {}
+        self._data: dict[str, tuple[float, str]] = {}
         self._lock = threading.Lock()
 
-    def create(self, record: dict) -> str:
-        token = secrets.token_urlsafe(24)
+    def _expire(self, now: float) -> None:
+        if len(self._data) > 10_000:
+            self._data = {k: v for k, v in self._data.items() if v[0] > now}
+
+    def put(self, key: str, value: dict, ttl: float) -> None:
         now = time.monotonic()
         with self._lock:
-            if len(self._sessions) > 10_000:  # drop expired ones now and then
-                self._sessions = {t: v for t, v in self._sessions.items() if v[0] > now}
-            self._sessions[token] = (now + SESSION_TTL, record)
-        return token
+            self._expire(now)
+            self._data[key] = (now + ttl, json.dumps(value))
 
-    def get(self, token: str) -> dict | None:
+    def add(self, key: str, value: dict, ttl: float) -> bool:
+        now = time.monotonic()
         with self._lock:
-            entry = self._sessions.get(token)
+            entry = self._data.get(key)
+            if entry is not None and entry[0] > now:
+                return False
+            self._data[key] = (now + ttl, json.dumps(value))
+            return True
+
+    def get(self, key: str):
+        with self._lock:
+            entry = self._data.get(key)
         if entry is None or entry[0] <= time.monotonic():
             return None
-        return entry[1]
+        return json.loads(entry[1])
+
+    def delete(self, key: str) -> bool:
+        with self._lock:
+            return self._data.pop(key, None) is not None
 
     def check(self) -> None:
         return None
 
 
-def make_sessions():
-    if SESSIONS_MODE == "shared":
-        return SharedSessions()
-    if SESSIONS_MODE == "node-local":
-        return NodeLocalSessions()
-    sys.exit(f"SESSIONS must be 'shared' or 'node-local', not {SESSIONS_MODE!r}")
+STORE = SharedStore() if SESSIONS_MODE == "shared" else NodeLocalStore()
 
 
-SESSIONS = make_sessions()
+# --- sessions: v1 and v2 formats -------------------------------------------------------------------
+def session_record(user: str, office: str, identity_token: str | None) -> dict:
+    """What a login stores. v1: {"user","node","created"}. v2: {"v":2,"clerk":{...},"node","issued_at"}
+    and, in the compatible (sound) rollout, the v1 field "user" as well, so a v1 node still reads it."""
+    now = time.time()
+    if VERSION == "1":
+        return {"user": user, "node": NODE, "created": now}
+    record = {"v": 2, "clerk": {"name": user, "office": office}, "node": NODE, "issued_at": now,
+              "identity_token": identity_token}
+    if V2_SESSIONS == "compatible":
+        record["user"] = user
+    return record
 
 
-# --- passwords -------------------------------------------------------------------------------------
-def verify_password(stored: str, password: str) -> bool:
-    """Stored as "sha256$<salt>$<hex>" (cheap on purpose for now; the scheme prefix allows a
-    costlier hash later)."""
-    scheme, _, rest = stored.partition("$")
-    salt, _, digest = rest.partition("$")
-    if scheme != "sha256" or not digest:
-        log(f"unknown password scheme {scheme!r}")
-        return False
-    computed = hashlib.sha256(f"{salt}:{password}".encode()).hexdigest()
-    return hmac.compare_digest(computed, digest)
+def session_user(record) -> str | None:
+    """The clerk of a stored session, or None when this version cannot read it (-> 401)."""
+    if not isinstance(record, dict):
+        return None
+    if VERSION == "2" and record.get("v") == 2:
+        clerk = record.get("clerk")
+        user = clerk.get("name") if isinstance(clerk, dict) else None
+    elif VERSION == "2" and V2_SESSIONS == "incompatible":
+        return None            # DEFECT: v2 cannot read the v1 format
+    else:
+        user = record.get("user")     # v1 format (or v2 written compatibly)
+    return user if isinstance(user, str) and user else None
 
 
-# --- request handling ----------------------------------------------------------------------------
+# --- identity: the central login -------------------------------------------------------------------
+def identity_login(user: str, password: str) -> dict:
+    """POST /login of the identity service (the costly PBKDF2 check). 200 -> its answer;
+    401 -> HttpError 401; anything else (down, slow, 5xx) -> 503."""
+    url = urlsplit(IDENTITY_URL)
+    body = json.dumps({"user": user, "password": password}).encode()
+    conn = http.client.HTTPConnection(url.hostname, url.port or 80, timeout=IDENTITY_TIMEOUT)
+    try:
+        conn.request("POST", "/login", body, {"Content-Type": "application/json",
+                                              "X-Drillkit-Caller": f"registry/{NODE}"})
+        resp = conn.getresponse()
+        data = resp.read(64 * 1024)
+        status = resp.status
+    except (OSError, http.client.HTTPException) as exc:
+        raise DependencyDown("identity", f"{type(exc).__name__}: {exc}") from None
+    finally:
+        conn.close()
+    if status == 401:
+        raise HttpError(401, "invalid credentials")
+    if status != 200:
+        raise DependencyDown("identity", f"identity answered {status}")
+    try:
+        answer = json.loads(data)
+    except ValueError:
+        raise DependencyDown("identity", "identity answered 200 without JSON") from None
+    if not isinstance(answer, dict):
+        raise DependencyDown("identity", "identity answered 200 without an object")
+    return answer
+
+
+# --- schema: v2's additive migration ---------------------------------------------------------------
+SCHEMA_READY = threading.Event()
+MIGRATION_V2 = """
+SELECT pg_advisory_xact_lock(730002);
+SET LOCAL lock_timeout = '2s';
+ALTER TABLE moves ADD COLUMN IF NOT EXISTS move_date date;
+CREATE TABLE IF NOT EXISTS schema_migrations (
+    version     integer     PRIMARY KEY,
+    description text        NOT NULL,
+    applied_at  timestamptz NOT NULL DEFAULT now(),
+    applied_by  text        NOT NULL
+);
+INSERT INTO schema_migrations (version, description, applied_by)
+VALUES (2, 'moves.move_date (nullable), table schema_migrations', %s)
+ON CONFLICT (version) DO NOTHING;
+"""
+
+
+def migrate_forever() -> None:
+    """v2 applies its additive migration on start (idempotent, serialised by an advisory lock);
+    v1 needs none and ignores the new column and table. Until it is applied, /health is 503."""
+    if VERSION == "1":
+        SCHEMA_READY.set()
+        return
+    while not SCHEMA_READY.is_set():
+        try:
+            with DB.transaction(timeout=10) as cur:
+                cur.execute(MIGRATION_V2, (NODE,))
+            SCHEMA_READY.set()
+            log("schema migration v2 applied (or already there)")
+        except Exception as exc:  # noqa: BLE001 - retried until the database answers
+            log(f"schema migration v2 not applied yet: {exc}")
+            time.sleep(1)
+
+
+# --- input ------------------------------------------------------------------------------------------
 RESIDENT_COLUMNS = "id, family_name, given_name, birth_date, address, updated_at"
 MOVE_COLUMNS = "id, resident_id, new_address, clerk, created_at"
+MOVE_COLUMNS_V2 = MOVE_COLUMNS + ", move_date"
 
 
 def _row(cur, row) -> dict:
@@ -314,8 +443,112 @@ def _text(body: dict, key: str, max_len: int) -> str:
     return value
 
 
+def _resident_id(body: dict) -> int:
+    rid = body.get("resident_id")
+    if not isinstance(rid, int) or isinstance(rid, bool):
+        raise HttpError(400, "'resident_id' must be an integer")
+    return rid
+
+
+def _move_date(value) -> str:
+    if not isinstance(value, str) or not re.fullmatch(r"\d{4}-\d{2}-\d{2}", value):
+        raise HttpError(400, "'move_date' must be a date YYYY-MM-DD")
+    try:
+        day = datetime.date.fromisoformat(value)
+    except ValueError:
+        raise HttpError(400, "'move_date' is not a valid date") from None
+    if not 1900 <= day.year <= 2100:
+        raise HttpError(400, "'move_date' must be between 1900 and 2100")
+    return day.isoformat()
+
+
 def _like_pattern(q: str) -> str:
     return "%" + q.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+
+
+# --- writes: a move registration ----------------------------------------------------------------------
+def _insert_move(cur, rid: int, new_address: str, clerk: str, move_date: str | None,
+                 move_id: int | None = None):
+    """Update the resident's address and insert the move; None when the resident is unknown."""
+    cur.execute("UPDATE residents SET address = %s, updated_at = now() WHERE id = %s RETURNING id",
+                (new_address, rid))
+    if cur.fetchone() is None:
+        return None
+    cols, vals = ["resident_id", "new_address", "clerk"], [rid, new_address, clerk]
+    if move_id is not None:
+        cols.insert(0, "id")
+        vals.insert(0, move_id)
+    if VERSION == "2" and move_date is not None:
+        cols.append("move_date")
+        vals.append(move_date)
+    cur.execute(f"INSERT INTO moves ({', '.join(cols)}) VALUES ({', '.join(['%s'] * len(vals))})"
+                " RETURNING id", vals)
+    return cur.fetchone()[0]
+
+
+def _commit_later(move_id: int, rid: int, new_address: str, clerk: str, move_date: str | None) -> None:
+    time.sleep(ACK_DELAY)
+    try:
+        with DB.transaction() as cur:
+            _insert_move(cur, rid, new_address, clerk, move_date, move_id)
+    except Exception as exc:  # noqa: BLE001 - the defect: the client was told 201 already
+        log(f"ACK=before-commit: acknowledged move {move_id} NOT committed: {exc}")
+
+
+def register_move(rid: int, new_address: str, clerk: str, move_date: str | None = None) -> int:
+    """One move registration. Sound (ACK=after-commit): the id is returned only after the
+    transaction commits. DEFECT (ACK=before-commit): the id is reserved, returned at once, and the
+    transaction commits ACK_DELAY later on a background thread - a node kill in between loses it."""
+    if not 0 < rid <= INT4_MAX:
+        raise HttpError(404, "resident not found")
+    if ACK == "after-commit":
+        with DB.transaction() as cur:
+            move_id = _insert_move(cur, rid, new_address, clerk, move_date)
+            if move_id is None:
+                raise HttpError(404, "resident not found")
+        return move_id
+    with DB.transaction() as cur:
+        cur.execute("SELECT 1 FROM residents WHERE id = %s", (rid,))
+        if cur.fetchone() is None:
+            raise HttpError(404, "resident not found")
+        cur.execute("SELECT nextval(pg_get_serial_sequence('moves', 'id'))")
+        move_id = cur.fetchone()[0]
+    threading.Thread(target=_commit_later, args=(move_id, rid, new_address, clerk, move_date),
+                     name=f"commit-{move_id}", daemon=True).start()
+    return move_id
+
+
+# --- drafts: the 3-step move registration ---------------------------------------------------------------
+STEP_FIELDS = {1: ("resident_id",), 2: ("new_address",), 3: ("move_date", "confirmation")}
+
+
+def draft_view(d: dict) -> dict:
+    return {"draft_id": d["id"], "clerk": d["clerk"], "step": d["step"],
+            "resident_id": d.get("resident_id"), "new_address": d.get("new_address"),
+            "move_date": d.get("move_date"), "confirmation": d.get("confirmation", False),
+            "submitted_move_id": d.get("submitted_move_id"),
+            "expires_in": max(0, int(d["expires_at"] - time.time())),
+            "created_at": d["created_at"], "updated_at": d["updated_at"]}
+
+
+def load_draft(draft_id: str, clerk: str) -> dict:
+    d = STORE.get(f"draft:{draft_id}")
+    if not isinstance(d, dict) or d.get("clerk") != clerk:   # another clerk's draft does not exist
+        raise HttpError(404, "draft not found")
+    if d.get("submitted_move_id") is None and time.time() > float(d.get("expires_at", 0)):
+        raise HttpError(410, "draft expired", draft_id=draft_id)
+    return d
+
+
+def save_draft(d: dict) -> None:
+    now = time.time()
+    d["updated_at"] = now
+    d["expires_at"] = now + DRAFT_TTL
+    STORE.put(f"draft:{d['id']}", d, DRAFT_TTL + DRAFT_KEEP)
+
+
+# --- request handling ----------------------------------------------------------------------------
+DRAFT = r"/moves/drafts/([A-Za-z0-9_-]{1,64})"
 
 
 class Handler(BaseHTTPRequestHandler):
@@ -329,10 +562,15 @@ class Handler(BaseHTTPRequestHandler):
         ("GET", re.compile(r"/health"), "health", False),
         ("GET", re.compile(r"/version"), "version", False),
         ("POST", re.compile(r"/login"), "login", False),
+        ("POST", re.compile(r"/logout"), "logout", True),
         ("GET", re.compile(r"/residents/(\d{1,20})"), "get_resident", True),
         ("GET", re.compile(r"/residents"), "search_residents", True),
         ("POST", re.compile(r"/moves"), "create_move", True),
         ("GET", re.compile(r"/moves/(\d{1,20})"), "get_move", True),
+        ("POST", re.compile(r"/moves/drafts"), "create_draft", True),
+        ("GET", re.compile(DRAFT), "get_draft", True),
+        ("PUT", re.compile(DRAFT + r"/step/(\d{1,6})"), "put_step", True),
+        ("POST", re.compile(DRAFT + r"/submit"), "submit_draft", True),
     ]
 
     # -- plumbing --
@@ -356,7 +594,9 @@ class Handler(BaseHTTPRequestHandler):
         url = urlsplit(self.path)
         self.query = parse_qs(url.query)
         self.session = None
+        self.token = None
         self.extra_headers: dict[str, str] = {}
+        self.body_read = False
         status = 500
         try:
             allowed = []
@@ -373,16 +613,20 @@ class Handler(BaseHTTPRequestHandler):
                 break
             else:
                 if allowed:
-                    self._discard_body()
                     raise HttpError(405, "method not allowed", allow=allowed)
-                self._discard_body()
                 raise HttpError(404, "not found")
         except HttpError as exc:
             status, body = exc.status, exc.body
+        except psycopg2.DataError as exc:   # a value the database refuses: bad input, not a bug
+            status, body = 400, {"error": "invalid value", "detail": str(exc).splitlines()[0][:200]}
+        except psycopg2.IntegrityError as exc:
+            status, body = 409, {"error": "conflict", "detail": str(exc).splitlines()[0][:200]}
         except Exception:  # a bug, not bad input: log it, answer 500, keep serving
             traceback.print_exc()
             status, body = 500, {"error": "internal error"}
             self.close_connection = True
+        if not self.body_read:
+            self._discard_body()
         self._send(status, body)
         if LOG_REQUESTS or status >= 500:
             if url.path != "/health" or status >= 500:
@@ -390,22 +634,26 @@ class Handler(BaseHTTPRequestHandler):
 
     def _send(self, status: int, body: dict) -> None:
         data = json.dumps(body, ensure_ascii=False).encode()
-        self.send_response(status)
-        self.send_header("Content-Type", "application/json; charset=utf-8")
-        self.send_header("Content-Length", str(len(data)))
-        self.send_header("X-Drillkit-Node", NODE)
-        self.send_header("Cache-Control", "no-store")
-        for name, value in self.extra_headers.items():
-            self.send_header(name, value)
-        if status == 401:
-            self.send_header("WWW-Authenticate", "Bearer")
-        if status == 405:
-            self.send_header("Allow", ", ".join(body.get("allow", [])))
-        if self.close_connection:
-            self.send_header("Connection", "close")
-        self.end_headers()
-        if self.command != "HEAD":
-            self.wfile.write(data)
+        try:
+            self.send_response(status)
+            self.send_header("Content-Type", "application/json; charset=utf-8")
+            self.send_header("Content-Length", str(len(data)))
+            self.send_header("X-Drillkit-Node", NODE)
+            self.send_header("X-Drillkit-Version", VERSION)
+            self.send_header("Cache-Control", "no-store")
+            for name, value in self.extra_headers.items():
+                self.send_header(name, value)
+            if status == 401:
+                self.send_header("WWW-Authenticate", "Bearer")
+            if status == 405:
+                self.send_header("Allow", ", ".join(body.get("allow", [])))
+            if self.close_connection:
+                self.send_header("Connection", "close")
+            self.end_headers()
+            if self.command != "HEAD":
+                self.wfile.write(data)
+        except (BrokenPipeError, ConnectionResetError, socket.timeout):
+            self.close_connection = True
 
     def _discard_body(self) -> None:
         length = self.headers.get("Content-Length")
@@ -413,6 +661,7 @@ class Handler(BaseHTTPRequestHandler):
             self.close_connection = True  # don't read it; don't reuse the connection either
 
     def _json_body(self) -> dict:
+        self.body_read = True
         if self.headers.get("Transfer-Encoding"):
             self.close_connection = True
             raise HttpError(400, "send the body with Content-Length, not chunked")
@@ -430,7 +679,7 @@ class Handler(BaseHTTPRequestHandler):
             raise HttpError(400, "body shorter than Content-Length")
         try:
             body = json.loads(raw)
-        except (UnicodeDecodeError, ValueError):
+        except (UnicodeDecodeError, ValueError, RecursionError):
             raise HttpError(400, "body is not valid JSON") from None
         if not isinstance(body, dict):
             raise HttpError(400, "body must be a JSON object")
@@ -441,13 +690,14 @@ class Handler(BaseHTTPRequestHandler):
         scheme, _, token = header.partition(" ")
         token = token.strip()
         if scheme.lower() != "bearer" or not token:
-            self._discard_body()
             raise HttpError(401, "session unknown", detail="send Authorization: Bearer <token>")
-        session = SESSIONS.get(token) if len(token) <= 128 else None
-        if session is None:
-            self._discard_body()
+        if len(token) > 128 or not re.fullmatch(r"[A-Za-z0-9_-]+", token):
             raise HttpError(401, "session unknown")
-        return session
+        user = session_user(STORE.get(f"session:{token}"))
+        if user is None:
+            raise HttpError(401, "session unknown")
+        self.token = token
+        return {"user": user}
 
     def log_message(self, format, *args):  # access log: see LOG_REQUESTS in _dispatch
         pass
@@ -455,28 +705,40 @@ class Handler(BaseHTTPRequestHandler):
     # -- endpoints --
     def health(self):
         try:
+            if not SCHEMA_READY.is_set():
+                raise DependencyDown("database", "schema migration not applied yet")
             with DB.transaction(timeout=HEALTH_TIMEOUT) as cur:
                 cur.execute("SELECT 1")
-            SESSIONS.check()
+            STORE.check()
         except DependencyDown as exc:
             return 503, {"status": "unavailable", "node": NODE,
                          "error": exc.body["error"], "detail": exc.body.get("detail", "")}
-        return 200, {"status": "ok", "node": NODE}
+        return 200, {"status": "ok", "node": NODE, "version": VERSION}
 
     def version(self):
-        return 200, {"version": VERSION, "node": NODE}
+        return 200, {"version": VERSION, "node": NODE, "schema": int(VERSION),
+                     "switches": {"sessions": SESSIONS_MODE, "ack": ACK, "pool": POOL,
+                                  "pool_size": POOL_SIZE, "v2_sessions": V2_SESSIONS}}
 
     def login(self):
         body = self._json_body()
         user = _text(body, "user", 64)
         password = _text(body, "password", 256)
+        answer = identity_login(user, password)          # the costly check, on the identity service
+        if answer.get("user") != user or answer.get("kind") not in (None, "clerk"):
+            raise HttpError(403, "not a registry clerk")
         with DB.transaction() as cur:
-            cur.execute("SELECT password_hash FROM clerks WHERE username = %s", (user,))
+            cur.execute("SELECT office FROM clerks WHERE username = %s", (user,))
             row = cur.fetchone()
-        if row is None or not verify_password(row[0], password):
-            raise HttpError(401, "invalid credentials")
-        token = SESSIONS.create({"user": user, "node": NODE, "created": time.time()})
+        if row is None:
+            raise HttpError(403, "not a registry clerk")
+        token = secrets.token_urlsafe(24)
+        STORE.put(f"session:{token}", session_record(user, row[0], answer.get("token")), SESSION_TTL)
         return 200, {"token": token, "node": NODE, "user": user, "expires_in": SESSION_TTL}
+
+    def logout(self):
+        STORE.delete(f"session:{self.token}")
+        return 200, {"status": "logged out", "user": self.session["user"]}
 
     def get_resident(self, resident_id: str):
         rid = int(resident_id)
@@ -507,21 +769,12 @@ class Handler(BaseHTTPRequestHandler):
 
     def create_move(self):
         body = self._json_body()
-        rid = body.get("resident_id")
-        if not isinstance(rid, int) or isinstance(rid, bool):
-            raise HttpError(400, "'resident_id' must be an integer")
+        rid = _resident_id(body)
         new_address = _text(body, "new_address", 200)
-        if not 0 < rid <= INT4_MAX:
-            raise HttpError(404, "resident not found")
-        with DB.transaction() as cur:  # acknowledged (201) only after this commits
-            cur.execute("UPDATE residents SET address = %s, updated_at = now()"
-                        " WHERE id = %s RETURNING id", (new_address, rid))
-            if cur.fetchone() is None:
-                raise HttpError(404, "resident not found")
-            cur.execute("INSERT INTO moves (resident_id, new_address, clerk)"
-                        " VALUES (%s, %s, %s) RETURNING id",
-                        (rid, new_address, self.session["user"]))
-            move_id = cur.fetchone()[0]
+        move_date = None
+        if VERSION == "2" and body.get("move_date") is not None:
+            move_date = _move_date(body["move_date"])
+        move_id = register_move(rid, new_address, self.session["user"], move_date)
         self.extra_headers["Location"] = f"/moves/{move_id}"
         return 201, {"id": move_id}
 
@@ -529,12 +782,78 @@ class Handler(BaseHTTPRequestHandler):
         mid = int(move_id)
         if not 0 < mid <= INT8_MAX:
             raise HttpError(404, "move not found")
+        columns = MOVE_COLUMNS_V2 if VERSION == "2" else MOVE_COLUMNS
         with DB.transaction() as cur:
-            cur.execute(f"SELECT {MOVE_COLUMNS} FROM moves WHERE id = %s", (mid,))
+            cur.execute(f"SELECT {columns} FROM moves WHERE id = %s", (mid,))
             row = cur.fetchone()
             if row is None:
                 raise HttpError(404, "move not found")
             return 200, _row(cur, row)
+
+    # -- the 3-step form --
+    def create_draft(self):
+        now = time.time()
+        d = {"id": secrets.token_urlsafe(12), "clerk": self.session["user"], "step": 0,
+             "created_at": now, "created_on": NODE, "version": VERSION}
+        save_draft(d)
+        self.extra_headers["Location"] = f"/moves/drafts/{d['id']}"
+        return 201, {"draft_id": d["id"], "expires_in": int(DRAFT_TTL)}
+
+    def get_draft(self, draft_id: str):
+        return 200, draft_view(load_draft(draft_id, self.session["user"]))
+
+    def put_step(self, draft_id: str, step: str):
+        n = int(step)
+        if n not in STEP_FIELDS:
+            raise HttpError(404, "no such step", steps=[1, 2, 3])
+        body = self._json_body()
+        d = load_draft(draft_id, self.session["user"])
+        if d.get("submitted_move_id") is not None:
+            raise HttpError(409, "draft already submitted", id=d["submitted_move_id"])
+        if n > d["step"] + 1:
+            raise HttpError(409, f"step {d['step'] + 1} comes first", step=d["step"])
+        unknown = set(body) - set(STEP_FIELDS[n])
+        if unknown:
+            raise HttpError(400, f"step {n} takes {', '.join(STEP_FIELDS[n])}",
+                            unknown=sorted(map(str, unknown))[:5])
+        if n == 1:
+            rid = _resident_id(body)
+            if not 0 < rid <= INT4_MAX:
+                raise HttpError(404, "resident not found")
+            with DB.transaction() as cur:
+                cur.execute("SELECT 1 FROM residents WHERE id = %s", (rid,))
+                if cur.fetchone() is None:
+                    raise HttpError(404, "resident not found")
+            d["resident_id"] = rid
+        elif n == 2:
+            d["new_address"] = _text(body, "new_address", 200)
+        else:
+            move_date = _move_date(body.get("move_date"))
+            if body.get("confirmation") is not True:
+                raise HttpError(400, "'confirmation' must be true")
+            d["move_date"], d["confirmation"] = move_date, True
+        d["step"] = max(d["step"], n)
+        save_draft(d)
+        return 200, draft_view(d)
+
+    def submit_draft(self, draft_id: str):
+        d = load_draft(draft_id, self.session["user"])
+        if d.get("submitted_move_id") is not None:
+            raise HttpError(409, "draft already submitted", id=d["submitted_move_id"])
+        if d["step"] < 3:
+            raise HttpError(409, f"step {d['step'] + 1} is missing", step=d["step"])
+        lock = f"draft-submit:{draft_id}"
+        if not STORE.add(lock, {"node": NODE}, DRAFT_TTL + DRAFT_KEEP):
+            raise HttpError(409, "draft is being submitted")
+        try:
+            move_id = register_move(d["resident_id"], d["new_address"], d["clerk"], d.get("move_date"))
+        except BaseException:
+            STORE.delete(lock)
+            raise
+        d["submitted_move_id"] = move_id
+        save_draft(d)
+        self.extra_headers["Location"] = f"/moves/{move_id}"
+        return 201, {"id": move_id, "draft_id": draft_id}
 
 
 class Server(ThreadingHTTPServer):
@@ -545,8 +864,10 @@ class Server(ThreadingHTTPServer):
 
 def main() -> None:
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))  # PID 1: stop promptly on docker stop
+    threading.Thread(target=migrate_forever, name="migrate", daemon=True).start()
     server = Server(("0.0.0.0", PORT), Handler)
-    log(f"registry v{VERSION} listening on :{PORT}, sessions={SESSIONS.mode}")
+    log(f"registry v{VERSION} listening on :{PORT}, sessions={STORE.mode} ack={ACK} "
+        f"pool={POOL}({POOL_SIZE}) v2_sessions={V2_SESSIONS} identity={IDENTITY_URL}")
     try:
         server.serve_forever(poll_interval=0.5)
     except (KeyboardInterrupt, SystemExit):

@@ -1,4 +1,6 @@
 #!/bin/sh
+# LB_ROLE=registry (default): the registry's entry point, haproxy.cfg; LB_ROLE=identity: identity-lb,
+# the registry's way to the central login (identity.cfg, fixed fast checks).
 # Maps the LB_HEALTH switch to HAProxy health-check timing, then runs HAProxy in the foreground.
 #   fast (default): inter 250ms fall 2 rise 2  -> a dead node leaves the rotation in ~0.5 s
 #   slow (DEFECT):  inter 2s   fall 10 rise 2  -> ~20 s of requests still sent to a dead node
@@ -10,4 +12,10 @@ case "${LB_HEALTH:-fast}" in
 esac
 export LB_CHECK_INTER LB_CHECK_FALL LB_CHECK_RISE
 echo "lb-entrypoint: LB_HEALTH=${LB_HEALTH:-fast}: inter ${LB_CHECK_INTER} fall ${LB_CHECK_FALL} rise ${LB_CHECK_RISE}"
-exec haproxy -W -db -f /etc/haproxy/haproxy.cfg "$@"
+case "${LB_ROLE:-registry}" in
+    registry) cfg=/etc/haproxy/haproxy.cfg ;;
+    identity) cfg=/etc/haproxy/identity.cfg ;;
+    *) echo "lb-entrypoint: LB_ROLE must be 'registry' or 'identity', not '${LB_ROLE}'" >&2; exit 64 ;;
+esac
+echo "lb-entrypoint: LB_ROLE=${LB_ROLE:-registry} ($cfg)"
+exec haproxy -W -db -f "$cfg" "$@"

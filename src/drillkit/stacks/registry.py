@@ -1,19 +1,233 @@
-"""The registry stack (environments/registry): ground truth read straight from its database."""
+"""The registry stack (environments/registry): ground truth read straight from its databases, the
+promotion runbook (runbook/promote-replica.md) as code, and the v1 -> v2 node upgrade.
+
+    psql(env, sql)                      rows of one query in db (or db-replica), as text lines
+    stored_move_ids(env)                ids of every registered move (the ledger's ground truth)
+    replication_status(env)             what the primary says about its standby (state, sync, lag)
+    promote_replica(env)                the runbook: fence, promote, wait writable, repoint, apps back
+    ensure_app_image(env, "2")          build drillkit/registry-app:v2 (APP_VERSION=2), cached by content
+    upgrade_node(env, replica, "2")     replace app-<n> by a v2 container (same name, aliases, zone)
+    lb_servers(env)                     HAProxy `show stat` of the lb, one dict per app server
+"""
 
 from __future__ import annotations
 
-from drillkit.lab.environment import Environment
+import dataclasses
+import time
 
-__all__ = ["stored_move_ids", "psql"]
+import docker.errors
+
+from drillkit.errors import LabError
+from drillkit.lab.environment import Environment, Node
+
+__all__ = ["stored_move_ids", "psql", "replication_status", "promote_replica", "ensure_app_image",
+           "app_image", "upgrade_node", "lb_servers", "lb_set_state", "PROMOTED_MARKER"]
+
+PROMOTED_MARKER = "/var/lib/postgresql/data/drillkit-promoted"
+APP_SERVICE = "app"
 
 
-def psql(env: Environment, sql: str, *, service: str = "db", replica: int = 1) -> list[str]:
-    """Run one query in the database container (no port is published for it); rows as text lines."""
+def psql(env: Environment, sql: str, *, service: str = "db", replica: int = 1,
+         user: str = "registry", check: bool = True) -> list[str]:
+    """Run one query in a database container (no port is published for it); rows as text lines."""
     out = env.exec(env.node(service, replica),
-                   ["psql", "-h", "127.0.0.1", "-U", "registry", "-d", "registry", "-At", "-c", sql])
+                   ["psql", "-h", "127.0.0.1", "-U", user, "-d", "registry", "-At", "-v",
+                    "ON_ERROR_STOP=1", "-c", sql], check=check)
     return [line for line in out.splitlines() if line.strip()]
 
 
-def stored_move_ids(env: Environment) -> list[str]:
+def stored_move_ids(env: Environment, *, service: str = "db") -> list[str]:
     """Ids of every registered move the database holds: the ground truth for the users' ledger."""
-    return psql(env, "SELECT id FROM moves ORDER BY id")
+    return psql(env, "SELECT id FROM moves ORDER BY id", service=service)
+
+
+def replication_status(env: Environment) -> dict:
+    """The primary's view of its standby: {"state", "sync_state", "replay_lag_bytes"} or {} if none."""
+    rows = psql(env, "SELECT state, sync_state, pg_wal_lsn_diff(pg_current_wal_lsn(), replay_lsn)"
+                     " FROM pg_stat_replication WHERE application_name = 'db_replica'",
+                user="postgres")
+    if not rows:
+        return {}
+    state, sync_state, lag = rows[0].split("|")
+    return {"state": state, "sync_state": sync_state, "replay_lag_bytes": int(float(lag or 0))}
+
+
+# --- the runbook ---------------------------------------------------------------------------------
+def _app_health_script(nodes: list[str], deadline: float) -> str:
+    return f"""
+import time, urllib.request
+nodes, end, t0 = {nodes!r}, time.monotonic() + {deadline}, time.monotonic()
+left = set(nodes)
+while left and time.monotonic() < end:
+    for n in sorted(left):
+        try:
+            with urllib.request.urlopen(f"http://{{n}}:8080/health", timeout=1) as r:
+                if r.status == 200:
+                    left.discard(n)
+        except Exception:
+            pass
+    if left:
+        time.sleep(0.1)
+print("left=" + ",".join(sorted(left)) + " s=%.3f" % (time.monotonic() - t0))
+"""
+
+
+def promote_replica(env: Environment, *, fence: bool = True, deadline: float = 60.0) -> dict:
+    """Execute environments/registry/runbook/promote-replica.md and time each step (seconds).
+
+    1. fence: the old primary `db` must not take writes any more - killed if it still runs.
+    2. promote: ``SELECT pg_promote(true, 30)`` on db-replica (ends recovery, new timeline).
+    3. writable: wait until db-replica is out of recovery and a transaction gets an xid.
+    4. repoint: the apps reach `db` through the Toxiproxy link `app-db`; its upstream becomes
+       ``db-replica:5432`` (Toxiproxy closes the old connections; the apps reconnect on their own).
+    5. apps_healthy: every running app node's /health is 200 again (its pool reconnected).
+
+    Returns {"fence_s", "promote_s", "writable_s", "repoint_s", "apps_healthy_s", "total_s",
+    "new_primary", "timeline", "apps_not_healthy"}.
+    """
+    if env.links is None:
+        raise LabError("the registry environment has no Toxiproxy links", fix="bring it up with the lab")
+    t_start = time.monotonic()
+    timings: dict = {}
+    api = env.docker.api
+
+    t = time.monotonic()
+    old = env.node("db")
+    if fence and env.is_running(old):
+        api.kill(old.container_name, signal="SIGKILL")
+    timings["fence_s"] = round(time.monotonic() - t, 3)
+
+    t = time.monotonic()
+    replica = env.node("db-replica")
+    out = psql(env, "SELECT pg_promote(true, 30)", service="db-replica", user="postgres")
+    if out[-1:] != ["t"]:
+        raise LabError(f"pg_promote on db-replica answered {out}", fix="see db-replica's log")
+    env.exec(replica, ["touch", PROMOTED_MARKER])
+    timings["promote_s"] = round(time.monotonic() - t, 3)
+
+    t = time.monotonic()
+    end = t + deadline
+    while True:
+        rows = psql(env, "SELECT pg_is_in_recovery()::text || ' ' || txid_current()::text",
+                    service="db-replica", check=False)
+        if rows and rows[-1].startswith("false "):
+            break
+        if time.monotonic() > end:
+            raise LabError(f"db-replica does not accept writes after {deadline:.0f} s ({rows})")
+        time.sleep(0.05)
+    timeline_row = psql(env, "SELECT timeline_id FROM pg_control_checkpoint()", service="db-replica",
+                        user="postgres", check=False)
+    timings["writable_s"] = round(time.monotonic() - t, 3)
+
+    t = time.monotonic()
+    env.links.set_upstream("app-db", "db-replica:5432")
+    timings["repoint_s"] = round(time.monotonic() - t, 3)
+
+    t = time.monotonic()
+    apps = [n for n in env.nodes.get(APP_SERVICE, []) if env.is_running(n)]
+    left: list[str] = []
+    if apps:
+        out = env.exec(apps[0], ["python3", "-c", _app_health_script([n.name for n in apps], deadline)])
+        last = out.strip().splitlines()[-1]
+        left = [x for x in last.split()[0].removeprefix("left=").split(",") if x]
+    timings["apps_healthy_s"] = round(time.monotonic() - t, 3)
+    timings["total_s"] = round(time.monotonic() - t_start, 3)
+    timings["new_primary"] = "db-replica"
+    timings["timeline"] = timeline_row[-1] if timeline_row else None
+    timings["apps_not_healthy"] = left
+    return timings
+
+
+# --- v2 ------------------------------------------------------------------------------------------
+def app_image(version: str) -> str:
+    """The image tag of an app version: v1 is the compose file's tag, v2 drillkit/registry-app:v2."""
+    return "drillkit/registry-app:dev" if version == "1" else f"drillkit/registry-app:v{version}"
+
+
+def ensure_app_image(env: Environment, version: str = "2") -> str:
+    """Build the app image of `version` (build arg APP_VERSION) from the app's build context; cached
+    by content like every lab image. Returns the tag. Call it before a drill, not inside one."""
+    from drillkit.lab import images
+    svc = env.spec.services[APP_SERVICE]
+    tag = app_image(version)
+    if version == "1":
+        return tag
+    spec = images.BuildSpec(tag=tag, context=svc.build_context, dockerfile=svc.dockerfile,
+                            args={**(svc.build_args or {}), "APP_VERSION": version})
+    c = env.docker
+    images.ensure_base_images(c, [spec], progress=env.progress)
+    images.build_images(c, [spec], progress=env.progress)
+    return tag
+
+
+def lb_servers(env: Environment) -> dict[str, dict[str, str]]:
+    """HAProxy's `show stat` of the registry lb: app server name -> its columns (status, check_*...)."""
+    out = env.exec(env.node("lb"), ["bash", "-c", "exec 3<>/dev/tcp/127.0.0.1/9999; "
+                                    "echo 'show stat' >&3; timeout 1 cat <&3"], check=False)
+    lines = [line for line in out.splitlines() if line.strip()]
+    if not lines or not lines[0].startswith("#"):
+        raise LabError(f"lb runtime API answered {out[:200]!r}")
+    cols = lines[0].lstrip("# ").split(",")
+    rows = [dict(zip(cols, r.split(","))) for r in lines[1:]]
+    return {r["svname"]: r for r in rows if r.get("pxname") == "app" and r["svname"].startswith("app-")}
+
+
+def lb_set_state(env: Environment, server: str, state: str) -> None:
+    """`set server app/<server> state ready|drain|maint` on the registry lb."""
+    env.exec(env.node("lb"), ["bash", "-c", "exec 3<>/dev/tcp/127.0.0.1/9999; "
+                              f"echo 'set server app/{server} state {state}' >&3; timeout 1 cat <&3"],
+             check=False)
+
+
+def upgrade_node(env: Environment, replica: int, version: str = "2", *, drain_s: float = 1.0,
+                 deadline: float = 60.0) -> dict:
+    """Replace app-<replica> by a container of `version` (rolling upgrade, one node).
+
+    Drains the node in the lb, stops it (SIGTERM, its grace period), removes it, creates the new
+    container with the same name, aliases, labels, zone, hosts entries and environment but the image
+    of `version`, waits for its health check (v2 applies its schema migration first), and puts it back
+    in rotation. Returns timings {"drain_s", "stop_s", "create_s", "healthy_s", "total_s"} and the
+    image. The image must exist: call ensure_app_image(env, version) before.
+
+    Uses the lab's private Environment._create_replica (the lab has no public "replace a replica"
+    hook yet) and updates env.nodes, so faults and Target("app", replica=n) hit the new container.
+    """
+    svc = env.spec.services[APP_SERVICE]
+    current = env.node(APP_SERVICE, replica)
+    tag = app_image(version)
+    c = env.docker
+    try:
+        c.api.inspect_image(tag)
+    except Exception:
+        raise LabError(f"no image {tag}", fix=f"call ensure_app_image(env, {version!r}) first") from None
+    t0 = time.monotonic()
+    timings: dict = {"image": tag}
+
+    t = time.monotonic()
+    lb_set_state(env, current.name, "drain")
+    time.sleep(drain_s)
+    timings["drain_s"] = round(time.monotonic() - t, 3)
+
+    t = time.monotonic()
+    try:
+        c.api.stop(current.container_name, timeout=int(svc.stop_grace_period or 2))
+    except Exception:  # already gone or stopped: it is removed next anyway
+        pass
+    try:
+        c.api.remove_container(current.container_name, force=True)
+    except docker.errors.NotFound:
+        pass
+    timings["stop_s"] = round(time.monotonic() - t, 3)
+
+    t = time.monotonic()
+    new_svc = dataclasses.replace(svc, image=tag, environment={**svc.environment, "APP_VERSION": version})
+    node: Node = env._create_replica(c, new_svc, replica)   # noqa: SLF001 - see docstring
+    env.nodes[APP_SERVICE][replica - 1] = node
+    timings["create_s"] = round(time.monotonic() - t, 3)
+
+    t = time.monotonic()
+    env.wait_healthy(node, deadline=deadline)
+    lb_set_state(env, node.name, "ready")
+    timings["healthy_s"] = round(time.monotonic() - t, 3)
+    timings["total_s"] = round(time.monotonic() - t0, 3)
+    return timings
