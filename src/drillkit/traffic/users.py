@@ -17,9 +17,10 @@ from typing import Callable
 from drillkit.timeline import Timeline
 from drillkit.traffic.http import HttpClient, Response
 
-__all__ = ["UserPool", "Clerk", "EXISTING", "NEW_LOGINS"]
+__all__ = ["UserPool", "Clerk", "Newcomer", "clerks", "newcomers", "EXISTING", "NEW_LOGINS"]
 
 EXISTING = "existing-sessions"
+_WORKS_ALONE = "newcomer"  # a placeholder token: the pool never logs a newcomer in
 NEW_LOGINS = "new-logins"
 
 
@@ -87,6 +88,46 @@ class Clerk:
             tl.write(client=self.name, id=str(r.body["id"]), op="move")
 
 
+@dataclass
+class Newcomer:
+    """Someone starting work: logs in, does one read, logs out, again — the new-logins population.
+
+    A long client timeout (default 8 s) lets a hanging login path show as what it is: waiting.
+    """
+
+    name: str
+    base_url: str
+    timeline: Timeline
+    rng: random.Random
+    timeout: float = 8.0
+    password: str = "drill"
+    residents: int = 2000
+    ledger: list[tuple[str, float]] = field(default_factory=list)
+
+    def __post_init__(self):
+        self.http = HttpClient(self.base_url, timeout=self.timeout)
+        self.http.token = _WORKS_ALONE
+        self.had_session = False
+
+    def login(self) -> bool:
+        return True  # every unit of work starts with its own login
+
+    def work(self) -> None:
+        tl = self.timeline
+        self.http.cookies.clear()
+        self.http.token = None
+        t = tl.now()
+        r = self.http.request("POST", "/login", {"user": self.name, "password": self.password}, auth=False)
+        token = r.body.get("token") if r.ok and isinstance(r.body, dict) else None
+        tl.probe(population=NEW_LOGINS, client=self.name, op="POST /login", ok=bool(token), t=t,
+                 t_end=tl.now(), status=r.status, node=r.node, error=r.error, notice=r.notice)
+        if token:
+            self.http.token = token
+            self.http.request("GET", f"/residents/{self.rng.randint(1, self.residents)}")
+            self.http.request("POST", "/logout", {})
+        self.http.token = _WORKS_ALONE  # UserPool calls work(), which logs in by itself
+
+
 class UserPool:
     """N users working until stopped, each on its own thread; bounded in count and time."""
 
@@ -151,4 +192,12 @@ def clerks(base_url: str, timeline: Timeline, count: int = 20, *, seed: int = 0,
     return UserPool(lambda i: Clerk(f"clerk-{first + i:03d}", base_url, timeline,
                                     random.Random(seed * 1000 + i), timeout=timeout,
                                     write_every=write_every), count,
+                    think=think, max_duration=max_duration)
+
+
+def newcomers(base_url: str, timeline: Timeline, count: int = 5, *, seed: int = 0, first: int = 101,
+              think: float = 0.5, timeout: float = 8.0, max_duration: float = 900.0) -> UserPool:
+    """`count` clerks (clerk-101… by default, apart from the working clerks) logging in again and again."""
+    return UserPool(lambda i: Newcomer(f"clerk-{first + i:03d}", base_url, timeline,
+                                       random.Random(seed * 1000 + 500 + i), timeout=timeout), count,
                     think=think, max_duration=max_duration)

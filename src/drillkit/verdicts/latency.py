@@ -9,7 +9,7 @@ from drillkit.verdicts.availability import percentile
 from drillkit.verdicts.base import FAIL, PASS, UNKNOWN, Verdict
 from drillkit.verdicts.spans import phase_spans, within
 
-__all__ = ["latency_by_phase", "FAULT_PHASES"]
+__all__ = ["latency_by_phase", "answer_time", "FAULT_PHASES"]
 
 FAULT_PHASES = ("inject", "observe", "recover")  # the fault is in play from injection to recovery
 
@@ -63,3 +63,28 @@ def latency_by_phase(tl: Timeline, population: str, p95_max: float | None = None
         sentence += f"; too slow in {', '.join(over)}"
     return Verdict(name, status, sentence, value=worst, unit="ms", target=target,
                    details={"phases": table, "over": over})
+
+
+def answer_time(tl: Timeline, population: str, p95_max: float) -> Verdict:
+    """How long users waited for *any* answer while a fault was in play — failures included.
+
+    A login path that fails fast (a clear 503 after a pool timeout) passes; one that hangs until the
+    client gives up fails. Sentence: ``new-logins waited 2.10 s for an answer (p95, failures included)
+    while the fault was in play (target ≤ 3 s)``.
+    """
+    from drillkit.verdicts.spans import fault_spans
+    name = f"answer time {population}"
+    spans = fault_spans(tl)
+    probes = within(tl.probes(population), spans) if spans else []
+    target = f"≤ {p95_max:g} s"
+    if not probes:
+        return Verdict(name, UNKNOWN, f"{population}: no request while a fault was in play", target=target)
+    lat = [r["latency"] for r in probes]
+    p95 = percentile(lat, 0.95)
+    hung = sum(1 for r in probes if r.get("error") == "timeout")
+    extra = f"; {hung} of {len(probes)} gave up waiting" if hung else ""
+    return Verdict(name, PASS if p95 <= p95_max else FAIL,
+                   f"{population} waited {p95:.2f} s for an answer (p95, failures included) while the "
+                   f"fault was in play (target {target}){extra}",
+                   value=round(p95, 3), unit="s", target=target,
+                   details={"requests": len(probes), "timeouts": hung})
