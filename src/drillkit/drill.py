@@ -75,6 +75,23 @@ class Drill:
                                 fix="the steady state does not hold: look at the entry point's logs")
         return pool
 
+    def users(self, pool: UserPool, *, require_all: bool = True) -> UserPool:
+        """Start any pool of synthetic users; it is stopped with the drill's traffic."""
+        pool.start()
+        self.pools.append(pool)
+        if require_all and pool.logged_in < len(pool.users):
+            raise DrillkitError(f"only {pool.logged_in} of {len(pool.users)} users could start before the drill",
+                                fix="the steady state does not hold: look at the entry point's logs")
+        return pool
+
+    def citizens(self, count: int = 20, **kw: Any) -> UserPool:
+        from drillkit.traffic.citizens import citizens
+        return self.users(citizens(self.env.url(), self.timeline, count, **kw))
+
+    def newcomers(self, count: int = 5, **kw: Any) -> UserPool:
+        from drillkit.traffic.users import newcomers
+        return self.users(newcomers(self.env.url(), self.timeline, count, **kw))
+
     def probe(self, path: str = "/version", **kw: Any) -> Probe:
         kw.setdefault("interval", self.probe_interval)
         p = Probe(self.env.url(), self.timeline, path=path, **kw).start()

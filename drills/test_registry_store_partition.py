@@ -1,0 +1,39 @@
+"""Partition between one zone's app nodes and the session store: those nodes cannot check sessions,
+fail their health checks and leave the rotation; the other zone carries the users. After the
+partition heals, no session is lost (they live in the store, not in the nodes).
+"""
+
+import pytest
+
+from drillkit import verdicts as V
+from drillkit.faults.network import Partition
+from drillkit.stacks.registry import stored_move_ids
+from drillkit.traffic.users import EXISTING
+
+RECOVERY_TARGET_S = 5.0
+
+
+@pytest.mark.drill("registry", fault="partition", scenario="partition between app nodes and the session store",
+                   severity="normal")
+def test_registry_session_store_partition(drill):
+    """Cut app-1 and app-2 off the session store: recovery within 5 s, no session and no write lost."""
+    with drill.phase("steady"):
+        drill.clerks(20)
+        drill.probe()
+        drill.wait(2.0)
+        drill.check(V.availability(drill.timeline, population=EXISTING, minimum=0.99, label="steady state"))
+    with drill.phase("inject"):
+        cut = drill.inject(Partition(side_a=["app-1", "app-2"], side_b=["sessions"]))
+    with drill.phase("observe"):
+        drill.wait(8.0)
+    with drill.phase("recover"):
+        drill.heal(cut)
+        drill.wait(2.0)
+    with drill.phase("verify"):
+        drill.stop_traffic()
+        drill.record_ground_truth("writes", stored_move_ids(drill.env))
+        drill.check(
+            V.recovery_time(drill.timeline, target=RECOVERY_TARGET_S, population=EXISTING),
+            V.sessions_lost(drill.timeline),
+            V.writes_lost(drill.timeline),
+        )
