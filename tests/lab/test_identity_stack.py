@@ -1,0 +1,197 @@
+"""The identity stack (environments/identity) against real containers.
+
+The contract drills rely on — a login is costly (PBKDF2) and yields a token every replica accepts,
+PIN resets are acknowledged only when stored, bad input is a 4xx and never a 500 — and incident 6's
+defect: with the database link slowed (Toxiproxy latency on ``identity-db``) and a surge of new
+logins, the sound ``db_pool=timeout`` answers the logins it cannot serve with fast 503s, while
+``db_pool=no-timeout`` lets them hang until the clients give up.
+
+Why 300 ms and not 3 s of latency: with 3 s every node's /health (1 s budget) fails, HAProxy takes
+all nodes out and both variants answer the disruption notice at once — the pool is no longer what is
+measured (tried: timeout 95 × 503 / 5 client timeouts, no-timeout 53 × 503 / 47 timeouts of 100).
+
+Set DRILLKIT_TEST_RUN_PREFIX to prefix the run id (object names) of these runs.
+"""
+
+from __future__ import annotations
+
+import http.client
+import json
+import os
+import statistics
+import time
+
+import pytest
+
+from drillkit import labels as L
+from drillkit.errors import DockerUnavailable
+from drillkit.lab.compose import load_environment
+from drillkit.lab.environment import Environment
+from drillkit.lab.links import Toxic
+from drillkit.stacks import identity as stack
+from drillkit.timeline import Timeline
+from drillkit.traffic.identity_users import (NEW_LOGINS, PIN_REQUESTS, login_action, new_logins,
+                                             pin_requests)
+from drillkit.traffic.shapes import Constant, LoadGenerator
+from drillkit.verdicts.duplicates import duplicates
+from drillkit.verdicts.writes import writes_lost
+
+pytestmark = [pytest.mark.lab, pytest.mark.slow]
+
+PREFIX = os.environ.get("DRILLKIT_TEST_RUN_PREFIX", "")
+LATENCY_MS = 300
+
+
+def start(switches: dict[str, str]) -> Environment:
+    try:
+        from drillkit.lab.docker_client import client
+        client()
+    except DockerUnavailable as exc:
+        pytest.skip(str(exc))
+    return Environment(load_environment("identity", switches), run_id=PREFIX + L.new_run_id()).up()
+
+
+@pytest.fixture(scope="module")
+def sound():
+    env = start({"db_pool": "timeout"})
+    try:
+        yield env
+    finally:
+        env.down()
+
+
+def raw(env: Environment, method: str, path: str, body: bytes | str | None = None):
+    port = int(env.url().rsplit(":", 1)[1])
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+    t = time.monotonic()
+    try:
+        data = body.encode() if isinstance(body, str) else body
+        conn.request(method, path, body=data, headers={"Content-Type": "application/json"})
+        resp = conn.getresponse()
+        text = resp.read().decode("utf-8", "replace")
+    finally:
+        conn.close()
+    try:
+        data = json.loads(text)
+    except ValueError:
+        data = None
+    return resp.status, data, time.monotonic() - t
+
+
+def login(env: Environment, user: str, password: str = "drill"):
+    return raw(env, "POST", "/login", json.dumps({"user": user, "password": password}))
+
+
+def test_login_costs_a_hash_and_yields_a_token(sound):
+    versions = [raw(sound, "GET", "/version")[2] for _ in range(5)]
+    results = [login(sound, f"citizen-{i:04d}") for i in range(1, 6)]
+    assert all(s == 200 for s, _, _ in results), results
+    _, body, _ = results[0]
+    assert body["user"] == "citizen-0001" and body["kind"] == "citizen" and body["expires_in"] == 3600
+    # PBKDF2 with 30,000 iterations: a login costs clearly more than a cheap request
+    assert statistics.median(r[2] for r in results) > statistics.median(versions) + 0.015
+    nodes = set()
+    for _ in range(4):                                   # the token is valid on every replica
+        status, who, _ = raw(sound, "GET", f"/tokens/{body['token']}")
+        assert status == 200 and who["user"] == "citizen-0001"
+    status, clerk, _ = login(sound, "clerk-017")
+    assert status == 200 and clerk["kind"] == "clerk"
+    nodes |= {r[1]["node"] for r in results}
+    assert nodes <= {"app-1", "app-2"}
+
+
+def test_wrong_password_and_unknown_user_are_401_at_the_same_cost(sound):
+    wrong, unknown = [], []
+    for _ in range(6):                                   # interleaved: the machine's noise hits both
+        wrong.append(login(sound, "citizen-0002", "nope"))
+        unknown.append(login(sound, "nobody-here"))
+    assert all(s == 401 for s, _, _ in wrong + unknown)
+    assert wrong[0][1] == unknown[0][1] == {"error": "invalid user or password"}
+    # no user probing by timing: within a factor of 3 of each other on a noisy machine
+    w, u = statistics.median(r[2] for r in wrong), statistics.median(r[2] for r in unknown)
+    assert u > w / 3 and w > u / 3
+
+
+BAD = [
+    ("POST", "/login", b"", 400), ("POST", "/login", b"{", 400), ("POST", "/login", b"[]", 400),
+    ("POST", "/login", b'{"user": "citizen-0001"}', 400), ("POST", "/login", b'{"password": "drill"}', 400),
+    ("POST", "/login", b'{"user": 1, "password": "drill"}', 400),
+    ("POST", "/login", b'{"user": "citizen-0001", "password": null}', 400),
+    ("POST", "/login", b'{"user": "' + b"u" * 200 + b'", "password": "drill"}', 400),
+    ("POST", "/login", b"\xff\xfe\x00", 400),
+    ("POST", "/pin-reset", b"", 400), ("POST", "/pin-reset", b"{}", 400), ("POST", "/pin-reset", b'{"user": 5}', 400),
+    ("POST", "/pin-reset", b'{"user": ""}', 400), ("POST", "/pin-reset", b'"citizen-0001"', 400),
+    ("POST", "/pin-reset", b'{"user": "nobody-here"}', 404),
+    ("GET", "/tokens/not-a-token", 404), ("GET", "/tokens/%00%01", 404), ("GET", "/tokens/" + "a" * 300, 404),
+    ("GET", "/tokens/", 404), ("GET", "/login", 405), ("DELETE", "/pin-reset", 405), ("GET", "/nowhere", 404),
+]
+
+
+def test_bad_input_is_4xx_never_500_and_writes_nothing(sound):
+    pins, logins = stack.stored_pin_requests(sound), stack.login_counts(sound)
+    seen = []
+    for case in BAD:
+        method, path, *rest = case
+        body, want = (rest[0], rest[1]) if len(rest) == 2 else (None, rest[0])
+        seen.append((method, path, (body or b"")[:30], want, raw(sound, method, path, body)[0]))
+    wrong = [s for s in seen if s[3] != s[4]]
+    assert not wrong, wrong
+    assert stack.stored_pin_requests(sound) == pins
+    assert stack.login_counts(sound) == logins
+
+
+def test_pin_requests_and_logins_ledger(sound):
+    tl = Timeline()
+    pins = pin_requests(sound.url(), tl, 3, seed=1, think=0.05, max_duration=3.0)
+    logins = new_logins(sound.url(), tl, 2, seed=2, think=0.05, validate_every=3, bad_password_ratio=0.2,
+                        max_duration=3.0)
+    with pins, logins:
+        time.sleep(2.5)
+    stack.record_ground_truth(tl, sound)
+    for pop in (PIN_REQUESTS, NEW_LOGINS, "existing-sessions"):
+        probes = tl.probes(pop)
+        assert probes and all(p["ok"] for p in probes), (pop, [p for p in probes if not p["ok"]][:3])
+    assert len([w for w in tl.writes() if w["op"] == "pin-reset"]) >= 5
+    assert writes_lost(tl, what="pin-resets").status == "pass"
+    assert duplicates(tl, "pin-resets").status == "pass"
+    assert stack.wasted_logins(tl) is not None
+
+
+def surge(env: Environment) -> tuple[dict, dict]:
+    """Warm the pools, slow the DB link, fire 20 new logins/s for 5 s (client timeout 4 s)."""
+    tl = Timeline()
+    LoadGenerator(env.url(), tl, Constant(8, 1.0), login_action, workers=8, timeout=5, population="warm").run()
+    env.links.add_toxic("identity-db", Toxic("latency", {"latency": LATENCY_MS}, name="slow-db"))
+    try:
+        res = LoadGenerator(env.url(), tl, Constant(20, 5.0), login_action, workers=64, timeout=4.0,
+                            population=NEW_LOGINS).run()
+    finally:
+        env.links.remove_toxic("identity-db", "slow-db")
+    probes = tl.probes(NEW_LOGINS)
+    fast_503 = [p for p in probes if p["status"] == 503 and p["latency"] < 3.0]
+    hung = [p for p in probes if p["error"] and ("timeout" in p["error"] or "not sent" in p["error"])]
+    out = {"arrivals": res.arrivals, "ok": res.ok, "fast_503": len(fast_503), "hung": len(hung),
+           "statuses": res.statuses}
+    return out, res.summary()
+
+
+def test_pool_timeout_fails_fast_under_a_slow_db(sound):
+    out, summary = surge(sound)
+    print("db_pool=timeout:", out, summary)
+    assert out["ok"] >= 10                                    # it keeps serving what it can
+    assert out["fast_503"] >= 0.3 * out["arrivals"], out      # the rest: told at once (~2 s)
+    assert out["hung"] <= 0.2 * out["arrivals"], out          # (a few in the pool pass 4 s)
+    # and it recovers by itself once the link is healthy again
+    time.sleep(1.0)
+    assert login(sound, "citizen-0042")[0] == 200
+
+
+def test_pool_no_timeout_defect_hangs_new_logins():
+    env = start({"db_pool": "no-timeout"})
+    try:
+        out, summary = surge(env)
+    finally:
+        env.down()
+    print("db_pool=no-timeout:", out, summary)
+    assert out["hung"] >= 0.5 * out["arrivals"], out          # clients gave up waiting
+    assert out["fast_503"] <= 0.05 * out["arrivals"], out     # nobody was told
