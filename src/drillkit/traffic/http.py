@@ -59,7 +59,8 @@ class HttpClient:
             self._conn.close()
             self._conn = None
 
-    def request(self, method: str, path: str, body: Any = None, *, auth: bool = True) -> Response:
+    def request(self, method: str, path: str, body: Any = None, *, auth: bool = True,
+                timeout: float | None = None) -> Response:
         headers = {"Accept": "application/json"}
         payload = None
         if body is not None:
@@ -73,6 +74,10 @@ class HttpClient:
             fresh = self._conn is None
             if fresh:
                 self._conn = http.client.HTTPConnection(self.host, self.port, timeout=self.timeout)
+            if self._conn.sock is not None:
+                self._conn.sock.settimeout(timeout or self.timeout)
+            else:
+                self._conn.timeout = timeout or self.timeout
             try:
                 self._conn.request(method, path, body=payload, headers=headers)
                 resp = self._conn.getresponse()

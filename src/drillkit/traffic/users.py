@@ -33,6 +33,7 @@ class Clerk:
     timeline: Timeline
     rng: random.Random
     timeout: float = 2.0
+    login_timeout: float = 10.0   # a login passes the central login's deliberately costly check
     write_every: int = 4
     residents: int = 2000
     password: str = "drill"
@@ -53,7 +54,8 @@ class Clerk:
         tl = self.timeline
         t = tl.now()
         self.http.cookies.clear()  # a new login starts a new sticky assignment too
-        r = self.http.request("POST", "/login", {"user": self.name, "password": self.password}, auth=False)
+        r = self.http.request("POST", "/login", {"user": self.name, "password": self.password}, auth=False,
+                              timeout=self.login_timeout)
         token = r.body.get("token") if r.ok and isinstance(r.body, dict) else None
         if r.ok and not token:
             r = Response(r.status, r.body, r.node, "no token in answer")
@@ -156,7 +158,7 @@ class UserPool:
             self._stop.wait(user.rng.uniform(0.5, 1.5) * self.think)
         user.http.close()
 
-    def start(self, wait_logged_in: float = 30.0) -> "UserPool":
+    def start(self, wait_logged_in: float = 60.0) -> "UserPool":
         for u in self.users:
             th = threading.Thread(target=self._run, args=(u,), name=f"dk-user-{u.name}", daemon=True)
             th.start()
