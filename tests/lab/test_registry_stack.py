@@ -1,146 +1,379 @@
-"""The registry stack (environments/registry) realized by drillkit's lab, against the real engine.
+"""The registry stack with every switch at its sound default, against the real engine.
 
-Checks the contract drills rely on: login, read, an acknowledged write that exists, a token that works
-on every node with shared sessions and only on its own node with node-local sessions, the LB's
-disruption notice when every app node is down, and the LB_HEALTH switch reaching HAProxy.
+The API contract drills rely on (login through identity, logout, search, record, the 3-step form,
+drafts across nodes, bad input never a 500 and never a write), and the sound side of every defect
+switch: a killed node's sessions survive (sessions=shared), the lb drops a dead node within 2 s
+(lb_health=fast), acknowledged writes survive a node kill (ack=after-commit), a v2 node reads v1
+sessions (v2_sessions=compatible), and - last, it kills the primary - no acknowledged write is lost
+when the standby is promoted (replication=sync), with the runbook's steps timed.
 
-Set DRILLKIT_TEST_RUN_PREFIX to prefix the run id (object names) of these runs.
+One environment for the whole module (~13 containers). Set DRILLKIT_TEST_RUN_PREFIX to prefix run ids.
 """
 
 from __future__ import annotations
 
-import json
 import os
 import time
-import urllib.error
-import urllib.request
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
 from drillkit import labels as L
 from drillkit.errors import DockerUnavailable
+from drillkit.faults.base import Target
+from drillkit.faults.process import Kill, Pause
 from drillkit.lab.compose import load_environment
 from drillkit.lab.environment import Environment
+from drillkit.stacks import registry as R
+from drillkit.timeline import Timeline
 
 pytestmark = [pytest.mark.lab, pytest.mark.slow]
 
 PREFIX = os.environ.get("DRILLKIT_TEST_RUN_PREFIX", "")
-
-# Runs inside an app container: log in on app-<a>, then read with that token on every app node.
-CROSS_NODE = """
-import json, urllib.request, urllib.error
-def call(url, body=None, token=None):
-    r = urllib.request.Request(url, data=json.dumps(body).encode() if body else None)
-    if token:
-        r.add_header("Authorization", "Bearer " + token)
-    try:
-        with urllib.request.urlopen(r, timeout=5) as resp:
-            return resp.status, json.loads(resp.read())
-    except urllib.error.HTTPError as e:
-        return e.code, json.loads(e.read())
-status, body = call("http://app-1:8080/login", {"user": "clerk-007", "password": "drill"})
-assert status == 200, (status, body)
-print(json.dumps({f"app-{n}": call(f"http://app-{n}:8080/residents/3", token=body["token"])[0]
-                  for n in (1, 2, 3, 4)}))
-"""
-
-
-def call(url: str, body: dict | None = None, token: str | None = None):
-    req = urllib.request.Request(url, data=json.dumps(body).encode() if body is not None else None,
-                                 method="POST" if body is not None else "GET")
-    if token:
-        req.add_header("Authorization", f"Bearer {token}")
-    try:
-        with urllib.request.urlopen(req, timeout=10) as resp:
-            return resp.status, resp.headers, resp.read()
-    except urllib.error.HTTPError as exc:
-        return exc.code, exc.headers, exc.read()
+FIGURES: dict = {}     # measured figures, printed at the end of the module (pytest -s)
 
 
 def start(switches: dict[str, str]) -> Environment:
+    """Bring the registry up with `switches`; the caller downs it. The owner label is `keep:` so that
+    another session's `gc` on a shared engine (it cannot see this process) leaves it alone; the
+    fixture's finally removes it."""
     try:
         from drillkit.lab.docker_client import client
         client()
     except DockerUnavailable as exc:
         pytest.skip(str(exc))
-    spec = load_environment("registry", switches)
-    return Environment(spec, run_id=PREFIX + L.new_run_id()).up()
+    env = Environment(load_environment("registry", switches), run_id=PREFIX + L.new_run_id())
+    env.owner = f"keep:pytest-{env.run_id}"
+    t0 = time.monotonic()
+    env.up()
+    FIGURES[f"up {switches or 'defaults'} s"] = round(time.monotonic() - t0, 1)
+    return env
 
 
 @pytest.fixture(scope="module")
-def shared():
-    env = start({"sessions": "shared", "lb_health": "fast"})
-    yield env
-    env.down()
-
-
-def login(env: Environment, user: str = "clerk-001") -> str:
-    status, headers, body = call(env.url("/login"), {"user": user, "password": "drill"})
-    assert status == 200, body
-    assert headers.get("X-Drillkit-Node", "").startswith("app-")
-    return json.loads(body)["token"]
-
-
-def test_login_read_write(shared):
-    status, _, body = call(shared.url("/login"), {"user": "clerk-001", "password": "nope"})
-    assert status == 401
-    status, _, _ = call(shared.url("/login"), {"user": 1})
-    assert status == 400
-    token = login(shared)
-    status, _, body = call(shared.url("/residents/42"), token=token)
-    assert status == 200 and json.loads(body)["id"] == 42
-    status, _, body = call(shared.url("/residents?q=Müller".replace("ü", "%C3%BC")), token=token)
-    assert status == 200 and 0 < json.loads(body)["count"] <= 20
-    assert call(shared.url("/residents/42"), token="unknown")[0] == 401
-    status, _, body = call(shared.url("/moves"), {"resident_id": 42, "new_address": "Am Markt 1"}, token)
-    assert status == 201
-    move_id = json.loads(body)["id"]
-    status, _, body = call(shared.url(f"/moves/{move_id}"), token=token)
-    assert status == 200 and json.loads(body)["resident_id"] == 42
-    rows = shared.exec(shared.node("db"), ["psql", "-U", "registry", "-d", "registry", "-Atc",
-                                            f"SELECT resident_id FROM moves WHERE id = {move_id}"])
-    assert rows.strip() == "42"
-    assert call(shared.url("/moves"), {"resident_id": 999999, "new_address": "x"}, token)[0] == 404
-    assert call(shared.url("/moves"), {"resident_id": "42"}, token)[0] == 400
-
-
-def test_shared_sessions_work_on_every_node(shared):
-    out = shared.exec(shared.node("app", 1), ["python3", "-c", CROSS_NODE])
-    assert json.loads(out.strip().splitlines()[-1]) == {f"app-{n}": 200 for n in (1, 2, 3, 4)}
-
-
-def test_disruption_notice_when_every_app_node_is_down(shared):
-    apps = [shared.node("app", n) for n in (1, 2, 3, 4)]
+def env():
+    e = start({})
     try:
-        for n in apps:
-            shared.container(n).kill()
+        yield e
+    finally:
+        e.down()
+        print("\nregistry figures:", FIGURES)
+
+
+def count(env: Environment, sql: str, service: str = "db") -> str:
+    return R.psql(env, sql, service=service)[-1]
+
+
+def identity_logins(env: Environment, user: str) -> int:
+    out = env.exec(env.node("identity-db"), ["psql", "-h", "127.0.0.1", "-U", "identity", "-d", "identity",
+                                              "-Atc", f"SELECT count(*) FROM logins WHERE user_name = '{user}' AND ok"])
+    return int(out.strip())
+
+
+# --- API -----------------------------------------------------------------------------------------
+def test_login_goes_through_identity_and_logout_ends_the_session(env):
+    url = env.url()
+    before = identity_logins(env, "clerk-001")
+    status, body, headers = R.call(url, "POST", "/login", {"user": "clerk-001", "password": "drill"})
+    assert status == 200 and body["user"] == "clerk-001" and body["expires_in"] == 28800
+    assert headers["x-drillkit-node"].startswith("app-")
+    assert identity_logins(env, "clerk-001") == before + 1          # the costly check ran on identity
+    token = body["token"]
+    assert R.call(url, "GET", "/residents/42", token=token)[0] == 200
+    assert R.call(url, "POST", "/login", {"user": "clerk-001", "password": "nope"})[0] == 401
+    assert R.call(url, "POST", "/login", {"user": "citizen-0001", "password": "drill"})[0] == 403
+    status, body, _ = R.call(url, "POST", "/logout", token=token)
+    assert status == 200 and body["user"] == "clerk-001"
+    assert R.call(url, "GET", "/residents/42", token=token)[0] == 401
+    assert R.call(url, "POST", "/logout", token=token)[0] == 401
+
+
+def test_identity_down_new_logins_fail_existing_sessions_work(env):
+    """The 11 April 2019 pattern: the login path is cut, users already logged in keep working."""
+    url = env.url()
+    token = R.login(url, "clerk-002")
+    env.links.set_enabled("app-identity", False)
+    try:
+        t = time.monotonic()
+        status, body, _ = R.call(url, "POST", "/login", {"user": "clerk-003", "password": "drill"})
+        assert status == 503 and body["error"] == "identity unavailable", body
+        assert time.monotonic() - t < 6
+        for rid in (1, 2, 3, 4):
+            assert R.call(url, "GET", f"/residents/{rid}", token=token)[0] == 200
+        assert R.call(url, "POST", "/moves", {"resident_id": 7, "new_address": "Am Markt 2"}, token=token)[0] == 201
+    finally:
+        env.links.set_enabled("app-identity", True)
+    assert R.call(url, "POST", "/login", {"user": "clerk-003", "password": "drill"})[0] == 200
+
+
+def test_search_read_and_record(env):
+    url = env.url()
+    token = R.login(url, "clerk-004")
+    status, body, _ = R.call(url, "GET", "/residents?q=M%C3%BCller", token=token)
+    assert status == 200 and 0 < body["count"] <= 20 and all("Müller" in r["family_name"] for r in body["results"])
+    assert R.call(url, "GET", "/residents?q=%25_%5C", token=token)[1]["count"] == 0   # LIKE metacharacters
+    status, body, _ = R.call(url, "GET", "/residents/42", token=token)
+    assert status == 200 and body["id"] == 42 and set(body) >= {"family_name", "given_name", "address"}
+    status, body, headers = R.call(url, "POST", "/moves", {"resident_id": 42, "new_address": "Am Markt 1"},
+                                   token=token)
+    assert status == 201 and headers["location"] == f"/moves/{body['id']}"
+    status, move, _ = R.call(url, "GET", f"/moves/{body['id']}", token=token)
+    assert status == 200 and move["resident_id"] == 42 and move["clerk"] == "clerk-004"
+    assert count(env, f"SELECT address FROM residents WHERE id = 42") == "Am Markt 1"
+    assert R.call(url, "GET", "/residents/42", token=token)[1]["address"] == "Am Markt 1"
+
+
+def test_three_step_form_with_a_node_switch_between_steps(env):
+    """Each step lands on another node (lb cookie): the draft lives in the shared store."""
+    url = env.url()
+    token = R.login(url, "clerk-005")
+    status, body, headers = R.call(url, "POST", "/moves/drafts", token=token, node="app-1")
+    assert status == 201 and headers["x-drillkit-node"] == "app-1"
+    draft = body["draft_id"]
+    steps = [(1, {"resident_id": 77}, "app-2"), (2, {"new_address": "Lindenstraße 9, 10115 Musterstadt"}, "app-3"),
+             (3, {"move_date": "2025-04-01", "confirmation": True}, "app-4")]
+    for n, fields, node in steps:
+        status, body, headers = R.call(url, "PUT", f"/moves/drafts/{draft}/step/{n}", fields, token=token, node=node)
+        assert (status, headers["x-drillkit-node"], body["step"]) == (200, node, n), body
+    status, body, _ = R.call(url, "GET", f"/moves/drafts/{draft}", token=token, node="app-1")
+    assert status == 200 and body["resident_id"] == 77 and body["move_date"] == "2025-04-01"
+    moves_before = int(count(env, "SELECT count(*) FROM moves"))
+    status, body, _ = R.call(url, "POST", f"/moves/drafts/{draft}/submit", token=token, node="app-1")
+    assert status == 201, body
+    move_id = body["id"]
+    assert int(count(env, "SELECT count(*) FROM moves")) == moves_before + 1
+    assert count(env, f"SELECT resident_id || ' ' || new_address FROM moves WHERE id = {move_id}") == \
+        "77 Lindenstraße 9, 10115 Musterstadt"
+    status, body, _ = R.call(url, "POST", f"/moves/drafts/{draft}/submit", token=token, node="app-2")
+    assert status == 409 and body["id"] == move_id                       # once only
+    assert R.call(url, "GET", f"/moves/drafts/{draft}", token=token)[1]["submitted_move_id"] == move_id
+
+
+def test_bad_input_on_every_endpoint_is_a_4xx_and_writes_nothing(env):
+    url = env.url()
+    token, other = R.login(url, "clerk-006"), R.login(url, "clerk-007")
+
+    def new_draft(*steps):
+        d = R.call(url, "POST", "/moves/drafts", token=token)[1]["draft_id"]
+        for n, fields in enumerate(steps, 1):
+            assert R.call(url, "PUT", f"/moves/drafts/{d}/step/{n}", fields, token=token)[0] == 200
+        return d
+
+    s1, s2, s3 = {"resident_id": 5}, {"new_address": "Bergstraße 1"}, {"move_date": "2025-01-02", "confirmation": True}
+    d0, d1, d2, done, gone = new_draft(), new_draft(s1), new_draft(s1, s2), new_draft(s1, s2, s3), new_draft(s1)
+    assert R.call(url, "POST", f"/moves/drafts/{done}/submit", token=token)[0] == 201
+    R.expire_draft(env, gone)
+
+    def snapshot():
+        return (count(env, "SELECT count(*) FROM moves"),
+                count(env, "SELECT md5(string_agg(id || address || updated_at, ',' ORDER BY id)) FROM residents"),
+                R.store_count(env, "session:*"), R.store_count(env, "draft:*"),
+                [R.call(url, "GET", f"/moves/drafts/{d}", token=token)[1].get("updated_at") for d in (d0, d1, d2, done)])
+
+    before = snapshot()
+    big = b'{"resident_id": 5, "new_address": "' + b"x" * 17000 + b'"}'
+    cases = [
+        # login
+        ("POST", "/login", None, b"not json", None, 400), ("POST", "/login", None, b"[1, 2]", None, 400),
+        ("POST", "/login", {"user": 1, "password": "drill"}, None, None, 400),
+        ("POST", "/login", {"user": "clerk-001"}, None, None, 400),
+        ("POST", "/login", {"user": "x" * 65, "password": "drill"}, None, None, 400),
+        ("POST", "/login", {"user": "clerk-001", "password": "wrong"}, None, None, 401),
+        ("POST", "/login", {"user": "nobody", "password": "drill"}, None, None, 401),
+        ("POST", "/login", {"user": "citizen-0001", "password": "drill"}, None, None, 403),
+        ("GET", "/login", None, None, None, 405),
+        # logout and authentication
+        ("POST", "/logout", None, None, None, 401), ("POST", "/logout", None, None, "unknown", 401),
+        ("GET", "/residents/1", None, None, None, 401), ("GET", "/residents/1", None, None, "x" * 200, 401),
+        ("GET", "/residents/1", None, None, "bad$token", 401),
+        # residents
+        ("GET", "/residents/0", None, None, token, 404), ("GET", "/residents/99999999999999999999", None, None, token, 404),
+        ("GET", "/residents/abc", None, None, token, 404), ("GET", "/residents", None, None, token, 400),
+        ("GET", "/residents?q=", None, None, token, 400), ("GET", "/residents?q=" + "a" * 101, None, None, token, 400),
+        ("GET", "/residents?q=%00", None, None, token, 400),
+        # moves
+        ("POST", "/moves", None, b"{", token, 400), ("POST", "/moves", None, b"", token, 400),
+        ("POST", "/moves", {"resident_id": "5", "new_address": "x"}, None, token, 400),
+        ("POST", "/moves", {"resident_id": True, "new_address": "x"}, None, token, 400),
+        ("POST", "/moves", {"resident_id": 5.5, "new_address": "x"}, None, token, 400),
+        ("POST", "/moves", {"resident_id": 5}, None, token, 400),
+        ("POST", "/moves", {"resident_id": 5, "new_address": " "}, None, token, 400),
+        ("POST", "/moves", {"resident_id": 5, "new_address": "x" * 201}, None, token, 400),
+        ("POST", "/moves", {"resident_id": 5, "new_address": "a\u0000b"}, None, token, 400),
+        ("POST", "/moves", None, big, token, 400),
+        ("POST", "/moves", {"resident_id": 999999, "new_address": "x"}, None, token, 404),
+        ("POST", "/moves", {"resident_id": -1, "new_address": "x"}, None, token, 404),
+        ("POST", "/moves", {"resident_id": 2**40, "new_address": "x"}, None, token, 404),
+        ("GET", "/moves/0", None, None, token, 404), ("GET", "/moves/999999", None, None, token, 404),
+        ("DELETE", "/moves", None, None, token, 405), ("PATCH", "/moves/1", None, None, token, 405),
+        # drafts
+        ("POST", "/moves/drafts", None, None, None, 401), ("GET", "/moves/drafts", None, None, token, 405),
+        ("GET", "/moves/drafts/unknown", None, None, token, 404), ("GET", "/moves/drafts/bad!id", None, None, token, 404),
+        ("PUT", f"/moves/drafts/unknown/step/1", s1, None, token, 404),
+        ("POST", f"/moves/drafts/unknown/submit", None, None, token, 404),
+        ("PUT", f"/moves/drafts/{d0}/step/0", s1, None, token, 404),
+        ("PUT", f"/moves/drafts/{d0}/step/4", s1, None, token, 404),
+        ("PUT", f"/moves/drafts/{d0}/step/2", s2, None, token, 409),
+        ("PUT", f"/moves/drafts/{d0}/step/3", s3, None, token, 409),
+        ("POST", f"/moves/drafts/{d0}/submit", None, None, token, 409),
+        ("PUT", f"/moves/drafts/{d0}/step/1", {"resident_id": "5"}, None, token, 400),
+        ("PUT", f"/moves/drafts/{d0}/step/1", {"resident_id": 5, "extra": 1}, None, token, 400),
+        ("PUT", f"/moves/drafts/{d0}/step/1", {"resident_id": 999999}, None, token, 404),
+        ("PUT", f"/moves/drafts/{d0}/step/1", None, b"nope", token, 400),
+        ("PUT", f"/moves/drafts/{d1}/step/3", s3, None, token, 409),
+        ("POST", f"/moves/drafts/{d1}/submit", None, None, token, 409),
+        ("PUT", f"/moves/drafts/{d1}/step/2", {"new_address": 5}, None, token, 400),
+        ("PUT", f"/moves/drafts/{d2}/step/3", {"move_date": "2025-13-01", "confirmation": True}, None, token, 400),
+        ("PUT", f"/moves/drafts/{d2}/step/3", {"move_date": "2025-02-30", "confirmation": True}, None, token, 400),
+        ("PUT", f"/moves/drafts/{d2}/step/3", {"move_date": "1800-01-01", "confirmation": True}, None, token, 400),
+        ("PUT", f"/moves/drafts/{d2}/step/3", {"move_date": "2025-01-01"}, None, token, 400),
+        ("PUT", f"/moves/drafts/{d2}/step/3", {"move_date": "2025-01-01", "confirmation": "yes"}, None, token, 400),
+        ("POST", f"/moves/drafts/{d2}/submit", None, None, token, 409),
+        ("GET", f"/moves/drafts/{d2}", None, None, other, 404),
+        ("PUT", f"/moves/drafts/{d2}/step/3", s3, None, other, 404),
+        ("POST", f"/moves/drafts/{d2}/submit", None, None, other, 404),
+        ("POST", f"/moves/drafts/{done}/submit", None, None, token, 409),
+        ("PUT", f"/moves/drafts/{done}/step/1", s1, None, token, 409),
+        ("GET", f"/moves/drafts/{gone}", None, None, token, 410),
+        ("PUT", f"/moves/drafts/{gone}/step/2", s2, None, token, 410),
+        ("POST", f"/moves/drafts/{gone}/submit", None, None, token, 410),
+        ("GET", "/nope", None, None, token, 404),
+    ]
+    wrong = []
+    for method, path, body, raw, tok, expected in cases:
+        status, answer, _ = R.call(url, method, path, body, raw=raw, token=tok)
+        if status != expected:
+            wrong.append((method, path, str(body or raw)[:40], expected, status, str(answer)[:80]))
+    # no Content-Length at all (chunked)
+    status = R.call(url, "POST", "/moves", raw=b"", token=token, headers={"Transfer-Encoding": "chunked"})[0]
+    if status != 400:
+        wrong.append(("POST", "/moves", "chunked", 400, status, ""))
+    assert not wrong, "\n".join(map(str, wrong))
+    assert snapshot() == before
+
+
+def test_disruption_notice_when_every_app_node_is_down(env):
+    try:
+        for n in env.nodes["app"]:
+            env.docker.api.kill(n.container_name)
         deadline = time.monotonic() + 10
         while True:
-            status, headers, body = call(shared.url("/residents/1"))
-            if status == 503 and headers.get("X-Drillkit-Disruption") == "notice":
+            status, body, headers = R.call(env.url(), "GET", "/residents/1")
+            if status == 503 and headers.get("x-drillkit-disruption") == "notice":
                 break
-            assert time.monotonic() < deadline, (status, body[:200])
+            assert time.monotonic() < deadline, (status, str(body)[:200])
             time.sleep(0.2)
-        text = body.decode()
-        assert "Störung" in text and "Service disruption" in text and "servicedesk@example.invalid" in text
-        assert call(shared.url("/lb-health"))[0] == 200
+        assert "Störung" in body and "Service disruption" in body and "servicedesk@example.invalid" in body
+        assert R.call(env.url(), "GET", "/lb-health")[0] == 200
     finally:
-        shared.reset()
+        env.reset()
 
 
-def test_node_local_sessions_and_slow_health_checks():
-    env = start({"sessions": "node-local", "lb_health": "slow"})
+# --- the sound side of each defect switch ----------------------------------------------------------
+def test_sessions_shared_survive_a_node_kill(env):
+    url = env.url()
+    token = R.login(url, "clerk-010", node="app-2")
+    draft = R.call(url, "POST", "/moves/drafts", token=token, node="app-2")[1]["draft_id"]
+    tl, kill = Timeline(), Kill(Target("app", replica=2))
+    kill.inject(env, tl)
     try:
-        out = env.exec(env.node("app", 1), ["python3", "-c", CROSS_NODE])
-        assert json.loads(out.strip().splitlines()[-1]) == {"app-1": 200, "app-2": 401,
-                                                           "app-3": 401, "app-4": 401}
-        stat = env.exec(env.node("lb"), ["bash", "-c", "exec 3<>/dev/tcp/127.0.0.1/9999; "
-                                         "echo 'show stat' >&3; timeout 1 cat <&3"], check=False)
-        header, *rows = [line for line in stat.splitlines() if line.strip()]
-        cols = header.lstrip("# ").split(",")
-        servers = [dict(zip(cols, r.split(","))) for r in rows]
-        app = [s for s in servers if s["svname"].startswith("app-")]
-        assert len(app) == 4
-        assert {(s["check_rise"], s["check_fall"]) for s in app} == {("2", "10")}
+        status, _, headers = R.call(url, "GET", "/residents/5", token=token, node="app-2")
+        assert status == 200 and headers["x-drillkit-node"] != "app-2"      # another node, same session
+        assert R.call(url, "GET", f"/moves/drafts/{draft}", token=token)[0] == 200
     finally:
-        env.down()
+        kill.heal(env, tl)
+    assert R.call(url, "GET", "/residents/5", token=token, node="app-2")[0] == 200
+
+
+def test_lb_health_fast_takes_a_dead_node_out_within_2s(env):
+    tl, kill = Timeline(), Kill(Target("app", replica=3))
+    kill.inject(env, tl)
+    t0 = time.monotonic()
+    try:
+        while not R.lb_servers(env)["app-3"]["status"].startswith("DOWN"):
+            assert time.monotonic() - t0 < 10, "app-3 still in rotation after 10 s"
+            time.sleep(0.1)
+        FIGURES["lb fast: dead node out of rotation s"] = round(time.monotonic() - t0, 2)
+        assert time.monotonic() - t0 < 2.0
+    finally:
+        kill.heal(env, tl)
+
+
+def test_ack_after_commit_no_acknowledged_write_lost_on_node_kill(env):
+    url = env.url()
+    token = R.login(url, "clerk-011", node="app-1")
+    acked = []
+    for i in range(10):
+        status, body, headers = R.call(url, "POST", "/moves", {"resident_id": 300 + i, "new_address": f"Ackweg {i}"},
+                                       token=token, node="app-1")
+        assert status == 201 and headers["x-drillkit-node"] == "app-1"
+        acked.append(str(body["id"]))
+    tl, kill = Timeline(), Kill(Target("app", replica=1))
+    kill.inject(env, tl)                      # right after the last acknowledgement
+    try:
+        time.sleep(1.5)                       # longer than ACK_DELAY: a late commit would have landed
+        stored = set(R.stored_move_ids(env))
+        assert [i for i in acked if i not in stored] == []
+    finally:
+        kill.heal(env, tl)
+
+
+def test_v2_upgrade_reads_v1_sessions_and_migrates_additively(env):
+    url = env.url()
+    R.ensure_app_image(env, "2")
+    v1_token = R.login(url, "clerk-012", node="app-1")
+    draft = R.call(url, "POST", "/moves/drafts", token=v1_token, node="app-1")[1]["draft_id"]
+    assert R.call(url, "PUT", f"/moves/drafts/{draft}/step/1", {"resident_id": 12}, token=v1_token, node="app-1")[0] == 200
+    timings = R.upgrade_node(env, 4, "2")
+    FIGURES["upgrade app-4 to v2"] = timings
+    status, body, headers = R.call(url, "GET", "/version", node="app-4")
+    assert body["version"] == "2" and headers["x-drillkit-node"] == "app-4"
+    assert count(env, "SELECT version FROM schema_migrations") == "2"
+    # a v1 session and a v1 draft on the v2 node
+    status, _, headers = R.call(url, "GET", "/residents/12", token=v1_token, node="app-4")
+    assert (status, headers["x-drillkit-node"]) == (200, "app-4")
+    for n, fields in ((2, {"new_address": "Neuweg 2"}), (3, {"move_date": "2025-06-01", "confirmation": True})):
+        assert R.call(url, "PUT", f"/moves/drafts/{draft}/step/{n}", fields, token=v1_token, node="app-4")[0] == 200
+    status, body, _ = R.call(url, "POST", f"/moves/drafts/{draft}/submit", token=v1_token, node="app-4")
+    assert status == 201
+    assert count(env, f"SELECT move_date FROM moves WHERE id = {body['id']}") == "2025-06-01"
+    # a v2 session on a v1 node; v1 writes next to v2 (move_date stays NULL)
+    v2_token = R.login(url, "clerk-013", node="app-4")
+    status, body, _ = R.call(url, "POST", "/moves", {"resident_id": 13, "new_address": "Altweg 1"}, token=v2_token,
+                             node="app-1")
+    assert status == 201
+    assert count(env, f"SELECT coalesce(move_date::text, 'null') FROM moves WHERE id = {body['id']}") == "null"
+
+
+def test_replication_sync_promotion_loses_no_acknowledged_write(env):
+    """Last in the module: it kills the primary. The standby is cut off (paused) while clerks write:
+    with sync replication no write is acknowledged meanwhile (503 after the 5 s deadline); the primary
+    dies, the runbook promotes the standby, and every acknowledged move is there."""
+    url = env.url()
+    assert R.replication_status(env)["sync_state"] == "sync"
+    token = R.login(url, "clerk-014")
+    acked = []
+    for i in range(5):
+        status, body, _ = R.call(url, "POST", "/moves", {"resident_id": 400 + i, "new_address": f"Syncweg {i}"}, token=token)
+        assert status == 201
+        acked.append(str(body["id"]))
+    tl, pause = Timeline(), Pause(Target("db-replica"))
+    pause.inject(env, tl)
+    try:
+        def write(i):
+            return R.call(url, "POST", "/moves", {"resident_id": 410 + i, "new_address": f"Syncweg {i}"},
+                          token=token, timeout=15)
+        with ThreadPoolExecutor(4) as pool:
+            answers = list(pool.map(write, range(4)))
+        assert all(status == 503 for status, _, _ in answers), [a[:2] for a in answers]
+        env.docker.api.kill(env.node("db").container_name, signal="SIGKILL")
+    finally:
+        env.docker.api.unpause(env.node("db-replica").container_name)
+    timings = R.promote_replica(env)
+    FIGURES["runbook (sync)"] = timings
+    assert timings["apps_not_healthy"] == []
+    stored = set(R.stored_move_ids(env, service="db-replica"))
+    assert [i for i in acked if i not in stored] == []
+    status, body, _ = R.call(url, "POST", "/moves", {"resident_id": 420, "new_address": "Nach der Übernahme 1"},
+                             token=token)
+    assert status == 201 and str(body["id"]) in set(R.stored_move_ids(env, service="db-replica"))

@@ -20,11 +20,54 @@ import docker.errors
 from drillkit.errors import LabError
 from drillkit.lab.environment import Environment, Node
 
-__all__ = ["stored_move_ids", "psql", "replication_status", "promote_replica", "ensure_app_image",
+__all__ = ["call", "login", "store_count", "expire_draft", "latency_by_node_group", "stored_move_ids", "psql", "replication_status", "promote_replica", "ensure_app_image",
            "app_image", "upgrade_node", "lb_servers", "lb_set_state", "PROMOTED_MARKER"]
 
 PROMOTED_MARKER = "/var/lib/postgresql/data/drillkit-promoted"
 APP_SERVICE = "app"
+
+
+# --- the API, from the host --------------------------------------------------------------------
+def call(base_url: str, method: str, path: str, body: dict | None = None, *, token: str | None = None,
+         node: str | None = None, raw: bytes | None = None, headers: dict | None = None,
+         timeout: float = 10.0) -> tuple[int, object, dict]:
+    """One request to the registry (base_url = env.url()). `node` pins it to an app node through the
+    lb's stickiness cookie (``SRV=app-<n>``); `raw` sends bytes as the body as they are.
+    Returns (status, JSON body or text, headers with lower-case names)."""
+    import http.client
+    import json
+    from urllib.parse import urlsplit
+    u = urlsplit(base_url)
+    conn = http.client.HTTPConnection(u.hostname, u.port, timeout=timeout)
+    hdrs = dict(headers or {})
+    data = raw if raw is not None else (json.dumps(body).encode() if body is not None else None)
+    if data is not None and not any(k.lower() == "content-type" for k in hdrs):
+        hdrs["Content-Type"] = "application/json"
+    if token:
+        hdrs["Authorization"] = f"Bearer {token}"
+    if node:
+        hdrs["Cookie"] = f"SRV={node}"
+    try:
+        conn.request(method, path, body=data, headers=hdrs)
+        resp = conn.getresponse()
+        payload = resp.read()
+        out_headers = {k.lower(): v for k, v in resp.getheaders()}
+        status = resp.status
+    finally:
+        conn.close()
+    try:
+        parsed: object = json.loads(payload)
+    except ValueError:
+        parsed = payload.decode("utf-8", "replace")
+    return status, parsed, out_headers
+
+
+def login(base_url: str, user: str = "clerk-001", *, node: str | None = None, password: str = "drill") -> str:
+    """Log in (through identity) and return the token; raises LabError when the answer is not 200."""
+    status, body, _ = call(base_url, "POST", "/login", {"user": user, "password": password}, node=node)
+    if status != 200 or not isinstance(body, dict) or "token" not in body:
+        raise LabError(f"login of {user} answered {status}: {str(body)[:200]}")
+    return body["token"]
 
 
 def psql(env: Environment, sql: str, *, service: str = "db", replica: int = 1,
@@ -72,7 +115,36 @@ print("left=" + ",".join(sorted(left)) + " s=%.3f" % (time.monotonic() - t0))
 """
 
 
-def promote_replica(env: Environment, *, fence: bool = True, deadline: float = 60.0) -> dict:
+def _repoint(env: Environment, link: str, upstream: str, *, timeout: float) -> str:
+    """Repoint a link; returns how. Toxiproxy 2.12 can wedge while it stops a proxy whose upstream was
+    just killed (the update never returns; the proxy is left disabled with the old upstream and its
+    listener closed). Then a new proxy `<link>-promoted` takes the same listen address: the apps'
+    traffic flows again, but faults aimed at `<link>` no longer touch it."""
+    from drillkit.errors import LinkError
+    from drillkit.lab.links import LinkServer
+    server = LinkServer(env.links.host, env.links.port, timeout=timeout)
+    try:
+        server.set_upstream(link, upstream)
+        return "set_upstream"
+    except LinkError as exc:
+        first = str(exc)
+    state = env.links.proxy(link)
+    if state.get("upstream") == upstream and state.get("enabled"):
+        return "set_upstream (slow answer)"
+    listen = "0.0.0.0:" + str(state.get("listen", "")).rsplit(":", 1)[-1]
+    end = time.monotonic() + 15
+    while True:
+        try:
+            env.links.create(f"{link}-promoted", listen, upstream)
+            return f"new proxy {link}-promoted (set_upstream failed: {first[:120]})"
+        except LinkError:
+            if time.monotonic() > end:
+                raise
+            time.sleep(0.5)
+
+
+def promote_replica(env: Environment, *, fence: bool = True, deadline: float = 60.0,
+                    repoint_timeout: float = 8.0) -> dict:
     """Execute environments/registry/runbook/promote-replica.md and time each step (seconds).
 
     1. fence: the old primary `db` must not take writes any more - killed if it still runs.
@@ -80,10 +152,11 @@ def promote_replica(env: Environment, *, fence: bool = True, deadline: float = 6
     3. writable: wait until db-replica is out of recovery and a transaction gets an xid.
     4. repoint: the apps reach `db` through the Toxiproxy link `app-db`; its upstream becomes
        ``db-replica:5432`` (Toxiproxy closes the old connections; the apps reconnect on their own).
+       If Toxiproxy wedges on the update (see _repoint), a new proxy `app-db-promoted` takes over.
     5. apps_healthy: every running app node's /health is 200 again (its pool reconnected).
 
     Returns {"fence_s", "promote_s", "writable_s", "repoint_s", "apps_healthy_s", "total_s",
-    "new_primary", "timeline", "apps_not_healthy"}.
+    "new_primary", "timeline", "apps_not_healthy", "repoint_via"}.
     """
     if env.links is None:
         raise LabError("the registry environment has no Toxiproxy links", fix="bring it up with the lab")
@@ -115,12 +188,12 @@ def promote_replica(env: Environment, *, fence: bool = True, deadline: float = 6
         if time.monotonic() > end:
             raise LabError(f"db-replica does not accept writes after {deadline:.0f} s ({rows})")
         time.sleep(0.05)
-    timeline_row = psql(env, "SELECT timeline_id FROM pg_control_checkpoint()", service="db-replica",
-                        user="postgres", check=False)
+    timeline_row = psql(env, "SELECT ('x' || substr(pg_walfile_name(pg_current_wal_lsn()), 1, 8))::bit(32)::int",
+                        service="db-replica", user="postgres", check=False)
     timings["writable_s"] = round(time.monotonic() - t, 3)
 
     t = time.monotonic()
-    env.links.set_upstream("app-db", "db-replica:5432")
+    timings["repoint_via"] = _repoint(env, "app-db", "db-replica:5432", timeout=repoint_timeout)
     timings["repoint_s"] = round(time.monotonic() - t, 3)
 
     t = time.monotonic()
@@ -133,7 +206,7 @@ def promote_replica(env: Environment, *, fence: bool = True, deadline: float = 6
     timings["apps_healthy_s"] = round(time.monotonic() - t, 3)
     timings["total_s"] = round(time.monotonic() - t_start, 3)
     timings["new_primary"] = "db-replica"
-    timings["timeline"] = timeline_row[-1] if timeline_row else None
+    timings["timeline"] = int(timeline_row[-1]) if timeline_row and timeline_row[-1].isdigit() else None
     timings["apps_not_healthy"] = left
     return timings
 
@@ -180,13 +253,14 @@ def lb_set_state(env: Environment, server: str, state: str) -> None:
 
 
 def upgrade_node(env: Environment, replica: int, version: str = "2", *, drain_s: float = 1.0,
-                 deadline: float = 60.0) -> dict:
+                 deadline: float = 60.0, environment: dict[str, str] | None = None) -> dict:
     """Replace app-<replica> by a container of `version` (rolling upgrade, one node).
 
     Drains the node in the lb, stops it (SIGTERM, its grace period), removes it, creates the new
     container with the same name, aliases, labels, zone, hosts entries and environment but the image
     of `version`, waits for its health check (v2 applies its schema migration first), and puts it back
-    in rotation. Returns timings {"drain_s", "stop_s", "create_s", "healthy_s", "total_s"} and the
+    in rotation. `environment` overrides variables of the new container (a redeploy with another
+    configuration, e.g. {"POOL": "sound"}). Returns timings {"drain_s", "stop_s", "create_s", "healthy_s", "total_s"} and the
     image. The image must exist: call ensure_app_image(env, version) before.
 
     Uses the lab's private Environment._create_replica (the lab has no public "replace a replica"
@@ -220,7 +294,8 @@ def upgrade_node(env: Environment, replica: int, version: str = "2", *, drain_s:
     timings["stop_s"] = round(time.monotonic() - t, 3)
 
     t = time.monotonic()
-    new_svc = dataclasses.replace(svc, image=tag, environment={**svc.environment, "APP_VERSION": version})
+    new_svc = dataclasses.replace(svc, image=tag, environment={**svc.environment, "APP_VERSION": version,
+                                                               **(environment or {})})
     node: Node = env._create_replica(c, new_svc, replica)   # noqa: SLF001 - see docstring
     env.nodes[APP_SERVICE][replica - 1] = node
     timings["create_s"] = round(time.monotonic() - t, 3)
@@ -231,3 +306,74 @@ def upgrade_node(env: Environment, replica: int, version: str = "2", *, drain_s:
     timings["healthy_s"] = round(time.monotonic() - t, 3)
     timings["total_s"] = round(time.monotonic() - t0, 3)
     return timings
+
+
+# --- the session store ---------------------------------------------------------------------------
+def store_count(env: Environment, pattern: str) -> int:
+    """How many keys of the shared store match `pattern` (``session:*``, ``draft:*``)."""
+    out = env.exec(env.node("sessions"), ["sh", "-c", f"redis-cli --scan --pattern '{pattern}' | wc -l"])
+    return int(out.strip().splitlines()[-1])
+
+
+_EXPIRE_DRAFT = """
+import json, sys, redis
+r = redis.Redis(host="sessions", port=6379, socket_timeout=5)
+key = "draft:" + sys.argv[1]
+d = json.loads(r.get(key))
+d["expires_at"] = 0
+r.set(key, json.dumps(d), keepttl=True)
+print("ok")
+"""
+
+
+def expire_draft(env: Environment, draft_id: str) -> None:
+    """Make a draft in the shared store expired now (as if DRAFT_TTL had passed): it then answers 410."""
+    env.exec(env.node(APP_SERVICE, 1), ["python3", "-c", _EXPIRE_DRAFT, draft_id])
+
+
+# --- load ----------------------------------------------------------------------------------------
+def latency_by_node_group(base_url: str, tokens: dict[str, str], groups: dict[str, set[str]], *,
+                          clients: int = 16, duration: float = 5.0, path: str = "/residents?q=Sch",
+                          timeout: float = 10.0) -> dict:
+    """`clients` concurrent clients for `duration` s, client i pinned to node sorted(tokens)[i % n]
+    (its token from `tokens`), each sending GET `path` back to back. Latency per group of nodes:
+    {group: {"n", "p50_ms", "p95_ms"}, "errors": n}. Bounded in clients (≤ 64) and time (≤ 60 s)."""
+    import threading
+    if not 0 < clients <= 64 or not 0 < duration <= 60:
+        raise ValueError("clients 1..64, duration 0..60 s")
+    nodes = sorted(tokens)
+    lat: dict[str, list[float]] = {g: [] for g in groups}
+    errors: list = []
+    lock = threading.Lock()
+    end = time.monotonic() + duration
+
+    def run(i: int) -> None:
+        node = nodes[i % len(nodes)]
+        group = next(g for g, members in groups.items() if node in members)
+        while time.monotonic() < end:
+            t = time.monotonic()
+            try:
+                status = call(base_url, "GET", path, token=tokens[node], node=node, timeout=timeout)[0]
+            except OSError as exc:
+                status = type(exc).__name__
+            with lock:
+                if status == 200:
+                    lat[group].append(time.monotonic() - t)
+                else:
+                    errors.append(status)
+
+    threads = [threading.Thread(target=run, args=(i,), daemon=True) for i in range(clients)]
+    for th in threads:
+        th.start()
+    for th in threads:
+        th.join(duration + timeout + 5)
+    out: dict = {}
+    for g, values in lat.items():
+        values.sort()
+        if values:
+            out[g] = {"n": len(values), "p50_ms": round(1000 * values[len(values) // 2]),
+                      "p95_ms": round(1000 * values[min(len(values) - 1, int(len(values) * 0.95))])}
+        else:
+            out[g] = {"n": 0, "p50_ms": None, "p95_ms": None}
+    out["errors"] = len(errors)
+    return out

@@ -1,0 +1,73 @@
+"""The registry's data-path defect switches, in one environment (v2_sessions=incompatible,
+replication=async), each shown directly; the sound sides are in test_registry_stack.py.
+
+- v2_sessions=incompatible: after a rolling upgrade of one node to v2, a v1 session is 401 there.
+- replication=async: the standby is cut off (paused) while clerks write, the primary dies, the runbook
+  promotes the standby: acknowledged writes are missing. (A lagging standby - paused - makes the loss
+  deterministic; with a healthy standby the async window is milliseconds and not reproducible in a
+  short test.)
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from drillkit.faults.base import Target
+from drillkit.faults.process import Pause
+from drillkit.stacks import registry as R
+from drillkit.timeline import Timeline
+from test_registry_stack import FIGURES, start
+
+pytestmark = [pytest.mark.lab, pytest.mark.slow]
+
+
+@pytest.fixture(scope="module")
+def env():
+    e = start({"v2_sessions": "incompatible", "replication": "async"})
+    try:
+        yield e
+    finally:
+        e.down()
+        print("\nregistry replication figures:", FIGURES)
+
+
+def test_v2_sessions_incompatible_rejects_v1_sessions(env):
+    url = env.url()
+    R.ensure_app_image(env, "2")
+    v1_token = R.login(url, "clerk-040", node="app-1")
+    R.upgrade_node(env, 4, "2")
+    assert R.call(url, "GET", "/version", node="app-4")[1]["version"] == "2"
+    status, _, headers = R.call(url, "GET", "/residents/40", token=v1_token, node="app-4")
+    assert (status, headers["x-drillkit-node"]) == (401, "app-4")          # the v1 session is lost there
+    assert R.call(url, "GET", "/residents/40", token=v1_token, node="app-1")[0] == 200
+    v2_token = R.login(url, "clerk-041", node="app-4")
+    assert R.call(url, "GET", "/residents/41", token=v2_token, node="app-4")[0] == 200
+    assert R.call(url, "GET", "/residents/41", token=v2_token, node="app-1")[0] == 401   # and back
+
+
+def test_replication_async_promotion_loses_acknowledged_writes(env):
+    url = env.url()
+    assert R.replication_status(env)["sync_state"] == "async"
+    token = R.login(url, "clerk-042")
+    tl, pause = Timeline(), Pause(Target("db-replica"))
+    pause.inject(env, tl)                                   # the standby falls behind
+    acked = []
+    try:
+        for i in range(10):
+            status, body, _ = R.call(url, "POST", "/moves", {"resident_id": 600 + i, "new_address": f"Asyncweg {i}"},
+                                     token=token, timeout=15)
+            assert status == 201, body                       # async: acknowledged without the standby
+            acked.append(str(body["id"]))
+        lag = R.replication_status(env).get("replay_lag_bytes")
+        env.docker.api.kill(env.node("db").container_name, signal="SIGKILL")
+    finally:
+        env.docker.api.unpause(env.node("db-replica").container_name)
+    timings = R.promote_replica(env)
+    FIGURES["runbook (async)"] = timings
+    stored = set(R.stored_move_ids(env, service="db-replica"))
+    missing = [i for i in acked if i not in stored]
+    FIGURES["async: acknowledged writes lost of 10"] = len(missing)
+    FIGURES["async: standby replay lag before the primary died (bytes)"] = lag
+    assert missing, "no acknowledged write lost"
+    assert timings["apps_not_healthy"] == []
+    assert R.call(url, "POST", "/moves", {"resident_id": 620, "new_address": "Neu 1"}, token=token)[0] == 201
