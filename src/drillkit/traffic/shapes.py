@@ -267,10 +267,10 @@ class Caller:
         self._sink = sink
 
     def __call__(self, method: str, path: str, body: Any = None, *, op: str | None = None,
-                 accept: tuple[int, ...] = ()) -> Response:
+                 accept: tuple[int, ...] = (), auth: bool = False) -> Response:
         tl = self.timeline
         t = tl.now()
-        r = self.http.request(method, path, body, auth=False)
+        r = self.http.request(method, path, body, auth=auth)
         t_end = tl.now()
         ok = r.ok or (r.status in accept)
         op = op or f"{method} {path}"
