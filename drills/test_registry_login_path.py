@@ -13,17 +13,21 @@ from drillkit.faults.base import Target
 from drillkit.faults.process import Pause
 from drillkit.traffic.users import EXISTING, NEW_LOGINS
 
-ANSWER_TARGET_S = 6.0   # a new login gets *some* answer within this (p95), even while it cannot succeed
+# Half of the new logins get *some* answer within this while they cannot succeed. 24 newcomers are
+# more than identity's pools hold (2 nodes x 4 connections): with a pool timeout the waiting ones get
+# a 503 after ~2 s; without one they wait until the registry gives up on identity (5 s).
+NEWCOMERS = 24
+ANSWER_TARGET_S = 3.5
 
 
 @pytest.mark.drill("registry", fault="login path degraded",
                    scenario="login path degraded: existing sessions keep working, new logins fail fast",
                    severity="critical")
 def test_registry_login_path_degraded(drill):
-    """Freeze identity's database: existing sessions ≥ 99% available, new logins answered within 6 s."""
+    """Freeze identity's database: existing sessions ≥ 99% available, new logins answered fast (median ≤ 3.5 s)."""
     with drill.phase("steady"):
         drill.clerks(10)
-        drill.newcomers(8, timeout=10.0)
+        drill.newcomers(NEWCOMERS, timeout=10.0)
         drill.wait(3.0)
         drill.check(V.availability(drill.timeline, population=EXISTING, minimum=0.99, label="steady state"),
                     V.availability(drill.timeline, population=NEW_LOGINS, minimum=0.9, label="steady state"))
@@ -38,6 +42,6 @@ def test_registry_login_path_degraded(drill):
         drill.stop_traffic()
         drill.check(
             *V.availability_by_population(drill.timeline, {EXISTING: 0.99}),
-            V.answer_time(drill.timeline, NEW_LOGINS, p95_max=ANSWER_TARGET_S),
+            V.answer_time(drill.timeline, NEW_LOGINS, p95_max=ANSWER_TARGET_S, quantile=0.5),
             V.sessions_lost(drill.timeline),
         )

@@ -5,6 +5,7 @@ Nothing without a ``drillkit.run`` label is ever touched.
 
 from __future__ import annotations
 
+import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
@@ -37,6 +38,22 @@ def _remove_container(c, cid: str) -> None:
             raise
 
 
+def _remove_network(c, net_id: str, attempts: int = 20) -> None:
+    """A network is refused while a just-removed container is still detaching ("has active
+    endpoints"); that settles within moments, so try again briefly."""
+    for i in range(attempts):
+        try:
+            c.api.remove_network(net_id)
+            return
+        except Exception as exc:
+            text = str(exc).lower()
+            if "not found" in text:
+                return
+            if "active endpoints" not in text or i == attempts - 1:
+                raise
+            time.sleep(0.25)
+
+
 def remove_run(c, run_id: str) -> tuple[int, int, int]:
     """Remove every container, network and volume labelled ``drillkit.run=<run_id>``; in parallel."""
     flt = {"label": f"{L.RUN}={run_id}"}
@@ -46,11 +63,7 @@ def remove_run(c, run_id: str) -> tuple[int, int, int]:
             list(pool.map(lambda x: _remove_container(c, x["Id"]), containers))
     nets = c.api.networks(filters=flt)
     for n in nets:
-        try:
-            c.api.remove_network(n["Id"])
-        except Exception as exc:
-            if "not found" not in str(exc).lower():
-                raise
+        _remove_network(c, n["Id"])
     vols = (c.api.volumes(filters=flt) or {}).get("Volumes") or []
     for v in vols:
         try:

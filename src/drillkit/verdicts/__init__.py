@@ -4,7 +4,7 @@ from drillkit.verdicts.availability import availability
 from drillkit.verdicts.base import FAIL, PASS, UNKNOWN, Verdict
 from drillkit.verdicts.budget import error_budget
 from drillkit.verdicts.duplicates import double_bookings, duplicates
-from drillkit.verdicts.latency import latency_by_phase
+from drillkit.verdicts.latency import answer_time, latency_by_phase
 from drillkit.verdicts.notice import disruption_notice
 from drillkit.verdicts.populations import availability_by_population
 from drillkit.verdicts.recovery import recovery_time
@@ -14,4 +14,4 @@ from drillkit.verdicts.writes import writes_lost
 
 __all__ = ["Verdict", "PASS", "FAIL", "UNKNOWN", "availability", "availability_by_population",
            "detection_time", "disruption_notice", "double_bookings", "duplicates", "error_budget",
-           "latency_by_phase", "outage_window", "recovery_time", "sessions_lost", "writes_lost"]
+           "answer_time", "latency_by_phase", "outage_window", "recovery_time", "sessions_lost", "writes_lost"]

@@ -65,11 +65,11 @@ def latency_by_phase(tl: Timeline, population: str, p95_max: float | None = None
                    details={"phases": table, "over": over})
 
 
-def answer_time(tl: Timeline, population: str, p95_max: float) -> Verdict:
+def answer_time(tl: Timeline, population: str, p95_max: float, *, quantile: float = 0.95) -> Verdict:
     """How long users waited for *any* answer while a fault was in play — failures included.
 
     A login path that fails fast (a clear 503 after a pool timeout) passes; one that hangs until the
-    client gives up fails. Sentence: ``new-logins waited 2.10 s for an answer (p95, failures included)
+    client gives up fails. ``p95_max`` bounds the ``quantile`` (default p95). Sentence: ``new-logins waited 2.10 s for an answer (p95, failures included)
     while the fault was in play (target ≤ 3 s)``.
     """
     from drillkit.verdicts.spans import fault_spans
@@ -80,11 +80,12 @@ def answer_time(tl: Timeline, population: str, p95_max: float) -> Verdict:
     if not probes:
         return Verdict(name, UNKNOWN, f"{population}: no request while a fault was in play", target=target)
     lat = [r["latency"] for r in probes]
-    p95 = percentile(lat, 0.95)
+    p95 = percentile(lat, quantile)
+    q = f"p{quantile * 100:.0f}" if quantile != 0.5 else "median"
     hung = sum(1 for r in probes if r.get("error") == "timeout")
     extra = f"; {hung} of {len(probes)} gave up waiting" if hung else ""
     return Verdict(name, PASS if p95 <= p95_max else FAIL,
-                   f"{population} waited {p95:.2f} s for an answer (p95, failures included) while the "
+                   f"{population} waited {p95:.2f} s for an answer ({q}, failures included) while the "
                    f"fault was in play (target {target}){extra}",
                    value=round(p95, 3), unit="s", target=target,
                    details={"requests": len(probes), "timeouts": hung})
