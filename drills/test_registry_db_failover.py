@@ -32,7 +32,7 @@ def test_registry_db_failover(drill):
         drill.wait(3.0)
         drill.check(V.availability(drill.timeline, population=EXISTING, minimum=0.99, label="steady state"))
     with drill.phase("inject"):
-        drill.inject(Kill(Target("db")))
+        primary_loss = drill.inject(Kill(Target("db")))
     with drill.phase("recover"):
         steps = promote_replica(drill.env)
         drill.timeline.note("runbook promote-replica: " + ", ".join(f"{k} {v}" for k, v in steps.items()))
@@ -41,6 +41,7 @@ def test_registry_db_failover(drill):
         drill.stop_traffic()
         drill.record_ground_truth("writes", stored_move_ids(drill.env, service="db-replica"))
         drill.check(
-            V.recovery_time(drill.timeline, target=RECOVERY_TARGET_S, population=EXISTING, affected_only=False),
+            V.recovery_time(drill.timeline, target=RECOVERY_TARGET_S, population=EXISTING, affected_only=False,
+                            fault_id=primary_loss.fault_id),
             V.writes_lost(drill.timeline),
         )
