@@ -78,6 +78,7 @@ def test_sessions_node_local_die_with_their_node(env):
 
 
 def test_lb_health_slow_keeps_a_dead_node_in_rotation_over_10s(env):
+    R.wait_lb_up(env, deadline=60)
     tl, kill = Timeline(), Kill(Target("app", replica=3))
     kill.inject(env, tl)
     t0 = time.monotonic()
@@ -93,6 +94,7 @@ def test_lb_health_slow_keeps_a_dead_node_in_rotation_over_10s(env):
 
 def test_ack_before_commit_loses_acknowledged_writes_on_node_kill(env):
     url = env.url()
+    R.wait_lb_up(env, deadline=60)
     token = R.login(url, "clerk-031", node="app-1")
     acked = []
     for i in range(10):

@@ -3,8 +3,8 @@ replication=async), each shown directly; the sound sides are in test_registry_st
 
 - v2_sessions=incompatible: after a rolling upgrade of one node to v2, a v1 session is 401 there.
 - replication=async: the standby is cut off (paused) while clerks write, the primary dies, the runbook
-  promotes the standby: acknowledged writes are missing. (A lagging standby - paused - makes the loss
-  deterministic; with a healthy standby the async window is milliseconds and not reproducible in a
+  promotes the standby: acknowledged writes are missing. (A standby cut off - paused, its WAL sender
+  terminated - makes the loss deterministic; with a healthy standby the async window is milliseconds and not reproducible in a
   short test.)
 """
 
@@ -48,14 +48,15 @@ def test_v2_sessions_incompatible_rejects_v1_sessions(env):
 def test_replication_async_promotion_loses_acknowledged_writes(env):
     url = env.url()
     assert R.replication_status(env)["sync_state"] == "async"
-    token = R.login(url, "clerk-042")
+    token = R.login(url, "clerk-042", node="app-1")          # a v1 node (app-4 may run v2 by now)
     tl, pause = Timeline(), Pause(Target("db-replica"))
-    pause.inject(env, tl)                                   # the standby falls behind
+    pause.inject(env, tl)                                   # the standby falls behind: frozen, and
+    R.psql(env, "SELECT pg_terminate_backend(pid) FROM pg_stat_replication", user="postgres")  # cut off
     acked = []
     try:
         for i in range(10):
             status, body, _ = R.call(url, "POST", "/moves", {"resident_id": 600 + i, "new_address": f"Asyncweg {i}"},
-                                     token=token, timeout=15)
+                                     token=token, node="app-1", timeout=15)
             assert status == 201, body                       # async: acknowledged without the standby
             acked.append(str(body["id"]))
         lag = R.replication_status(env).get("replay_lag_bytes")
@@ -70,4 +71,5 @@ def test_replication_async_promotion_loses_acknowledged_writes(env):
     FIGURES["async: standby replay lag before the primary died (bytes)"] = lag
     assert missing, "no acknowledged write lost"
     assert timings["apps_not_healthy"] == []
-    assert R.call(url, "POST", "/moves", {"resident_id": 620, "new_address": "Neu 1"}, token=token)[0] == 201
+    assert R.call(url, "POST", "/moves", {"resident_id": 620, "new_address": "Neu 1"}, token=token,
+                  node="app-1")[0] == 201

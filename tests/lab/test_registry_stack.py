@@ -240,8 +240,13 @@ def test_bad_input_on_every_endpoint_is_a_4xx_and_writes_nothing(env):
         ("GET", "/nope", None, None, token, 404),
     ]
     wrong = []
+    R.wait_lb_up(env)
     for method, path, body, raw, tok, expected in cases:
-        status, answer, _ = R.call(url, method, path, body, raw=raw, token=tok)
+        for _ in range(3):     # a 503 is the shared lab machine stalling (lb notice / identity), not an answer
+            status, answer, _ = R.call(url, method, path, body, raw=raw, token=tok)
+            if status != 503 or expected == 503:
+                break
+            R.wait_lb_up(env)
         if status != expected:
             wrong.append((method, path, str(body or raw)[:40], expected, status, str(answer)[:80]))
     # no Content-Length at all (chunked)
@@ -272,6 +277,7 @@ def test_disruption_notice_when_every_app_node_is_down(env):
 # --- the sound side of each defect switch ----------------------------------------------------------
 def test_sessions_shared_survive_a_node_kill(env):
     url = env.url()
+    R.wait_lb_up(env)
     token = R.login(url, "clerk-010", node="app-2")
     draft = R.call(url, "POST", "/moves/drafts", token=token, node="app-2")[1]["draft_id"]
     tl, kill = Timeline(), Kill(Target("app", replica=2))
@@ -286,6 +292,7 @@ def test_sessions_shared_survive_a_node_kill(env):
 
 
 def test_lb_health_fast_takes_a_dead_node_out_within_2s(env):
+    R.wait_lb_up(env)
     tl, kill = Timeline(), Kill(Target("app", replica=3))
     kill.inject(env, tl)
     t0 = time.monotonic()
@@ -301,6 +308,7 @@ def test_lb_health_fast_takes_a_dead_node_out_within_2s(env):
 
 def test_ack_after_commit_no_acknowledged_write_lost_on_node_kill(env):
     url = env.url()
+    R.wait_lb_up(env)
     token = R.login(url, "clerk-011", node="app-1")
     acked = []
     for i in range(10):
@@ -359,6 +367,7 @@ def test_replication_sync_promotion_loses_no_acknowledged_write(env):
         acked.append(str(body["id"]))
     tl, pause = Timeline(), Pause(Target("db-replica"))
     pause.inject(env, tl)
+    R.psql(env, "SELECT pg_terminate_backend(pid) FROM pg_stat_replication", user="postgres")  # cut off
     try:
         def write(i):
             return R.call(url, "POST", "/moves", {"resident_id": 410 + i, "new_address": f"Syncweg {i}"},

@@ -20,7 +20,7 @@ import docker.errors
 from drillkit.errors import LabError
 from drillkit.lab.environment import Environment, Node
 
-__all__ = ["call", "login", "store_count", "expire_draft", "latency_by_node_group", "stored_move_ids", "psql", "replication_status", "promote_replica", "ensure_app_image",
+__all__ = ["call", "login", "wait_lb_up", "store_count", "expire_draft", "latency_by_node_group", "stored_move_ids", "psql", "replication_status", "promote_replica", "ensure_app_image",
            "app_image", "upgrade_node", "lb_servers", "lb_set_state", "PROMOTED_MARKER"]
 
 PROMOTED_MARKER = "/var/lib/postgresql/data/drillkit-promoted"
@@ -62,12 +62,32 @@ def call(base_url: str, method: str, path: str, body: dict | None = None, *, tok
     return status, parsed, out_headers
 
 
-def login(base_url: str, user: str = "clerk-001", *, node: str | None = None, password: str = "drill") -> str:
-    """Log in (through identity) and return the token; raises LabError when the answer is not 200."""
-    status, body, _ = call(base_url, "POST", "/login", {"user": user, "password": password}, node=node)
-    if status != 200 or not isinstance(body, dict) or "token" not in body:
-        raise LabError(f"login of {user} answered {status}: {str(body)[:200]}")
-    return body["token"]
+def login(base_url: str, user: str = "clerk-001", *, node: str | None = None, password: str = "drill",
+          retry_s: float = 20.0) -> str:
+    """Log in (through identity) and return the token. A 503 (identity or the stack busy - the lab
+    machine is shared) is retried for up to `retry_s`; any other answer but 200 raises LabError."""
+    end = time.monotonic() + retry_s
+    while True:
+        status, body, _ = call(base_url, "POST", "/login", {"user": user, "password": password}, node=node)
+        if status == 200 and isinstance(body, dict) and "token" in body:
+            return body["token"]
+        if status not in (502, 503, 504) or time.monotonic() > end:
+            raise LabError(f"login of {user} answered {status}: {str(body)[:200]}")
+        time.sleep(0.5)
+
+
+def wait_lb_up(env: Environment, servers: list[str] | None = None, deadline: float = 30.0) -> float:
+    """Wait until the lb has `servers` (default app-1..n) UP; returns the seconds waited."""
+    names = servers or [n.name for n in env.nodes.get(APP_SERVICE, [])]
+    t0 = time.monotonic()
+    while True:
+        stat = lb_servers(env)
+        if all(stat.get(n, {}).get("status") == "UP" for n in names):
+            return time.monotonic() - t0
+        if time.monotonic() - t0 > deadline:
+            raise LabError(f"lb: not all of {names} UP after {deadline:.0f} s: "
+                           f"{ {n: stat.get(n, {}).get('status') for n in names} }")
+        time.sleep(0.2)
 
 
 def psql(env: Environment, sql: str, *, service: str = "db", replica: int = 1,
@@ -303,6 +323,7 @@ def upgrade_node(env: Environment, replica: int, version: str = "2", *, drain_s:
     t = time.monotonic()
     env.wait_healthy(node, deadline=deadline)
     lb_set_state(env, node.name, "ready")
+    wait_lb_up(env, [node.name], deadline=deadline)          # the lb's own checks passed: in rotation
     timings["healthy_s"] = round(time.monotonic() - t, 3)
     timings["total_s"] = round(time.monotonic() - t0, 3)
     return timings
