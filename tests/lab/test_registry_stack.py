@@ -353,6 +353,27 @@ def test_v2_upgrade_reads_v1_sessions_and_migrates_additively(env):
     assert count(env, f"SELECT coalesce(move_date::text, 'null') FROM moves WHERE id = {body['id']}") == "null"
 
 
+def test_form_clerks_keep_drafts_and_sessions_through_a_rolling_upgrade(env):
+    """Incident 4: clerks in the middle of the 3-step form while app-3 is upgraded to v2 (app-4 is v2
+    already): no draft, no session and no submitted move lost."""
+    from drillkit.traffic.clerks_forms import form_clerks
+    tl = Timeline()
+    pool = form_clerks(env.url(), tl, 6, think=0.2, timeout=5.0, max_duration=120)
+    pool.start(wait_logged_in=30)
+    try:
+        time.sleep(3)
+        FIGURES["upgrade app-3 to v2 under form clerks"] = R.upgrade_node(env, 3, "2")
+        time.sleep(3)
+    finally:
+        pool.stop()
+    clerks = pool.users
+    assert sum(c.drafts_lost for c in clerks) == 0
+    assert sum(c.sessions_lost for c in clerks) == 0
+    assert sum(c.forms_done for c in clerks) > 0
+    stored = set(R.stored_move_ids(env))
+    assert [i for _, i, _ in pool.ledger() if i not in stored] == []
+
+
 def test_replication_sync_promotion_loses_no_acknowledged_write(env):
     """Last in the module: it kills the primary. The standby is cut off (paused) while clerks write:
     with sync replication no write is acknowledged meanwhile (503 after the 5 s deadline); the primary
