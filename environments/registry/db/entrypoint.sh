@@ -6,7 +6,8 @@
 #                 synchronous_commit = on -> a commit is acknowledged once the standby has it.
 #                 REPLICATION=async (DEFECT): no synchronous standby -> acknowledged commits can be
 #                 missing on the standby when the primary dies.
-#   ROLE=replica  standby.signal, primary_conninfo to db, the baked slot db_replica.
+#   ROLE=replica  standby.signal, primary_conninfo to db:$PRIMARY_PORT (5432; 5433 = the Toxiproxy link
+#                 `replication` in the lab), the baked slot db_replica.
 #                 After promotion (the runbook writes $PGDATA/drillkit-promoted) it starts as a
 #                 primary again, never as a standby of the old one.
 set -eu
@@ -27,7 +28,7 @@ case "${ROLE:-primary}" in
         else
             echo "db-entrypoint: promoted earlier, starting as a primary"
         fi
-        set -- -c "primary_conninfo=host=db port=5432 user=replicator password=replicator application_name=db_replica connect_timeout=2 keepalives_idle=5 keepalives_interval=2 keepalives_count=2" \
+        set -- -c "primary_conninfo=host=db port=${PRIMARY_PORT:-5432} user=replicator password=replicator application_name=db_replica connect_timeout=2 keepalives_idle=5 keepalives_interval=2 keepalives_count=2" \
                -c primary_slot_name=db_replica -c hot_standby=on -c hot_standby_feedback=on \
                -c wal_receiver_status_interval=1s -c wal_retrieve_retry_interval=1s \
                -c synchronous_standby_names=
