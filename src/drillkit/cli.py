@@ -149,7 +149,7 @@ def cmd_ps(args: argparse.Namespace) -> int:
         return 0
     for r in sorted(rows, key=lambda r: r["Names"][0]):
         lb = r["Labels"]
-        alive = "owner alive" if L.owner_alive(lb.get(L.OWNER, "")) else "owner gone"
+        alive = "owner alive" if L.owner_alive(lb.get(L.OWNER, ""), lb.get(L.RUN)) else "owner gone"
         _say(f"{lb.get(L.RUN)}  {lb.get(L.ENVIRONMENT):10} {r['Names'][0].lstrip('/'):45} "
              f"{lb.get(L.ZONE, ''):8} {r['State']:8} {alive}")
     return 0

@@ -2,15 +2,24 @@
 
 from __future__ import annotations
 
+import fcntl
 import os
 import secrets
 import socket
+import tempfile
 import time
+from pathlib import Path
 
 __all__ = [
     "PREFIX", "RUN", "ENVIRONMENT", "SERVICE", "REPLICA", "ZONE", "OWNER", "ROLE",
-    "new_run_id", "owner_token", "owner_alive", "run_labels",
+    "new_run_id", "owner_token", "owner_alive", "run_labels", "hold_run", "release_run", "run_held",
 ]
+
+# A live run holds an exclusive flock on RUN_DIR/<run>.lock for its whole life; the kernel drops it
+# when the process dies, however it dies. This proves life across PID namespaces on a shared engine,
+# where a pid check cannot see the owner.
+RUN_DIR = Path(os.environ.get("DRILLKIT_RUN_DIR", Path(tempfile.gettempdir()) / "drillkit-runs"))
+_held: dict[str, int] = {}
 
 PREFIX = "drillkit"
 RUN = "drillkit.run"
@@ -24,7 +33,7 @@ ROLE = "drillkit.role"    # "service" | "link-proxy" | "network" | "volume" | "h
 
 def new_run_id() -> str:
     """A short, sortable, collision-safe id: dk + time + random (also used in object names)."""
-    return "dk" + time.strftime("%m%d%H%M%S") + secrets.token_hex(2)
+    return "dk" + time.strftime("%m%d%H%M%S") + secrets.token_hex(4)
 
 
 def _start_ticks(pid: int) -> str | None:
@@ -41,14 +50,55 @@ def owner_token(pid: int | None = None) -> str:
     return f"{socket.gethostname()}:{pid}:{_start_ticks(pid) or '0'}"
 
 
-def owner_alive(token: str) -> bool:
+def hold_run(run_id: str) -> None:
+    """Take the run's lock for as long as this process lives (or until release_run)."""
+    if run_id in _held:
+        return
+    RUN_DIR.mkdir(parents=True, exist_ok=True)
+    fd = os.open(RUN_DIR / f"{run_id}.lock", os.O_CREAT | os.O_RDWR, 0o644)
+    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    _held[run_id] = fd
+
+
+def release_run(run_id: str) -> None:
+    fd = _held.pop(run_id, None)
+    if fd is not None:
+        try:
+            (RUN_DIR / f"{run_id}.lock").unlink()
+        except OSError:
+            pass
+        os.close(fd)
+
+
+def run_held(run_id: str) -> bool | None:
+    """True: a live process holds the run; False: its lock is free (owner gone); None: no lock file."""
+    path = RUN_DIR / f"{run_id}.lock"
+    try:
+        fd = os.open(path, os.O_RDWR)
+    except OSError:
+        return None
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return True
+    finally:
+        os.close(fd)
+    return False
+
+
+def owner_alive(token: str, run_id: str | None = None) -> bool:
     """True if the process that created a run still exists on this host (pid + start time match).
 
     A token from another host is treated as alive: gc never reaps what it cannot prove dead.
     ``keep:<who>`` marks an environment started by hand (`drill up`): alive until `drill down`.
+    With ``run_id``, the run's lock decides first (see :func:`hold_run`).
     """
     if token.startswith("keep:"):
         return True
+    if run_id is not None:
+        held = run_held(run_id)
+        if held is not None:
+            return held
     try:
         host, pid_s, ticks = token.rsplit(":", 2)
         pid = int(pid_s)

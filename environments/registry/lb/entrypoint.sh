@@ -17,5 +17,11 @@ case "${LB_ROLE:-registry}" in
     identity) cfg=/etc/haproxy/identity.cfg ;;
     *) echo "lb-entrypoint: LB_ROLE must be 'registry' or 'identity', not '${LB_ROLE}'" >&2; exit 64 ;;
 esac
-echo "lb-entrypoint: LB_ROLE=${LB_ROLE:-registry} ($cfg)"
+case "${NOTICE:-on}" in
+    on) ;;
+    # DEFECT: no disruption notice - users get HAProxy's bare "503 Service Unavailable" page
+    off) sed '/errorfile 50[234]/d' "$cfg" > /tmp/haproxy-no-notice.cfg; cfg=/tmp/haproxy-no-notice.cfg ;;
+    *) echo "lb-entrypoint: NOTICE must be 'on' or 'off', not '${NOTICE}'" >&2; exit 64 ;;
+esac
+echo "lb-entrypoint: LB_ROLE=${LB_ROLE:-registry} NOTICE=${NOTICE:-on} ($cfg)"
 exec haproxy -W -db -f "$cfg" "$@"

@@ -102,6 +102,8 @@ class Environment:
     def up(self) -> "Environment":
         c = self.docker
         t0 = time.monotonic()
+        if not self.owner.startswith("keep:"):
+            L.hold_run(self.run_id)  # proof of life for gc, released by the kernel if we die
         if self.build:
             self._build_images(c)
         try:
@@ -123,6 +125,7 @@ class Environment:
         """Remove every container, network and volume labelled with this run (and nothing else)."""
         from drillkit.lab.gc import remove_run
         remove_run(self.docker, self.run_id)
+        L.release_run(self.run_id)
         self._up = False
 
     def url(self, path: str = "") -> str:

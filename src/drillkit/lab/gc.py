@@ -91,10 +91,15 @@ def collect(c, *, include_alive: bool = False) -> GcReport:
     """Remove the objects of every run whose owning process is gone (or all runs, if asked)."""
     report = GcReport()
     for run, owner in sorted(list_runs(c).items()):
-        if not include_alive and owner and L.owner_alive(owner):
+        if not include_alive and owner and L.owner_alive(owner, run):
             report.kept_alive.append(run)
             continue
         n_c, n_n, n_v = remove_run(c, run)
+        L.release_run(run)
+        try:
+            (L.RUN_DIR / f"{run}.lock").unlink()
+        except OSError:
+            pass
         report.runs.append(run)
         report.containers += n_c
         report.networks += n_n
