@@ -282,8 +282,9 @@ def pytest_runtest_call(item: pytest.Item):
     try:
         return (yield)
     finally:
+        from drillkit.drill import Drill
         d = getattr(item, "funcargs", {}).get("drill")
-        if d is not None and not getattr(d, "_attached", False):
+        if isinstance(d, Drill) and not getattr(d, "_attached", False):
             try:
                 d.stop_traffic()
                 d.heal_all()

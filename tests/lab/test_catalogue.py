@@ -37,15 +37,15 @@ def run(tmp_path: Path, drill: str, *switches: str) -> tuple[int, str]:
     return proc.returncode, proc.stdout + proc.stderr
 
 
-@pytest.mark.parametrize("drill", [c[0] for c in CATALOGUE], ids=lambda d: Path(d).stem.removeprefix("test_"))
-def test_drill_holds_on_the_sound_stack(tmp_path, drill):
-    code, out = run(tmp_path, drill)
+@pytest.mark.parametrize("drill_file", [c[0] for c in CATALOGUE], ids=lambda d: Path(d).stem.removeprefix("test_"))
+def test_drill_holds_on_the_sound_stack(tmp_path, drill_file):
+    code, out = run(tmp_path, drill_file)
     assert code == 0, out[-3000:]
 
 
-@pytest.mark.parametrize("drill, switch, failure", CATALOGUE,
+@pytest.mark.parametrize("drill_file, switch, failure", CATALOGUE,
                          ids=[f"{Path(c[0]).stem.removeprefix('test_')}-{c[1]}" for c in CATALOGUE])
-def test_drill_catches_its_defect(tmp_path, drill, switch, failure):
-    code, out = run(tmp_path, drill, switch)
+def test_drill_catches_its_defect(tmp_path, drill_file, switch, failure):
+    code, out = run(tmp_path, drill_file, switch)
     assert code == 1, out[-3000:]
     assert re.search(failure, out), out[-3000:]
