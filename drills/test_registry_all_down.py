@@ -10,6 +10,7 @@ from drillkit.faults.base import Target
 from drillkit.faults.process import Kill
 
 NOTICE_SHARE = 0.95   # of the requests that failed while the service was down
+PATIENCE_S = 5.0      # a person waits this long for a page; HAProxy first retries the dead nodes (1 s connect timeout)
 
 
 @pytest.mark.drill("registry", fault="all backends down", scenario="all registry backends down: disruption notice shown",
@@ -17,7 +18,7 @@ NOTICE_SHARE = 0.95   # of the requests that failed while the service was down
 def test_registry_all_backends_down(drill):
     """Kill all four app nodes: ≥ 95% of the failed requests get the disruption notice page."""
     with drill.phase("steady"):
-        drill.probe()
+        drill.probe(timeout=PATIENCE_S)
         drill.wait(2.0)
         drill.check(V.availability(drill.timeline, population="probe", minimum=0.99, label="steady state"))
     with drill.phase("inject"):
