@@ -6,14 +6,16 @@ synchronous replication nothing is lost (RPO = 0); an asynchronous replica loses
 received yet, and the drill says how much and over which time span.
 
 The replication link goes through Toxiproxy with 200 ms of latency, as between two data centres:
-the replica is always a little behind, as a real remote replica is.
+the replica is always a little behind, as a real remote replica is. The primary's data centre is lost
+with its network: the replication link goes down the moment the primary dies, so WAL still on the
+wire never arrives.
 """
 
 import pytest
 
 from drillkit import verdicts as V
 from drillkit.faults.base import Target
-from drillkit.faults.link import Latency
+from drillkit.faults.link import LinkDown, Latency
 from drillkit.faults.process import Kill
 from drillkit.stacks.registry import promote_replica, stored_move_ids
 from drillkit.traffic.users import EXISTING
@@ -32,6 +34,7 @@ def test_registry_db_failover(drill):
         drill.wait(3.0)
         drill.check(V.availability(drill.timeline, population=EXISTING, minimum=0.99, label="steady state"))
     with drill.phase("inject"):
+        drill.inject(LinkDown(link="replication"))
         primary_loss = drill.inject(Kill(Target("db")))
     with drill.phase("recover"):
         steps = promote_replica(drill.env)
