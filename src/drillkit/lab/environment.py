@@ -143,6 +143,14 @@ class Environment:
             raise LabError(f"{service}-{replica} does not publish port {port}",
                            fix=f'add "{port}" to services.{service}.ports') from None
 
+    def link_url(self, link: str, path: str = "") -> str:
+        """A link's listener on 127.0.0.1: traffic sent here passes the link (and its toxics)."""
+        spec = next((l for l in self.spec.links if l.name == link), None)
+        if spec is None:
+            raise LabError(f"no link {link!r} in {self.spec.name}",
+                           fix=f"links: {', '.join(l.name for l in self.spec.links) or 'none declared'}")
+        return f"http://127.0.0.1:{self.host_port(TOXIPROXY_SERVICE, spec.listen)}{path}"
+
     def node(self, service: str, replica: int = 1) -> Node:
         try:
             return self.nodes[service][replica - 1]
@@ -273,18 +281,24 @@ class Environment:
         from drillkit.lab.images import TOXIPROXY_IMAGE
         name = f"{self._prefix()}-{TOXIPROXY_SERVICE}-1"
         nets = self.spec.networks
-        host_config = c.api.create_host_config(port_bindings={8474: ("127.0.0.1", None)})
+        # the API and every link's listener are published on 127.0.0.1 (a probe can go through a link)
+        listens = [l.listen for l in self.spec.links]
+        host_config = c.api.create_host_config(
+            port_bindings={8474: ("127.0.0.1", None), **{p: ("127.0.0.1", None) for p in listens}})
         netcfg = c.api.create_networking_config({
             self.network_name(nets[0]): c.api.create_endpoint_config(aliases=[TOXIPROXY_SERVICE])})
         labels = self._labels(**{L.SERVICE: TOXIPROXY_SERVICE, L.REPLICA: "1", L.ZONE: "lab",
                                  L.ROLE: "link-proxy"})
         c.api.create_container(TOXIPROXY_IMAGE, name=name, labels=labels, host_config=host_config,
-                               networking_config=netcfg, ports=[8474], detach=True)
+                               networking_config=netcfg, ports=[8474, *listens], detach=True)
         for net in nets[1:]:
             c.api.connect_container_to_network(name, self.network_name(net), aliases=[TOXIPROXY_SERVICE])
         c.api.start(name)
         info = c.api.inspect_container(name)
-        port = int(info["NetworkSettings"]["Ports"]["8474/tcp"][0]["HostPort"])
+        ports = info["NetworkSettings"]["Ports"]
+        port = int(ports["8474/tcp"][0]["HostPort"])
+        for p in listens:
+            self.published[(TOXIPROXY_SERVICE, 1, p)] = int(ports[f"{p}/tcp"][0]["HostPort"])
         for net in nets:
             self._toxiproxy_ip[net] = info["NetworkSettings"]["Networks"][self.network_name(net)]["IPAddress"]
         self.links = LinkServer("127.0.0.1", port)
