@@ -64,6 +64,9 @@ class Environment:
         self.links: LinkServer | None = None
         self.published: dict[tuple[str, int, int], int] = {}  # (service, replica, port) -> host port
         self._toxiproxy_ip: dict[str, str] = {}
+        self._subnets: dict[str, tuple[str, int]] = {}   # network -> (a.b.c, next host number)
+        self._ips: dict[tuple[str, str], str] = {}       # (network, container) -> fixed address
+        self._ip_lock = threading.Lock()
         self._abort = threading.Event()
         self._up = False
 
@@ -269,9 +272,40 @@ class Environment:
 
     # -- creating --------------------------------------------------------------------------------
     def _create_networks(self, c) -> None:
+        """Each network gets its own /24, so every container can keep a fixed address: a node that
+        is killed and started again comes back under the same IP, as a rebooted server does
+        (with dynamic addresses, nodes restarted together can swap IPs under a load balancer
+        that still holds the old ones)."""
+        import docker.types
+        import random
+        rng = random.Random()
         for net in self.spec.networks:
-            c.api.create_network(self.network_name(net), driver="bridge", check_duplicate=True,
-                                 labels=self._labels(**{L.ROLE: "network"}))
+            for attempt in range(64):
+                third = rng.randrange(0, 256)
+                subnet = f"172.29.{third}.0/24"
+                ipam = docker.types.IPAMConfig(pool_configs=[
+                    docker.types.IPAMPool(subnet=subnet, gateway=f"172.29.{third}.1")])
+                try:
+                    c.api.create_network(self.network_name(net), driver="bridge", check_duplicate=True,
+                                         ipam=ipam, labels=self._labels(**{L.ROLE: "network"}))
+                except Exception as exc:
+                    if "overlap" in str(exc).lower() and attempt < 63:
+                        continue
+                    raise
+                self._subnets[net] = (f"172.29.{third}", 10)
+                break
+
+    def _address(self, net: str, container: str) -> str:
+        """The fixed address of a container on a network (the same for a container re-created
+        under the same name, e.g. a node upgraded in place)."""
+        key = (net, container)
+        if key not in self._ips:
+            prefix, nxt = self._subnets[net]
+            if nxt > 254:
+                raise LabError(f"network {net}: more than 245 containers", fix="split the environment")
+            self._ips[key] = f"{prefix}.{nxt}"
+            self._subnets[net] = (prefix, nxt + 1)
+        return self._ips[key]
 
     def _create_volumes(self, c) -> None:
         for vol in self.spec.volumes:
@@ -285,14 +319,18 @@ class Environment:
         listens = [l.listen for l in self.spec.links]
         host_config = c.api.create_host_config(
             port_bindings={8474: ("127.0.0.1", None), **{p: ("127.0.0.1", None) for p in listens}})
+        with self._ip_lock:
+            addrs = {net: self._address(net, name) for net in nets}
         netcfg = c.api.create_networking_config({
-            self.network_name(nets[0]): c.api.create_endpoint_config(aliases=[TOXIPROXY_SERVICE])})
+            self.network_name(nets[0]): c.api.create_endpoint_config(aliases=[TOXIPROXY_SERVICE],
+                                                                     ipv4_address=addrs[nets[0]])})
         labels = self._labels(**{L.SERVICE: TOXIPROXY_SERVICE, L.REPLICA: "1", L.ZONE: "lab",
                                  L.ROLE: "link-proxy"})
         c.api.create_container(TOXIPROXY_IMAGE, name=name, labels=labels, host_config=host_config,
                                networking_config=netcfg, ports=[8474, *listens], detach=True)
         for net in nets[1:]:
-            c.api.connect_container_to_network(name, self.network_name(net), aliases=[TOXIPROXY_SERVICE])
+            c.api.connect_container_to_network(name, self.network_name(net), aliases=[TOXIPROXY_SERVICE],
+                                               ipv4_address=addrs[net])
         c.api.start(name)
         info = c.api.inspect_container(name)
         ports = info["NetworkSettings"]["Ports"]
@@ -342,8 +380,11 @@ class Environment:
         nets = list(svc.networks.items())
         first_net, first_aliases = nets[0]
         aliases = [svc.name, node.name, *first_aliases]
+        with self._ip_lock:
+            addrs = {net: self._address(net, name) for net, _ in nets}
         netcfg = c.api.create_networking_config({
-            self.network_name(first_net): c.api.create_endpoint_config(aliases=aliases)})
+            self.network_name(first_net): c.api.create_endpoint_config(aliases=aliases,
+                                                                       ipv4_address=addrs[first_net])})
         healthcheck = None
         if svc.healthcheck:
             h = svc.healthcheck
@@ -360,7 +401,8 @@ class Environment:
             working_dir=svc.working_dir, user=svc.user or "", hostname=node.name, **kwargs)
         for net, extra_aliases in nets[1:]:
             c.api.connect_container_to_network(name, self.network_name(net),
-                                               aliases=[svc.name, node.name, *extra_aliases])
+                                               aliases=[svc.name, node.name, *extra_aliases],
+                                               ipv4_address=addrs[net])
         c.api.start(name)
         if svc.ports:
             info = c.api.inspect_container(name)["NetworkSettings"]["Ports"]

@@ -21,13 +21,18 @@ class GcReport:
     networks: int = 0
     volumes: int = 0
     kept_alive: list[str] = field(default_factory=list)
+    failed: list[str] = field(default_factory=list)
 
     def __str__(self) -> str:
         if not self.runs:
             alive = f" ({len(self.kept_alive)} live run(s) kept)" if self.kept_alive else ""
-            return f"nothing to collect{alive}"
-        return (f"removed {self.containers} container(s), {self.networks} network(s), "
+            failed = f"; could not remove: {'; '.join(self.failed)}" if self.failed else ""
+            return f"nothing collected{alive}{failed}"
+        text = (f"removed {self.containers} container(s), {self.networks} network(s), "
                 f"{self.volumes} volume(s) of {len(self.runs)} dead run(s): {', '.join(self.runs)}")
+        if self.failed:
+            text += f"; could not remove: {'; '.join(self.failed)}"
+        return text
 
 
 def _remove_container(c, cid: str) -> None:
@@ -49,9 +54,27 @@ def _remove_network(c, net_id: str, attempts: int = 20) -> None:
             text = str(exc).lower()
             if "not found" in text:
                 return
-            if "active endpoints" not in text or i == attempts - 1:
+            if "active endpoints" not in text:
+                raise
+            if i == attempts // 2:
+                _disconnect_stale(c, net_id)
+            elif i == attempts - 1:
                 raise
             time.sleep(0.25)
+
+
+def _disconnect_stale(c, net_id: str) -> None:
+    """Endpoints can outlive their containers (an engine restart mid-run): force them off, but only
+    endpoints of the run's own network, which gc has already decided to remove."""
+    try:
+        info = c.api.inspect_network(net_id)
+    except Exception:
+        return
+    for endpoint in (info.get("Containers") or {}):
+        try:
+            c.api.disconnect_container_from_network(endpoint, net_id, force=True)
+        except Exception:
+            pass
 
 
 def remove_run(c, run_id: str) -> tuple[int, int, int]:
@@ -94,7 +117,11 @@ def collect(c, *, include_alive: bool = False) -> GcReport:
         if not include_alive and owner and L.owner_alive(owner, run):
             report.kept_alive.append(run)
             continue
-        n_c, n_n, n_v = remove_run(c, run)
+        try:
+            n_c, n_n, n_v = remove_run(c, run)
+        except Exception as exc:  # one stuck object must not keep gc from the other runs
+            report.failed.append(f"{run}: {str(exc).splitlines()[0][:160]}")
+            continue
         L.release_run(run)
         try:
             (L.RUN_DIR / f"{run}.lock").unlink()
