@@ -35,7 +35,19 @@ class GcReport:
         return text
 
 
-def _remove_container(c, cid: str) -> None:
+def _remove_container(c, cid: str, networks: list[str]) -> None:
+    """Kill, leave each network, then remove: the orderly path through the engine's network
+    bookkeeping (force-removing running containers in parallel can leave a network with phantom
+    endpoints on Docker 20.10)."""
+    try:
+        c.api.kill(cid, signal="SIGKILL")
+    except Exception:
+        pass  # not running
+    for net in networks:
+        try:
+            c.api.disconnect_container_from_network(cid, net, force=True)
+        except Exception:
+            pass
     try:
         c.api.remove_container(cid, force=True, v=True)
     except Exception as exc:  # already gone
@@ -59,8 +71,20 @@ def _remove_network(c, net_id: str, attempts: int = 20) -> None:
             if i == attempts // 2:
                 _disconnect_stale(c, net_id)
             elif i == attempts - 1:
-                raise
+                attached = (c.api.inspect_network(net_id).get("Containers") or {})
+                if attached:
+                    raise
+                raise PhantomEndpoints(net_id) from None
             time.sleep(0.25)
+
+
+class PhantomEndpoints(Exception):
+    """The engine counts endpoints on a network that has no container attached (a Docker 20.10
+    bookkeeping leak); only restarting dockerd frees the network."""
+
+    def __init__(self, net_id: str):
+        super().__init__(f"network {net_id[:12]} has no container attached but the engine still counts "
+                         "endpoints on it (a Docker 20.10 leak); restart dockerd, then `drill gc` removes it")
 
 
 def _disconnect_stale(c, net_id: str) -> None:
@@ -80,13 +104,19 @@ def _disconnect_stale(c, net_id: str) -> None:
 def remove_run(c, run_id: str) -> tuple[int, int, int]:
     """Remove every container, network and volume labelled ``drillkit.run=<run_id>``; in parallel."""
     flt = {"label": f"{L.RUN}={run_id}"}
-    containers = c.api.containers(all=True, filters=flt, quiet=True)
+    containers = c.api.containers(all=True, filters=flt)
     if containers:
-        with ThreadPoolExecutor(max_workers=min(16, len(containers))) as pool:
-            list(pool.map(lambda x: _remove_container(c, x["Id"]), containers))
+        def nets(x):
+            return list(((x.get("NetworkSettings") or {}).get("Networks") or {}).keys())
+        with ThreadPoolExecutor(max_workers=min(8, len(containers))) as pool:
+            list(pool.map(lambda x: _remove_container(c, x["Id"], nets(x)), containers))
     nets = c.api.networks(filters=flt)
+    phantom = []
     for n in nets:
-        _remove_network(c, n["Id"])
+        try:
+            _remove_network(c, n["Id"])
+        except PhantomEndpoints as exc:
+            phantom.append(exc)
     vols = (c.api.volumes(filters=flt) or {}).get("Volumes") or []
     for v in vols:
         try:
@@ -94,7 +124,11 @@ def remove_run(c, run_id: str) -> tuple[int, int, int]:
         except Exception as exc:
             if "no such volume" not in str(exc).lower():
                 raise
-    return len(containers), len(nets), len(vols)
+    if phantom:
+        import sys
+        for exc in phantom:
+            sys.stderr.write(f"drillkit: warning: {exc}\n")
+    return len(containers), len(nets) - len(phantom), len(vols)
 
 
 def list_runs(c) -> dict[str, str]:
