@@ -14,7 +14,9 @@ from drillkit.clients.journey import HttpJourney, UserKind
 from drillkit.clients.pool import ClientPool
 from drillkit.errors import ConfigError
 
-__all__ = ["lookup", "pool_for", "factory_for"]
+__all__ = ["lookup", "pool_for", "factory_for", "KIND_OPTIONS"]
+
+KIND_OPTIONS = ("timeout", "first")   # options that change a kind declared as data (the rest: the pool's)
 
 
 def lookup(spec: Any, name: str, section: str) -> UserKind | ClientSpec | Callable[[int], Client] | None:
@@ -65,6 +67,14 @@ def pool_for(kind: Any, count: int | None, *, timeline: Any, env: Any = None, se
         kind = found
     else:
         name = opts.pop("name", "")
+    if "name" in opts:
+        name = opts.pop("name") or name
+    kind_opts = {k: opts.pop(k) for k in KIND_OPTIONS if opts.get(k) is not None}
+    if kind_opts:
+        if not hasattr(kind, "with_options"):
+            raise ConfigError(f"{', '.join(kind_opts)} apply to kinds declared as data only", field=section,
+                              fix="pass them to your Client class yourself")
+        kind = kind.with_options(**kind_opts)
     make, defaults = factory_for(kind, name=name)
     count = count if count is not None else defaults.get("count")
     if count is None:
