@@ -43,7 +43,7 @@ class RedisClient(Client):
         self.conn = redis.Redis(host=host, port=port, db=self.spec.options["db"],
                                 password=self.spec.options.get("password"),
                                 socket_timeout=self.spec.timeout, socket_connect_timeout=self.spec.timeout,
-                                decode_responses=True, retry_on_timeout=False)
+                                decode_responses=True)
 
     def ops(self, iteration: int):
         self.vars["n"] = iteration
