@@ -115,3 +115,20 @@ def test_stop_ends_every_thread():
     n = len(tl.probes())
     time.sleep(0.1)
     assert len(tl.probes()) == n
+
+
+def test_drill_runs_client_classes_and_stops_them_with_its_traffic():
+    from drillkit.drill import Drill
+    from drillkit.errors import ConfigError, DrillkitError
+
+    d = Drill(None, Timeline(), allure_steps=False)
+    pool = d.clients(Scripted, 3, think=0.01, name="loaners")
+    assert pool.ready == 3 and [c.name for c in pool.clients] == ["loaners-001", "loaners-002", "loaners-003"]
+    time.sleep(0.1)
+    d.stop_traffic()
+    assert not pool.running and d.timeline.probes("readers")
+    with pytest.raises(ConfigError, match="no user kind 'readers'"):
+        d.users("readers", 2)
+    with pytest.raises(DrillkitError, match="only 0 of 1 never clients could open"):
+        d.clients(lambda i: Scripted(fail_open=10**6), 1, wait_ready=0.3, name="never")
+    d.stop_traffic()
