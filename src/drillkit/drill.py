@@ -75,13 +75,49 @@ class Drill:
                                 fix="the steady state does not hold: look at the entry point's logs")
         return pool
 
-    def users(self, pool: UserPool, *, require_all: bool = True) -> UserPool:
-        """Start any pool of synthetic users; it is stopped with the drill's traffic."""
-        pool.start()
-        self.pools.append(pool)
-        if require_all and pool.logged_in < len(pool.users):
-            raise DrillkitError(f"only {pool.logged_in} of {len(pool.users)} users could start before the drill",
+    def users(self, kind: Any, count: int | None = None, *, require_all: bool = True,
+              wait_ready: float = 60.0, **opts: Any) -> Any:
+        """Start synthetic users; they are stopped with the drill's traffic.
+
+        ``kind``: the name of a user kind of the environment (``x-drillkit.users``), a
+        :class:`~drillkit.clients.UserKind`, a :class:`~drillkit.clients.Client` subclass or a
+        factory ``f(i) -> Client`` — or a ready-made pool (the traffic module's ``UserPool``).
+        ``opts``: ``think``, ``seed``, ``max_duration``, ``name``. Returns once every user is ready
+        (logged in), or raises: the steady state does not hold.
+        """
+        if hasattr(kind, "users") and hasattr(kind, "start"):     # a UserPool made by the caller
+            pool = kind
+            pool.start()
+            self.pools.append(pool)
+            total, ready = len(pool.users), pool.logged_in
+        else:
+            from drillkit.clients.kinds import pool_for
+            pool = pool_for(kind, count, timeline=self.timeline, env=self.env, section="users", **opts)
+            self.pools.append(pool)
+            pool.start(wait_ready=wait_ready)
+            total, ready = len(pool.clients), pool.ready
+        if require_all and ready < total:
+            hint = ""
+            errors = getattr(pool, "open_errors", None)
+            if errors:
+                hint = f" (first error: {next(iter(errors.values()))})"
+            raise DrillkitError(f"only {ready} of {total} users could start before the drill{hint}",
                                 fix="the steady state does not hold: look at the entry point's logs")
+        return pool
+
+    def clients(self, kind: Any, count: int | None = None, *, require_all: bool = True,
+                wait_ready: float = 60.0, **opts: Any) -> Any:
+        """Start protocol clients (``x-drillkit.clients`` by name, a ClientSpec, a Client subclass or
+        a factory); like :meth:`users`, stopped with the drill's traffic."""
+        from drillkit.clients.kinds import pool_for
+        pool = pool_for(kind, count, timeline=self.timeline, env=self.env, section="clients", **opts)
+        self.pools.append(pool)
+        pool.start(wait_ready=wait_ready)
+        if require_all and pool.ready < len(pool.clients):
+            errors = pool.open_errors
+            hint = f" (first error: {next(iter(errors.values()))})" if errors else ""
+            raise DrillkitError(f"only {pool.ready} of {len(pool.clients)} {pool.name} clients could open{hint}",
+                                fix="the steady state does not hold: is the service up and reachable?")
         return pool
 
     def citizens(self, count: int = 20, **kw: Any) -> UserPool:

@@ -29,7 +29,7 @@ SERVICE_KEYS = {"image", "build", "command", "entrypoint", "environment", "healt
 HEALTH_KEYS = {"test", "interval", "timeout", "retries", "start_period", "disable"}
 DEPLOY_KEYS = {"replicas"}
 BUILD_KEYS = {"context", "dockerfile", "args"}
-XDK_KEYS = {"stack", "description", "entrypoint", "zones", "links", "switches"}
+XDK_KEYS = {"stack", "description", "entrypoint", "zones", "links", "switches", "users", "clients"}
 LINK_KEYS = {"name", "from", "to", "port", "listen"}
 SWITCH_KEYS = {"default", "choices", "description"}
 CONDITIONS = {"service_started", "service_healthy"}
@@ -150,6 +150,8 @@ class EnvironmentSpec:
     switches: dict[str, SwitchSpec]
     chosen: dict[str, str]
     entrypoint: tuple[str, int] | None
+    users: dict[str, Any] = field(default_factory=dict)     # x-drillkit.users: kind -> clients.UserKind
+    clients: dict[str, Any] = field(default_factory=dict)   # x-drillkit.clients: name -> clients.ClientSpec
 
     def start_order(self) -> list[list[str]]:
         """Services grouped in levels: each level depends only on earlier ones."""
@@ -244,10 +246,17 @@ def load_environment(name_or_path: str | os.PathLike, switches: dict[str, str] |
                               line=_line(ep, "port"), field="x-drillkit.entrypoint.port",
                               fix=f'add "{port}" under services.{svc}.ports')
         entry = (svc, int(port))
+    from drillkit.clients.declare import parse_clients, parse_users  # users and clients as data
+    users = parse_users(xdk.get("users"), file=f)
+    if users and entry is None:
+        raise ConfigError("users are declared but there is no entry point for them", file=f,
+                          line=_line(xdk, "users"), field="x-drillkit.users",
+                          fix="add x-drillkit.entrypoint: {service: ..., port: ...} (where users send requests)")
+    clients = parse_clients(xdk.get("clients"), file=f, services=services)
     return EnvironmentSpec(name=env_name, file=path, stack=str(xdk.get("stack") or env_name),
                            description=str(xdk.get("description") or ""), services=services,
                            networks=networks, volumes=volumes, links=links, switches=switch_specs,
-                           chosen=chosen, entrypoint=entry)
+                           chosen=chosen, entrypoint=entry, users=users, clients=clients)
 
 
 def _check_keys(m: Any, allowed: set[str], f: str, where: str, service: str | None = None) -> None:

@@ -100,6 +100,8 @@ class Scenario:
     guards: tuple[Guard, ...] = ()
     max_nodes: int | None = None
     expect: Expectations = field(default_factory=Expectations)
+    traffic: tuple[Any, ...] = ()                 # users/clients declared as data (clients.scenario.Traffic)
+    session_populations: tuple[str, ...] = ()     # populations whose users hold sessions
 
     # -- the schedule --------------------------------------------------------------------------
     def occurrences(self) -> list[Occurrence]:

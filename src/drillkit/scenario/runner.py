@@ -198,7 +198,8 @@ def _expectation_verdicts(sc: Scenario, drill: Drill, since: float, until: float
         out.append(V.recovery_time(tl, target=r.max, population=r.population, consecutive=r.consecutive,
                                    affected_only=r.affected_only))
     if e.sessions_lost is not None:
-        out.append(V.sessions_lost(tl, expected=e.sessions_lost))
+        pops = sc.session_populations or ("existing-sessions",)
+        out.append(V.sessions_lost(tl, population=pops[0], expected=e.sessions_lost))
     if e.writes_lost is not None:
         what, ids = read_ground_truth(sc.stack, drill.env)
         drill.record_ground_truth(what, ids)
@@ -217,6 +218,8 @@ def run_scenario(scenario: Scenario, drill: Drill) -> list[Verdict]:
         start = tl.now()
         for kind, opts in sc.users.items():
             _start_users(drill, kind, opts)
+        for t in sc.traffic:      # users and clients declared as data
+            (drill.users if t.section == "users" else drill.clients)(t.kind, t.count, name=t.name)
         if sc.probe is not None:
             drill.probe(**sc.probe)
         drill.wait(sc.steady_duration)

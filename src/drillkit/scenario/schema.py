@@ -20,7 +20,8 @@ TOP_KEYS = {
     "environment": "environments/<name>/compose.yaml the drill runs against",
     "switches": "defect switches of the environment, e.g. {sessions: node-local}",
     "severity": "blocker | critical | normal | minor | trivial",
-    "users": "synthetic users per kind, e.g. {clerks: 20}",
+    "users": "synthetic users per kind, e.g. {clerks: 20}: kinds of x-drillkit.users, or defined here",
+    "clients": "protocol clients, e.g. {writers: 5}: x-drillkit.clients, or defined here (kind: postgres|redis)",
     "probe": "the fine-grained probe: {interval, path}, or false for none",
     "steady_state": "hypothesis checked before anything is broken: {duration, availability}",
     "faults": "the schedule: a list of faults with kind, target, at, for, repeat",
@@ -41,7 +42,9 @@ STEADY_KEYS = {"duration", "availability"}
 PROBE_KEYS = {"interval", "path"}
 RECOVERY_KEYS = {"population", "max", "consecutive", "affected_only"}
 
-# user kind -> (stacks it can talk to, populations it produces)
+# Code-defined user kinds shipped in drillkit (until phase 2 moves them onto x-drillkit.users):
+# user kind -> (stacks it can talk to, populations it produces). Kinds declared as data come from the
+# environment (drillkit.clients.scenario).
 USER_KINDS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
     "clerks": (("registry",), ("existing-sessions", "new-logins")),
 }

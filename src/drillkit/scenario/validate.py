@@ -14,6 +14,8 @@ from typing import Any
 
 import yaml
 
+from drillkit.clients.declare import DEFINITION_KEYS
+from drillkit.clients.scenario import Traffic, capabilities, scenario_clients, scenario_users
 from drillkit.errors import ConfigError
 from drillkit.faults import registry
 from drillkit.faults.base import Target
@@ -80,6 +82,14 @@ def _kind(value: Any) -> str:
         if isinstance(value, typ):
             return name
     return type(value).__name__
+
+
+def _legacy_kinds(users: Any, spec: EnvironmentSpec) -> list[str]:
+    """Entries of `users:` served by drillkit's shipped code kinds (schema.USER_KINDS) rather than data."""
+    if not isinstance(users, dict):
+        return []
+    return [k for k, v in users.items() if k in S.USER_KINDS and k not in spec.users
+            and spec.stack in S.USER_KINDS[k][0] and not (isinstance(v, dict) and DEFINITION_KEYS & set(v))]
 
 
 class _Checker:
@@ -159,8 +169,14 @@ class _Checker:
         self._spec = spec
 
         users = self.users(raw.get("users"), raw, spec)
+        traffic = self.traffic(raw, spec)
+        caps = capabilities(traffic)
         probe = self.probe(raw.get("probe", {}), raw)
         populations = [p for kind in users for p in S.USER_KINDS[kind][1]]
+        populations += [p for p in caps.populations if p not in populations]
+        session_pops = (["existing-sessions"] if users else []) + \
+            [p for p in caps.session_populations if p != "existing-sessions" or not users]
+        writers = bool(users) or caps.writes
         if probe is not None:
             populations.append(S.PROBE_POPULATION)
 
@@ -183,13 +199,15 @@ class _Checker:
         faults = self.faults(raw["faults"], raw, spec, max_nodes)
         self.schedule(faults, observe, spec, max_nodes)
         guards = self.guards(raw.get("guards", []), raw, populations)
-        expect = self.expect(raw.get("expect", {}), raw, populations, users, spec, faults)
+        expect = self.expect(raw.get("expect", {}), raw, populations, users, spec, faults,
+                             session_pops=session_pops, writers=writers)
 
         return Scenario(file=self.path, title=title, environment=str(env_path), environment_name=spec.name,
                         stack=spec.stack, source=source, description=description, switches=switches,
                         severity=severity, users=users, probe=probe, steady_duration=steady_duration,
                         steady_availability=steady_av, faults=tuple(faults), observe=observe,
-                        recover=recover, guards=tuple(guards), max_nodes=max_nodes, expect=expect)
+                        recover=recover, guards=tuple(guards), max_nodes=max_nodes, expect=expect,
+                        traffic=tuple(traffic), session_populations=tuple(session_pops))
 
     # -- environment and switches ----------------------------------------------------------------
     def environment(self, ref: Any, line: int | None, switches: dict[str, str]) -> tuple[EnvironmentSpec, Path]:
@@ -253,6 +271,8 @@ class _Checker:
         out: dict[str, dict[str, Any]] = {}
         for kind, val in m.items():
             where = f"users.{kind}"
+            if kind not in _legacy_kinds(raw, spec):
+                continue   # a kind declared as data (or unknown): see traffic()
             if kind not in S.USER_KINDS:
                 raise self.err(f"unknown user kind {kind!r}", m, kind, field=where,
                                fix=f"use {', '.join(S.USER_KINDS)}")
@@ -276,6 +296,13 @@ class _Checker:
                 else:
                     clean[k] = self.duration(v, opts, k, f"{where}.{k}")
             out[kind] = clean
+        return out
+
+    def traffic(self, raw: dict, spec: EnvironmentSpec) -> list[Traffic]:
+        """`users:` kinds declared as data (environment or in place) and `clients:`."""
+        users = raw.get("users")
+        out = scenario_users(users, raw, spec, self.f, legacy=_legacy_kinds(users, spec))
+        out += scenario_clients(raw.get("clients"), raw, spec, self.f)
         return out
 
     def probe(self, raw: Any, top: dict) -> dict[str, Any] | None:
@@ -538,7 +565,7 @@ class _Checker:
         return out
 
     def expect(self, raw: Any, top: dict, populations: list[str], users: dict, spec: EnvironmentSpec,
-               faults: list[FaultStep]) -> Expectations:
+               faults: list[FaultStep], *, session_pops: list[str] = (), writers: bool = False) -> Expectations:
         if raw is None:
             return Expectations()
         m = self.mapping(raw, top, "expect", "expect", example="{sessions_lost: 0}")
@@ -572,9 +599,11 @@ class _Checker:
         sessions = writes = None
         if m.get("sessions_lost") is not None:
             sessions = self.integer(m["sessions_lost"], m, "sessions_lost", "expect.sessions_lost", 0, 100000)
-            if "existing-sessions" not in populations:
+            if not session_pops:
                 raise self.err("no users hold sessions in this scenario", m, "sessions_lost",
-                               field="expect.sessions_lost", fix="add users: {clerks: 20} or drop sessions_lost")
+                               field="expect.sessions_lost",
+                               fix="add users of a kind with a login (x-drillkit.users: login: and session:), "
+                                   "or drop sessions_lost")
         if m.get("writes_lost") is not None:
             writes = self.integer(m["writes_lost"], m, "writes_lost", "expect.writes_lost", 0, 10**9)
             if spec.stack not in GROUND_TRUTH:
@@ -582,9 +611,9 @@ class _Checker:
                                field="expect.writes_lost",
                                fix=f"drop writes_lost, or add a reader to drillkit.scenario.ground_truth "
                                    f"(have: {', '.join(GROUND_TRUTH) or 'none'})")
-            if not users:
+            if not writers:
                 raise self.err("no users write in this scenario", m, "writes_lost", field="expect.writes_lost",
-                               fix="add users: {clerks: 20} or drop writes_lost")
+                               fix="add users or clients whose steps have write: {id: ...}, or drop writes_lost")
         av = {}
         if m.get("availability") is not None:
             av = self.availability(m["availability"], m, "availability", "expect.availability", populations)

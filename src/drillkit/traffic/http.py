@@ -29,6 +29,7 @@ class Response:
     node: str | None = None
     error: str | None = None
     text: str = ""
+    headers: dict[str, str] | None = None   # response headers (last value wins)
 
     @property
     def ok(self) -> bool:
@@ -43,13 +44,14 @@ class Response:
 class HttpClient:
     """One user's connection: keeps the session cookie(s) and a bearer token."""
 
-    def __init__(self, base_url: str, timeout: float = 2.0):
+    def __init__(self, base_url: str, timeout: float = 2.0, *, node_header: str = NODE_HEADER):
         parts = urlsplit(base_url)
         if parts.hostname not in ALLOWED_HOSTS:
             raise ConfigError(f"traffic target {parts.hostname!r} is not on this machine",
                               field="url", fix="drills send traffic only to 127.0.0.1 (the lab's published ports)")
         self.host, self.port = parts.hostname, parts.port or 80
         self.timeout = timeout
+        self.node_header = node_header  # the response header naming the replica that answered
         self.cookies: dict[str, str] = {}
         self.token: str | None = None
         self._conn: http.client.HTTPConnection | None = None
@@ -60,7 +62,8 @@ class HttpClient:
             self._conn = None
 
     def request(self, method: str, path: str, body: Any = None, *, auth: bool = True,
-                timeout: float | None = None) -> Response:
+                timeout: float | None = None, headers: dict[str, str] | None = None) -> Response:
+        extra = headers or {}
         headers = {"Accept": "application/json"}
         payload = None
         if body is not None:
@@ -70,6 +73,7 @@ class HttpClient:
             headers["Authorization"] = f"Bearer {self.token}"
         if self.cookies:
             headers["Cookie"] = "; ".join(f"{k}={v}" for k, v in self.cookies.items())
+        headers.update(extra)
         for attempt in (1, 2):  # a reused keep-alive connection may have been closed by the peer
             fresh = self._conn is None
             if fresh:
@@ -108,4 +112,5 @@ class HttpClient:
                 data = json.loads(text)
             except ValueError:
                 data = None
-        return Response(resp.status, data, resp.getheader(NODE_HEADER), None, text[:500])
+        return Response(resp.status, data, resp.getheader(self.node_header), None, text[:500],
+                        dict(resp.getheaders()))
