@@ -5,12 +5,13 @@ from __future__ import annotations
 import math
 
 from drillkit.timeline import Timeline
-from drillkit.verdicts.base import FAIL, PASS, UNKNOWN, Verdict
+from drillkit.verdicts.base import FAIL, PASS, UNKNOWN, Verdict, judges
 from drillkit.verdicts.spans import percent
 
 __all__ = ["error_budget"]
 
 
+@judges("error_budget")
 def error_budget(tl: Timeline, population: str, slo: float, window: float | None = None) -> Verdict:
     """Budget = (1 − ``slo``) × requests of ``population`` in the window; consumed = failures / budget;
     fail above 100%.
