@@ -242,4 +242,4 @@ def test_docs_describe_every_verdict_and_parameter():
         for p in kind.params:
             assert f"`{p.name}`" in docs, (key, p.name)
     scen = (REPO / "docs" / "scenarios.md").read_text(encoding="utf-8")
-    assert "affected_only" not in scen and "verdicts.md" in scen
+    assert "{population, max, consecutive, affected_only}" not in scen and "verdicts.md" in scen
