@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from drillkit.timeline import Timeline
 from drillkit.verdicts import FAIL, PASS, UNKNOWN, duplicates, writes_lost
@@ -120,3 +122,28 @@ def test_timeline_write_keeps_the_current_call_and_adds_outcome_ledger_attrs():
         tl.write(client="c", id="1", op="x", outcome="maybe")
     with pytest.raises(ValueError):
         tl.write(client="c", id=None, op="x")
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.lists(st.tuples(st.integers(0, 30), st.booleans()), min_size=1, max_size=30, unique_by=lambda x: x[0]),
+       st.lists(st.tuples(st.one_of(st.none(), st.integers(0, 60)), st.booleans()), max_size=10))
+def test_unknown_writes_never_change_what_was_lost(acked, unknown):
+    """acked: (id, held); unknown: (id or None, held). Lost = acknowledged and not held, whatever the
+    unknown writes are; each unknown write is counted exactly once as found, missing or without id."""
+    def build(with_unknown):
+        tl = Timeline()
+        tl.fault("inject", fault="kill", fault_id="f", targets=["db"], t=0.5)
+        held = {str(i) for i, h in acked if h}
+        for n, (i, _) in enumerate(acked):
+            tl.add("write", t=1.0 + n, client="c", id=str(i), op="w")
+        if with_unknown:
+            for i, h in unknown:
+                tl.write(client="c", id=None if i is None else str(100 + i), op="w", outcome="unknown")
+                if h and i is not None:
+                    held.add(str(100 + i))
+        tl.add("ground-truth", what="writes", ids=sorted(held))
+        return writes_lost(tl)
+    plain, mixed = build(False), build(True)
+    assert plain.value == mixed.value == sum(1 for _, h in acked if not h)
+    assert plain.status == mixed.status
+    assert sum(mixed.details["unknown"].values()) == len(unknown)
