@@ -184,7 +184,7 @@ def test_degraded_is_unmeasured_for_a_fault_never_healed_or_too_few_requests():
     tl = simulate(down=lambda t, i, node: 5.0 <= t < 6.0, heal=6.0, end=9.0, heal_event=False)
     v = recovery_time(tl, target=5.0, population=POP)
     assert v.status == PASS and v.details["after_heal_availability"] is None
-    assert v.sentence.endswith("; availability after the heal unmeasured (the fault was never healed)")
+    assert v.sentence.endswith("; availability after the heal unmeasured (the fault was not healed before the verdict)")
     tl = simulate(users=2, down=lambda t, i, node: 5.0 <= t < 6.0, heal=6.0, end=9.0)
     v = recovery_time(tl, target=5.0, population=POP)
     assert v.details["after_heal_availability"] is None

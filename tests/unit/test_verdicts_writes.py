@@ -41,7 +41,7 @@ def test_loss_before_the_heal_only_and_a_fault_never_healed():
     v = writes_lost(partition_timeline(lost=range(12, 15)))
     assert v.sentence.endswith("after the partition began, none after the heal")
     v = writes_lost(partition_timeline(lost=range(12, 15), heal=None))
-    assert v.sentence.endswith("after the partition began (never healed)")
+    assert v.sentence.endswith("after the partition began (not healed before the verdict)")
 
 
 def test_nothing_lost_passes_with_the_count():

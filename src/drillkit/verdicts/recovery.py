@@ -123,7 +123,7 @@ def steady_vs_after_heal(tl: Timeline, population: str, w: FaultWindow, until: f
     out: dict[str, Any] = {"steady": None, "steady_requests": len(steady), "after_heal": None,
                            "after_heal_requests": len(after), "why": None}
     if w.end is None:
-        out["why"] = "the fault was never healed"
+        out["why"] = "the fault was not healed before the verdict"
     elif w.end >= until:
         out["why"] = "the fault healed only when the drill ended"
     elif len(steady) < min_requests:

@@ -57,7 +57,7 @@ def lost_window(missing: list[dict[str, Any]], w: FaultWindow | None) -> tuple[s
     phrase = (f", acknowledged from {_offset(first - w.start)} to {_offset(last - w.start)} after the "
               f"{what} began")
     if w.end is None:
-        phrase += " (never healed)"
+        phrase += " (not healed before the verdict)"
     else:
         after = max(0.0, last - max(first, w.end))
         details.update(after_heal_s=round(after, 3),
