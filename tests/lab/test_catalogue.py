@@ -24,7 +24,7 @@ CATALOGUE = [
      r"|not recovered: \d+ of 20 existing-sessions users still failing)"),
     ("drills/test_registry_db_failover.py", "replication=async",
      r"drill failed: .*acknowledged writes lost: [1-9]\d* of \d+ \(expected 0\), acknowledged from "
-     r"[+-]\d+\.\d s to [+-]\d+\.\d s after the "),
+     r"[+-]?\d+\.\d s to [+-]?\d+\.\d s after the "),
     ("drills/test_registry_all_down.py", "notice=off",
      r"drill failed: .*when the service was down, \d+% of failed requests showed the disruption notice"),
     ("drills/test_booking_instance_kill.py", "booking=no-unique",

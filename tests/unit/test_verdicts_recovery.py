@@ -142,6 +142,15 @@ def test_unknown_without_fault_or_without_requests():
     assert v.status == UNKNOWN and v.sentence == f"recovery time unknown: no {POP} request after kill of registry/app-2"
 
 
+def test_a_condition_set_up_in_the_steady_state_is_not_the_fault():
+    tl = simulate(down=lambda t, i, node: 5.0 <= t < 6.5, heal=6.5, end=10.0)
+    tl.records.insert(3, {"kind": "fault", "t": 0.5, "event": "inject", "fault": "latency", "fault_id": "lat",
+                          "targets": ["replication"], "detail": {}})
+    assert first_fault(tl).fault_id == "f1" and first_fault(tl, "lat").fault_id == "lat"
+    v = recovery_time(tl, target=5.0, population=POP)
+    assert abs(v.value - 1.5) <= INTERVAL + LATENCY and "after kill of registry/app-2" in v.sentence
+
+
 def test_failures_after_the_recover_phase_are_outside_the_window():
     tl = simulate(down=lambda t, i, node: (5.0 <= t < 6.5) or t >= 10.0, heal=6.5, end=10.0)
     w = first_fault(tl)

@@ -102,6 +102,24 @@ def test_the_slow_link_set_up_in_steady_state_does_not_hide_the_partition():
     assert "after the partition began" in writes_lost(tl).sentence
 
 
+def test_writes_lost_in_flight_just_before_the_cut_are_placed_against_the_cut():
+    """DB failover: a slow replication link set up in the steady state, the link cut and the primary
+    killed at 3.2 s; the write lost was acknowledged 10 ms before the cut."""
+    tl = Timeline()
+    tl.add("phase", t=0.0, phase="steady", event="start")
+    tl.fault("inject", fault="latency", fault_id="lat", targets=["replication"], t=0.1)
+    tl.add("phase", t=3.0, phase="steady", event="end")
+    tl.fault("inject", fault="link_down", fault_id="cut", targets=["replication"], t=3.2)
+    tl.fault("inject", fault="kill", fault_id="kill", targets=["registry/db"], t=3.21)
+    tl.add("write", t=3.19, client="c", id="1", op="move")
+    tl.add("write", t=1.0, client="c", id="2", op="move")
+    tl.add("ground-truth", t=9.0, what="writes", ids=["2"])
+    v = writes_lost(tl)
+    assert v.sentence == ("acknowledged writes lost: 1 of 2 (expected 0), acknowledged from 0.0 s to 0.0 s "
+                          "after the link down began (not healed before the verdict)")
+    assert v.details["first_lost_s"] == -0.01
+
+
 def test_duplicates_count_acknowledged_writes_only():
     tl = Timeline()
     tl.write(client="c", id="1", op="move")

@@ -14,7 +14,8 @@ back
     the user's last failure in the window. A user whose last request failed, or who has fewer than
     ``consecutive`` successes after its last failure, is *not back*.
 recovery time
-    The last user back, from the injection; median and p95 of the hit users' time-to-back beside it.
+    The last user back, from the injection of the fault under test (:func:`first_fault`: a condition
+    set up during the steady state is not it); median and p95 of the hit users' time-to-back beside it.
     Any hit user not back fails the verdict (``not recovered``). No user hit: ``no outage seen`` — a
     pass without a figure, never ``0.0 s``.
 degraded after recovery
@@ -40,7 +41,7 @@ from drillkit.verdicts.availability import percentile
 from drillkit.verdicts.base import FAIL, PASS, UNKNOWN, Verdict
 from drillkit.verdicts.spans import describe_fault, t_end
 
-__all__ = ["recovery_time", "first_fault", "observed_until", "users_recovery", "UserRecovery",
+__all__ = ["recovery_time", "first_fault", "drill_faults", "observed_until", "users_recovery", "UserRecovery",
            "steady_vs_after_heal", "CONSECUTIVE", "TOLERANCE", "MIN_REQUESTS"]
 
 CONSECUTIVE = 3     # successes in a row that make a user back
@@ -48,11 +49,25 @@ TOLERANCE = 0.02    # availability after the heal may be this far below the stea
 MIN_REQUESTS = 50   # fewer requests in a window cannot tell availability to within 2 points
 
 
-def first_fault(tl: Timeline, fault_id: str | None = None) -> FaultWindow | None:
-    """The first fault window on the timeline (or the one of ``fault_id``)."""
+def drill_faults(tl: Timeline) -> list[FaultWindow]:
+    """The fault windows under test: those injected once the steady state was checked (at or after the
+    end of the first ``steady`` phase). A condition set up during the steady state — a slow
+    replication link between data centres — is part of the baseline, not the fault. Without a
+    steady phase (or when every fault came before its end): every fault window."""
     windows = tl.fault_windows()
+    steady_end = next((e for name, _s, e in tl.phases() if name == "steady"), None)
+    if steady_end is None:
+        return windows
+    after = [w for w in windows if w.start >= steady_end - 1e-9]
+    return after or windows
+
+
+def first_fault(tl: Timeline, fault_id: str | None = None) -> FaultWindow | None:
+    """The fault of ``fault_id``, else the first fault under test (:func:`drill_faults`)."""
     if fault_id:
-        windows = [w for w in windows if w.fault_id == fault_id]
+        windows = [w for w in tl.fault_windows() if w.fault_id == fault_id]
+    else:
+        windows = drill_faults(tl)
     return windows[0] if windows else None
 
 

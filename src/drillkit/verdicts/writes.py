@@ -16,7 +16,7 @@ from typing import Any
 
 from drillkit.timeline import FaultWindow, Timeline
 from drillkit.verdicts.base import FAIL, PASS, UNKNOWN, Verdict
-from drillkit.verdicts.recovery import first_fault
+from drillkit.verdicts.recovery import drill_faults, first_fault
 
 __all__ = ["writes_lost", "ledger_of", "lost_window", "fault_in_play"]
 
@@ -30,17 +30,20 @@ def ledger_of(tl: Timeline, what: str, ledger: str | None = None) -> str:
 
 
 def fault_in_play(tl: Timeline, t: float, fault_id: str | None = None) -> FaultWindow | None:
-    """The fault the lost writes are placed against: ``fault_id`` if given; else the last fault injected
-    at or before ``t`` (the first lost write) — a condition set up earlier (a slow link in the steady
-    state) does not hide the partition that began the loss; else the first fault."""
+    """The fault the lost writes are placed against: ``fault_id`` if given; else, of the faults under
+    test (injected after the steady state, :func:`~drillkit.verdicts.recovery.drill_faults`), the last
+    one injected at or before ``t`` (the first lost write), else the first of them. A slow link set up
+    in the steady state does not hide the partition that began the loss."""
     if fault_id is not None:
         return first_fault(tl, fault_id)
-    before = [w for w in tl.fault_windows() if w.start <= t]
-    return before[-1] if before else first_fault(tl)
+    faults = drill_faults(tl)
+    before = [w for w in faults if w.start <= t]
+    return before[-1] if before else (faults[0] if faults else None)
 
 
 def _offset(x: float) -> str:
-    return f"{x:+.1f} s"
+    text = f"{x:+.1f} s"
+    return "0.0 s" if text == "-0.0 s" else text
 
 
 def lost_window(missing: list[dict[str, Any]], w: FaultWindow | None) -> tuple[str, dict[str, Any]]:
