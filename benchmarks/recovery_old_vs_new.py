@@ -86,8 +86,8 @@ def main(argv: list[str]) -> int:
     if not files:
         print(__doc__)
         return 2
-    print(f"| drill (run) | population | target | old: affected mix | old: all users' mix | new: last user back "
-          f"| users hit | new verdict |")
+    print("| drill (run) | population | target | old: affected mix | old: all users' mix | new: last user back "
+          "| users hit | new verdict |")
     print("|---|---|---|---|---|---|---|---|")
     for f in files:
         tl = Timeline.load(f)

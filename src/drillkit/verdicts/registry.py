@@ -29,8 +29,9 @@ from drillkit.verdicts.base import FAIL, Verdict
 if TYPE_CHECKING:
     from drillkit.timeline import Timeline
 
-__all__ = ["VERDICTS", "VerdictKind", "Param", "Facts", "Unmet", "Requirement", "Column", "Window",
-           "REQUIRED", "get", "parse", "unmet", "compute", "column_verdicts", "columns"]
+__all__ = ["VERDICTS", "VerdictKind", "Param", "Facts", "Unmet", "Requirement", "Column", "Window", "Checker",
+           "REQUIRED", "NEEDS_SESSIONS", "NEEDS_WRITERS", "NEEDS_FAULT", "needs_ground_truth", "register", "get",
+           "parse", "unmet", "compute"]
 
 
 class _Required:
@@ -351,17 +352,6 @@ def register(kind: VerdictKind) -> VerdictKind:
 
 def get(key: str) -> VerdictKind | None:
     return VERDICTS.get(key)
-
-
-def columns(verdict_sets: Sequence[Sequence[Verdict]]) -> list[VerdictKind]:
-    """Kinds with a column shown in summary.md for these drills: every headline column, and any other
-    column at least one drill asked for. Table order."""
-    return [k for k in VERDICTS.values() if k.column is not None and
-            (k.column.headline or any(k.judges(v) for vs in verdict_sets for v in vs))]
-
-
-def column_verdicts(kind: VerdictKind, verdicts: Sequence[Verdict]) -> list[Verdict]:
-    return [v for v in verdicts if kind.judges(v)]
 
 
 POPULATION = Param("population", "population", "existing-sessions", "the user population judged",
