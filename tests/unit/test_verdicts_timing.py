@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-
 from drillkit.timeline import Timeline
 from drillkit.verdicts import FAIL, PASS, UNKNOWN, detection_time, outage_window, recovery_time
 
