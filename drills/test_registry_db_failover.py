@@ -44,7 +44,7 @@ def test_registry_db_failover(drill):
         drill.stop_traffic()
         drill.record_ground_truth("writes", stored_move_ids(drill.env, service="db-replica"))
         drill.check(
-            V.recovery_time(drill.timeline, target=RECOVERY_TARGET_S, population=EXISTING, affected_only=False,
+            V.recovery_time(drill.timeline, target=RECOVERY_TARGET_S, population=EXISTING,
                             fault_id=primary_loss.fault_id),
             V.writes_lost(drill.timeline),
         )

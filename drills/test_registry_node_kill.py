@@ -14,7 +14,7 @@ from drillkit.stacks.registry import stored_move_ids
 from drillkit.traffic.users import EXISTING
 
 USERS = 20
-RECOVERY_TARGET_S = 3.0    # fault -> first of 3 consecutive successes of the affected clerks
+RECOVERY_TARGET_S = 3.0    # fault -> the last clerk hit back (3 successes in a row after its last failure)
 OBSERVE_S = 8.0
 
 

@@ -165,8 +165,8 @@ class Drill:
         """Record verdicts on the timeline; raise DrillFailed naming every failed one."""
         for v in verdicts:
             self.verdicts.append(v)
-            self.timeline.add("verdict", name=v.name, status=v.status, sentence=v.sentence,
-                              value=v.value, unit=v.unit, target=v.target)
+            self.timeline.add("verdict", name=v.name, key=v.kind, status=v.status, sentence=v.sentence,
+                              value=v.value, unit=v.unit, target=v.target, details=v.details)
             self.progress(f"verdict: [{v.status}] {v.sentence}")
         failed = [v for v in verdicts if v.status == FAIL]
         if failed:

@@ -15,9 +15,14 @@ clock):
                   when the answer was the service's disruption notice page)
 ``fault``         ``event`` (inject|heal|heal-failed), ``fault`` (kind), ``fault_id``, ``targets``,
                   ``detail``
-``write``         an acknowledged write in a client's ledger: ``client``, ``id``, ``op``
+``write``         a write in a client's ledger: ``client``, ``id``, ``op``; ``outcome`` (omitted
+                  when ``ok``: acknowledged; ``unknown``: timed out or the connection was lost after
+                  sending — it may have happened, ``id`` may be null); ``ledger`` (omitted when
+                  ``writes``: the ground truth it is compared with); any extra attributes (``slot``)
 ``ground-truth``  what the stack holds after recovery: ``what`` (e.g. ``writes``), ``ids``
 ``note``          free text for the report: ``text``
+``verdict``       a checker's judgement: ``name``, ``key`` (its registry key), ``status``, ``sentence``,
+                  ``value``, ``unit``, ``target``, ``details`` (e.g. when the last user was back)
 """
 
 from __future__ import annotations
@@ -31,9 +36,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-__all__ = ["Timeline", "FaultWindow"]
+__all__ = ["Timeline", "FaultWindow", "WRITE_OUTCOMES"]
 
 PHASES = ("steady", "inject", "observe", "recover", "verify")
+WRITE_OUTCOMES = ("ok", "unknown")
 
 
 @dataclass(frozen=True)
@@ -97,8 +103,21 @@ class Timeline:
         return self.add("fault", t=t, event=event, fault=fault, fault_id=fault_id,
                         targets=list(targets), detail=detail)
 
-    def write(self, *, client: str, id: str, op: str) -> dict[str, Any]:
-        return self.add("write", client=client, id=str(id), op=op)
+    def write(self, *, client: str, id: str | None, op: str, outcome: str = "ok", ledger: str = "writes",
+              **attrs: Any) -> dict[str, Any]:
+        """A write in ``client``'s ledger. ``outcome`` ``ok`` = acknowledged (the default), ``unknown``
+        = timed out or cut off after sending: it may have happened, and ``id`` may be None when the
+        server would have assigned it. ``ledger`` names the ground truth it is compared with."""
+        if outcome not in WRITE_OUTCOMES:
+            raise ValueError(f"write outcome must be one of {', '.join(WRITE_OUTCOMES)}, not {outcome!r}")
+        if id is None and outcome == "ok":
+            raise ValueError("an acknowledged write needs its id")
+        rec: dict[str, Any] = dict(client=client, id=None if id is None else str(id), op=op)
+        if outcome != "ok":
+            rec["outcome"] = outcome
+        if ledger != "writes":
+            rec["ledger"] = ledger
+        return self.add("write", **rec, **attrs)
 
     def note(self, text: str) -> dict[str, Any]:
         return self.add("note", text=text)
@@ -191,8 +210,12 @@ class Timeline:
         out.extend((p, s, None) for p, s in open_.items())
         return sorted(out, key=lambda x: x[1])
 
-    def writes(self) -> list[dict[str, Any]]:
-        return list(self.of("write"))
+    def writes(self, *, ledger: str | None = None, outcome: str | None = None) -> list[dict[str, Any]]:
+        """Write records in order, optionally of one ``ledger`` and/or one ``outcome`` (``ok`` or
+        ``unknown``; a record without ``outcome`` is ``ok``, one without ``ledger`` is ``writes``)."""
+        return [r for r in self.of("write")
+                if (ledger is None or r.get("ledger", "writes") == ledger)
+                and (outcome is None or r.get("outcome", "ok") == outcome)]
 
     def ground_truth(self, what: str) -> dict[str, Any] | None:
         found = [r for r in self.of("ground-truth") if r.get("what") == what]

@@ -36,8 +36,8 @@ def test_recovery_time_passes_on_quick_failover():
     v = recovery_time(kill_timeline(1.0), target=3.0, population="existing-sessions")
     assert v.status == "pass"
     assert 1.0 <= v.value <= 1.2
-    assert v.sentence.startswith("recovery time 1.")
-    assert "1 affected existing-sessions" in v.sentence  # only clerk-2 was on app-2
+    assert v.sentence.startswith("recovery time 1.1 s: 1 of 2 existing-sessions users hit, ")
+    assert v.details["per_user"]["clerk-2"]["served_before"] == "app-2"  # attribution is detail
 
 
 def test_recovery_time_fails_on_slow_failover():
@@ -70,7 +70,9 @@ def test_writes_lost_both_ways():
     tl2.add("ground-truth", what="writes", ids=["1", "2", "3"])
     v = writes_lost(tl2)
     assert v.status == "fail"
-    assert v.sentence == "acknowledged writes lost: 2 of 5 (expected 0); they span 1.00 s (RPO)"
+    assert v.sentence == ("acknowledged writes lost: 2 of 5 (expected 0), acknowledged over 1.0 s "
+                          "(+4.0 s to +5.0 s into the drill; no fault on the timeline)")
+    assert v.details["rpo_seconds"] == 1.0
 
 
 def test_writes_lost_unknown_without_ground_truth():

@@ -89,3 +89,36 @@ def test_availability_and_p95_series():
     assert xs == [0.125, 0.625] and ys == [50.0, 100.0]
     _, p95 = latency_p95_series(probes, duration=1.0)
     assert p95 == [1000.0, 20.0]
+
+
+def _judged(tl, *verdicts):
+    """Verdict records as Drill.check writes them."""
+    for v in verdicts:
+        tl.add("verdict", t=40.0, name=v.name, key=v.kind, status=v.status, sentence=v.sentence,
+               value=v.value, unit=v.unit, target=v.target, details=v.details)
+    return tl
+
+
+def test_measured_verdicts_are_marked_and_unmeasured_ones_draw_nothing(tmp_path):
+    from drillkit.report.chart import verdict_marks
+    from drillkit.verdicts import recovery_time, writes_lost
+
+    tl = drill_timeline()
+    for i in range(30):
+        tl.records.append({"kind": "write", "t": 8.0 + i * 0.5, "client": "c", "id": str(i), "op": "move"})
+    tl.records.append({"kind": "ground-truth", "t": 39.0, "what": "writes",
+                       "ids": [str(i) for i in range(30) if not 6 <= i < 16]})
+    rec, lost = recovery_time(tl, target=5.0, population="existing-sessions"), writes_lost(tl)
+    assert rec.value is not None and lost.value == 10
+    marks = verdict_marks(_judged(tl, rec, lost))
+    assert [(m.what, m.start, m.end) for m in marks] == [("recovered", rec.details["last_back_at"], None),
+                                                         ("lost-writes", 11.0, 15.5)]
+    assert png_size(render_timeline_chart(tl, tmp_path / "marked.png"))[0] > 800
+
+    quiet = drill_timeline()
+    quiet.records = [r for r in quiet.records if r.get("ok", True)]           # nobody failed
+    nothing = recovery_time(quiet, target=5.0, population="existing-sessions")
+    unknown = writes_lost(quiet)
+    assert nothing.value is None and unknown.status == "unknown"
+    assert verdict_marks(_judged(quiet, nothing, unknown)) == []
+    assert png_size(render_timeline_chart(quiet, tmp_path / "quiet.png"))[0] > 800

@@ -41,17 +41,18 @@ def results(tmp_path):
     return [failed, passed, broken]
 
 
-def test_key_figures_prefer_verdicts_and_fall_back_to_the_timeline(tmp_path):
+def test_key_figures_come_only_from_the_verdicts_asked_for(tmp_path):
     failed = results(tmp_path)[0]
     figures = key_figures(failed)
     assert figures["recovery_time"] == 9.0           # from the verdict
     assert figures["writes_lost"] == 0               # from the verdict, not the ground truth
-    assert figures["sessions_lost"] == 1             # computed: c1 was refused once
-    assert figures["availability"] == {"existing-sessions": 66.67, "new-logins": 100.0}
+    assert figures["sessions_lost"] is None          # not asked for: c1's refusal is not counted behind its back
+    assert figures["availability"] == {"existing-sessions": 66.67, "new-logins": 100.0}  # always measured
     no_verdicts = DrillResult(**{**failed.__dict__, "verdicts": []})
     computed = key_figures(no_verdicts)
-    assert computed["writes_lost"] == 1              # write 2 missing from the ground truth
-    assert computed["recovery_time"] is not None and computed["recovery_time"] > 0
+    assert computed["writes_lost"] is None           # the ground truth alone is not a verdict
+    assert computed["recovery_time"] is None
+    assert computed["notes"] == {} and computed["headlines"] == []
 
 
 def test_summary_has_the_table_and_the_failed_sentence(tmp_path):
@@ -86,3 +87,87 @@ def test_trend_append_and_table(tmp_path):
 
 def test_trend_table_without_history(tmp_path):
     assert "No drill history" in trend_table(tmp_path / "missing.jsonl")
+
+
+# -- nothing unmeasured shown as a number (issue 7) ---------------------------------------------------
+
+def _drill(tmp_path, name, verdicts, timeline=None):
+    path = None
+    if timeline is not None:
+        path = tmp_path / f"{name}.jsonl"
+        with Timeline(path, drill=name) as tl:
+            for r in timeline.records[1:]:
+                tl.add(r["kind"], **{k: v for k, v in r.items() if k != "kind"})
+    return DrillResult(name=name, stack="s", fault="kill", scenario=name,
+                       outcome="failed" if any(v.failed for v in verdicts) else "passed",
+                       verdicts=verdicts, timeline_path=path, duration=1.0)
+
+
+def _outage(tl_fail: bool):
+    from drillkit.verdicts import recovery_time, sessions_lost, writes_lost
+    tl = Timeline()
+    tl.fault("inject", fault="partition", fault_id="f1", targets=["redis-1"], t=1.0)
+    tl.fault("heal", fault="partition", fault_id="f1", targets=["redis-1"], t=3.0)
+    for i in range(40):
+        t = i * 0.1
+        tl.probe(population="writers", client=f"w{i % 4}", op="SET", ok=not (tl_fail and 1.0 <= t < 2.0),
+                 t=t, t_end=t + 0.01)
+        tl.write(client=f"w{i % 4}", id=str(i), op="SET")
+    tl.add("ground-truth", t=5.0, what="writes", ids=[str(i) for i in range(40) if not 12 <= i < 25])
+    return tl, [recovery_time(tl, target=5.0, population="writers"), sessions_lost(tl, population="writers"),
+                writes_lost(tl)]
+
+
+def test_silent_write_loss_heads_the_summary_and_unmeasured_is_a_dash(tmp_path):
+    tl, verdicts = _outage(tl_fail=False)
+    rec, sessions, writes = verdicts
+    assert rec.value is None and rec.details["outage"] is False
+    assert sessions.status == "unknown"                              # nobody held a session
+    r = _drill(tmp_path, "sentinel-partition", verdicts, tl)
+    fig = key_figures(r)
+    assert fig["recovery_time"] is None and fig["notes"] == {"recovery_time": "no outage seen"}
+    assert fig["sessions_lost"] is None and fig["writes_lost"] == 13
+    assert fig["availability"] == {"writers": 100.0}
+    assert fig["headlines"] == [writes.sentence] and writes.sentence.startswith("silent write loss: 13 of 40")
+    md, js = write_summary([r], tmp_path / "out")
+    text = md.read_text()
+    row = next(l for l in text.splitlines() if l.startswith("| sentinel-partition "))
+    assert "| no outage seen | writers 100.0 % | — | 13 of 40 (silent) |" in row, row
+    assert "0.0 s" not in row
+    assert text.index("## Headlines") < text.index("## Failed verdicts")
+    assert "- **sentinel-partition** — silent write loss: 13 of 40" in text
+    drill = json.loads(js.read_text())["drills"][0]
+    assert drill["figures"]["recovery_time"] is None and drill["figures"]["sessions_lost"] is None
+    history = append_trend([r], tmp_path / "history.jsonl")
+    entry = json.loads(history.read_text().splitlines()[0])
+    assert entry["recovery_time"] is None and entry["sessions_lost"] is None
+    assert entry["notes"] == {"recovery_time": "no outage seen"}
+    assert "no outage seen" in trend_table(history)
+
+
+def test_figures_not_asked_for_are_none_even_when_the_timeline_could_tell(tmp_path):
+    tl, _ = _outage(tl_fail=True)
+    r = _drill(tmp_path, "asked-nothing", [], tl)
+    fig = key_figures(r)
+    assert (fig["recovery_time"], fig["sessions_lost"], fig["writes_lost"]) == (None, None, None)
+    row = next(l for l in write_summary([r], tmp_path / "o")[0].read_text().splitlines()
+               if l.startswith("| asked-nothing "))
+    assert row.endswith("| — | writers 75.0 % | — | — |"), row
+
+
+def test_not_recovered_is_said_and_other_asked_columns_appear(tmp_path):
+    from drillkit.verdicts import detection_time
+    tl = Timeline()
+    tl.fault("inject", fault="kill", fault_id="f1", targets=["app-2"], t=1.0)
+    for i in range(30):
+        tl.probe(population="p", client="u", op="GET", ok=i < 10, t=i * 0.1, t_end=i * 0.1 + 0.01)
+    from drillkit.verdicts import recovery_time
+    verdicts = [recovery_time(tl, target=5.0, population="p"), detection_time(tl, "p", max=1.0)]
+    assert verdicts[0].sentence.startswith("not recovered: 1 of 1 p users still failing")
+    r = _drill(tmp_path, "never-back", verdicts, tl)
+    fig = key_figures(r)
+    assert fig["recovery_time"] is None and fig["notes"]["recovery_time"] == "not recovered"
+    assert fig["detection_time"] == 0.01
+    text = write_summary([r], tmp_path / "o")[0].read_text()
+    assert "| Detection time |" in text.splitlines()[4]
+    assert "| not recovered |" in text

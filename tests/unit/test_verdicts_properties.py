@@ -54,7 +54,7 @@ def test_detection_and_recovery_are_never_before_the_fault(before, after):
         assert d.value >= 0.0
     else:
         assert not failed_after
-    r = recovery_time(tl, target=1.0, population="p", consecutive=1, affected_only=False)
+    r = recovery_time(tl, target=1.0, population="p", consecutive=1)
     if r.value is not None:
         assert r.value >= 0.0
 

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import pytest
-
 from drillkit.timeline import Timeline
 from drillkit.verdicts import FAIL, PASS, UNKNOWN, detection_time, outage_window, recovery_time
 
@@ -130,22 +128,22 @@ def test_outage_window_zero_when_nothing_failed_and_unknown_without_requests():
     assert outage_window(Timeline(), "clerks").sentence == "outage window unknown: no fault on the timeline"
 
 
-# -- recovery time (existing checker: its sentence shape is part of the contract) ----------------------
+# -- recovery time (per user; tests/unit/test_verdicts_recovery.py has the definitions) --------------
 
-def test_recovery_time_sentence_shape_kept():
+def test_recovery_time_of_one_user_is_its_first_success_after_the_last_failure():
     tl = Timeline()
     requests(tl, "clerks", 0.0, 1.0)
     kill_at(tl, 1.0, heal=3.5)
     requests(tl, "clerks", 1.0, 4.0, ok=False)
     requests(tl, "clerks", 4.0, 6.0)
-    v = recovery_time(tl, target=5.0, population="clerks", affected_only=False)
-    assert v.status == PASS
-    assert v.sentence == ("recovery time 3.02 s for clerks after kill of registry/app-1 (target ≤ 5 s; "
-                          "30 failed request(s) before)")
-    v = recovery_time(tl, target=2.0, population="clerks", affected_only=False)
-    assert v.status == FAIL and v.sentence.startswith("recovery time 3.02 s for clerks")
+    v = recovery_time(tl, target=5.0, population="clerks")
+    assert v.status == PASS and v.value == 3.02
+    assert v.sentence.startswith("recovery time 3.0 s: 1 of 1 clerks users hit, median 3.0 s, p95 3.0 s, "
+                                 "last user back 3.0 s after kill of registry/app-1 (target ≤ 5 s)")
+    v = recovery_time(tl, target=2.0, population="clerks")
+    assert v.status == FAIL and v.sentence.startswith("recovery time 3.0 s: 1 of 1 clerks users hit")
 
 
 def test_recovery_time_ignores_successes_before_the_fault_shows():
-    v = recovery_time(outage_timeline(), target=5.0, population="clerks", affected_only=False)
+    v = recovery_time(outage_timeline(), target=5.0, population="clerks")
     assert v.value == 3.02

@@ -1,16 +1,23 @@
 """One picture of a drill, computed from its timeline: availability per population over time (top) and
-the latency of every probe (bottom), with fault windows shaded and phase boundaries marked."""
+the latency of every probe (bottom), with fault windows shaded and phase boundaries marked.
+
+What the verdicts measured (their ``verdict`` records on the timeline) is drawn too: the instant the
+last user was back (recovery time), and the span in which the writes that were later lost had been
+acknowledged. A verdict that measured nothing (no outage seen, not recovered, unknown) draws nothing.
+"""
 
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from drillkit.timeline import Timeline
 
-__all__ = ["render_timeline_chart", "bin_width", "availability_series", "latency_p95_series"]
+__all__ = ["render_timeline_chart", "bin_width", "availability_series", "latency_p95_series", "verdict_marks",
+           "Mark"]
 
 _MIN_BIN = 0.25
 _BINS = 200
@@ -62,6 +69,33 @@ def latency_p95_series(probes: list[dict[str, Any]], duration: float
             xs.append((i + 0.5) * width)
             ys.append(values[min(len(values) - 1, math.ceil(0.95 * len(values)) - 1)])
     return xs, ys
+
+
+@dataclass(frozen=True)
+class Mark:
+    """Something a verdict measured, to draw: an instant (``end`` None) or a span of the drill."""
+
+    what: str            # "recovered" | "lost-writes"
+    start: float
+    end: float | None
+    label: str
+
+
+def verdict_marks(timeline: "Timeline") -> list[Mark]:
+    """Marks from the timeline's ``verdict`` records: the last user back of each measured recovery
+    time, the acknowledgement span of lost writes. Unmeasured verdicts give none."""
+    marks: list[Mark] = []
+    for v in timeline.of("verdict"):
+        d = v.get("details") or {}
+        if v.get("key") == "recovery_time" and v.get("value") is not None and d.get("last_back_at") is not None:
+            pop = d.get("population", "")
+            marks.append(Mark("recovered", d["last_back_at"], None,
+                              f"last user back: {v['value']:.1f} s ({pop})"))
+        elif v.get("key") == "writes_lost" and v.get("value") and d.get("first_lost_t") is not None:
+            silent = " — silent" if d.get("silent") else ""
+            marks.append(Mark("lost-writes", d["first_lost_t"], d["last_lost_t"],
+                              f"{v['value']} lost writes acknowledged here{silent}"))
+    return marks
 
 
 def _fault_label(window) -> str:
@@ -140,6 +174,23 @@ def render_timeline_chart(timeline: "Timeline", path: Path, *, title: str = "") 
         fault_handles.append(Patch(facecolor=colour, alpha=0.35, hatch=hatch, edgecolor=colour,
                                    label=_fault_label(w)))
 
+    # What the verdicts measured: lost writes' acknowledgement span (hatched), the last user back (line).
+    mark_handles = []
+    for mark in verdict_marks(timeline):
+        if mark.what == "lost-writes":
+            for ax in (ax_av, ax_lat):
+                if mark.end is not None and mark.end > mark.start:
+                    ax.axvspan(mark.start, mark.end, facecolor="none", hatch="xx", edgecolor="#7f3fbf",
+                               linewidth=0, alpha=0.5, zorder=1)
+                else:
+                    ax.axvline(mark.start, color="#7f3fbf", linewidth=2, alpha=0.6, zorder=1)
+            mark_handles.append(Patch(facecolor="none", hatch="xx", edgecolor="#7f3fbf", label=mark.label))
+        else:
+            for ax in (ax_av, ax_lat):
+                ax.axvline(mark.start, color="#2ca02c", linewidth=1.6, linestyle="--", zorder=6)
+            mark_handles.append(Line2D([], [], color="#2ca02c", linewidth=1.6, linestyle="--",
+                                       label=mark.label))
+
     # Phase boundaries: thin vertical lines on both axes, phase names just above the top axis.
     for name, start, end in phases:
         for ax in (ax_av, ax_lat):
@@ -170,9 +221,11 @@ def render_timeline_chart(timeline: "Timeline", path: Path, *, title: str = "") 
     ax_av.set_ylabel("availability\n(% of requests OK)")
     ax_av.grid(True, axis="y", alpha=0.3)
     handles, _ = ax_av.get_legend_handles_labels()
-    if handles or fault_handles:
+    if handles or fault_handles or mark_handles:
         if fault_handles:
             handles += [Patch(visible=False, label="faults:")] + fault_handles
+        if mark_handles:
+            handles += [Patch(visible=False, label="verdicts:")] + mark_handles
         ax_av.legend(handles=handles, title=f"per population, {width:.2g} s bins", **legend_kw)
     if not probes:
         ax_av.text(0.5, 0.45, "no requests recorded", transform=ax_av.transAxes, ha="center",

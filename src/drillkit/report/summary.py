@@ -1,21 +1,25 @@
 """The short summary of a set of drill runs — ``summary.md`` for people, ``summary.json`` for machines —
 and a JSON-lines history of runs so scheduled drills show a trend.
 
-Key figures come from the drill's verdicts when a checker judged them, otherwise they are computed
-from the drill's timeline; nothing is taken from side channels.
+Key figures come only from the verdicts a drill asked for (each verdict's column in
+``drillkit.verdicts.registry``): a figure that was not asked for or could not be measured is ``None``
+in JSON and ``—`` in summary.md, never a number computed behind the verdicts' back. Availability per
+population is the exception: it is measured from the timeline whenever there are requests. A None
+with a reason says it (``no outage seen``, ``not recovered``), and a verdict that is its drill's
+headline (silent write loss) heads the summary.
 """
 
 from __future__ import annotations
 
 import json
 import time
-from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from drillkit.timeline import Timeline
 from drillkit.verdicts.base import Verdict
+from drillkit.verdicts.registry import VERDICTS
 
 __all__ = ["DrillResult", "key_figures", "write_summary", "append_trend", "trend_table"]
 
@@ -48,72 +52,38 @@ class DrillResult:
 
 # -- key figures ---------------------------------------------------------------------------------
 
-def _verdict_value(verdicts: Iterable[Verdict], *names: str) -> float | int | None:
-    """The worst (largest) value among verdicts with one of ``names``; several recovery-time verdicts
-    (one per population) headline as the slowest."""
-    values = [v.value for v in verdicts
-              if v.name.strip().lower().replace("_", " ") in names and v.value is not None]
-    return max(values) if values else None
-
-
-def _availability(timeline: Timeline) -> dict[str, float]:
-    out = {}
-    for pop in timeline.populations():
-        probes = timeline.probes(pop)
-        out[pop] = round(100.0 * sum(1 for p in probes if p.get("ok")) / len(probes), 2)
-    return out
-
-
-def _recovery_time(timeline: Timeline) -> float | None:
-    """From the first fault's injection to the first successful request after the last failed one;
-    0.0 if nothing failed after the injection, None without a fault."""
-    injects = [r["t"] for r in timeline.of("fault") if r.get("event") == "inject"]
-    if not injects:
-        return None
-    start = min(injects)
-    probes = timeline.probes(since=start)
-    failures = [p for p in probes if not p.get("ok")]
-    if not failures:
-        return 0.0
-    last_failure = max(p["t"] for p in failures)
-    recovered = [p["t_end"] if p.get("t_end") is not None else p["t"]
-                 for p in probes if p.get("ok") and p["t"] > last_failure]
-    if not recovered:
-        return None  # never recovered within the timeline
-    return round(min(recovered) - start, 3)
-
-
-def _sessions_lost(timeline: Timeline) -> int:
-    """Distinct sessions (by client) the service had accepted and later refused."""
-    return len({p.get("client") for p in timeline.of("probe") if p.get("session") == "rejected"})
-
-
-def _writes_lost(timeline: Timeline) -> int | None:
-    """Acknowledged writes missing from the ground truth; None without a ground-truth reading."""
-    truth = timeline.ground_truth("writes")
-    if truth is None:
-        return None
-    held = {str(i) for i in truth.get("ids", ())}
-    return sum(1 for w in timeline.writes() if str(w.get("id")) not in held)
+def _kinds():
+    return VERDICTS
 
 
 def key_figures(result: DrillResult, timeline: Timeline | None = None) -> dict[str, Any]:
-    """Recovery time (s), availability per population (%), sessions lost and writes lost for one run.
-    A checker's verdict wins over the figure computed here from the timeline."""
+    """The drill's figures, each from the verdicts the drill asked for (its registry column), never
+    computed behind their back: a figure no verdict measured is None. Availability per population is
+    measured from the timeline (always measured when there are requests).
+
+    Keys: the four headline figures (``recovery_time`` s, ``availability`` {population: %},
+    ``sessions_lost``, ``writes_lost``) always; any other column's key when the drill asked for its
+    verdict; ``notes`` {key: text} for a None that has a reason (``no outage seen``, ``not
+    recovered``); ``headlines``: sentences of verdicts that are the drill's headline (silent write loss).
+    """
     tl = timeline if timeline is not None else result.timeline()
-    figures: dict[str, Any] = {
-        "recovery_time": _verdict_value(result.verdicts, "recovery time"),
-        "availability": _availability(tl) if tl else {},
-        "sessions_lost": _verdict_value(result.verdicts, "sessions lost"),
-        "writes_lost": _verdict_value(result.verdicts, "writes lost", "acknowledged writes lost"),
-    }
-    if tl is not None:
-        if figures["recovery_time"] is None:
-            figures["recovery_time"] = _recovery_time(tl)
-        if figures["sessions_lost"] is None:
-            figures["sessions_lost"] = _sessions_lost(tl)
-        if figures["writes_lost"] is None:
-            figures["writes_lost"] = _writes_lost(tl)
+    figures: dict[str, Any] = {}
+    notes: dict[str, str] = {}
+    for kind in _kinds().values():
+        col = kind.column
+        if col is None:
+            continue
+        mine = [v for v in result.verdicts if kind.judges(v)]
+        if not col.headline and not mine:
+            continue
+        figures[col.key] = col.figure(mine, tl)
+        note = col.note(mine) if col.note is not None and mine else None
+        if note is not None:
+            notes[col.key] = note
+    if tl is None and figures.get("availability") is None:
+        figures["availability"] = {}
+    figures["notes"] = notes
+    figures["headlines"] = [v.sentence for v in result.verdicts if v.details.get("headline")]
     return figures
 
 
@@ -125,10 +95,6 @@ def _cell(text: Any) -> str:
 
 def _fmt_seconds(value: float | None) -> str:
     return "—" if value is None else f"{value:.1f} s"
-
-
-def _fmt_count(value: int | None) -> str:
-    return "—" if value is None else str(value)
 
 
 def _fmt_availability(availability: dict[str, float]) -> str:
@@ -154,21 +120,26 @@ def write_summary(results: list[DrillResult], directory: Path) -> tuple[Path, Pa
     rows = [(r, key_figures(r)) for r in results]
 
     counts = {o: sum(1 for r in results if r.outcome == o) for o in OUTCOMES}
+    shown = [k for k in _kinds().values() if k.column is not None
+             and (k.column.headline or any(k.column.key in fig for _, fig in rows))]
     lines = [
         "# Drill summary",
         "",
         f"{len(results)} drills — {counts['passed']} passed, {counts['failed']} failed, "
         f"{counts['broken']} broken (lab error) · {generated}",
         "",
-        "| Drill | Stack | Fault | Verdict | Recovery time | Availability | Sessions lost "
-        "| Writes lost |",
-        "|---|---|---|---|---|---|---|---|",
+        "| Drill | Stack | Fault | Verdict | " + " | ".join(k.column.title for k in shown) + " |",
+        "|---|---|---|---|" + "---|" * len(shown),
     ]
     for r, fig in rows:
+        cells = [k.column.format(fig.get(k.column.key), [v for v in r.verdicts if k.judges(v)])
+                 for k in shown]
         lines.append("| " + " | ".join(_cell(c) for c in (
-            r.name, r.stack, r.fault, _OUTCOME_MARK.get(r.outcome, r.outcome),
-            _fmt_seconds(fig["recovery_time"]), _fmt_availability(fig["availability"]),
-            _fmt_count(fig["sessions_lost"]), _fmt_count(fig["writes_lost"]))) + " |")
+            r.name, r.stack, r.fault, _OUTCOME_MARK.get(r.outcome, r.outcome), *cells)) + " |")
+    headlines = [(r, h) for r, fig in rows for h in fig["headlines"]]
+    if headlines:
+        lines += ["", "## Headlines", ""]
+        lines += [f"- **{r.name}** — {_cell(h)}" for r, h in headlines]
     failures = [(r, v) for r, _ in rows for v in r.failed_verdicts]
     if failures:
         lines += ["", "## Failed verdicts", ""]
@@ -199,7 +170,8 @@ def write_summary(results: list[DrillResult], directory: Path) -> tuple[Path, Pa
 # -- trend history -------------------------------------------------------------------------------
 
 def append_trend(results: list[DrillResult], history_file: Path) -> Path:
-    """Append one JSON line per drill run (date, drill, outcome, recovery time, availability)."""
+    """Append one JSON line per drill run (date, drill, outcome, the headline figures — null when not
+    measured — and the notes that say why)."""
     history_file = Path(history_file)
     history_file.parent.mkdir(parents=True, exist_ok=True)
     date = time.strftime("%Y-%m-%dT%H:%M:%S%z")
@@ -210,7 +182,7 @@ def append_trend(results: list[DrillResult], history_file: Path) -> Path:
                 "date": date, "drill": r.name, "stack": r.stack, "fault": r.fault,
                 "outcome": r.outcome, "recovery_time": fig["recovery_time"],
                 "availability": fig["availability"], "sessions_lost": fig["sessions_lost"],
-                "writes_lost": fig["writes_lost"],
+                "writes_lost": fig["writes_lost"], "notes": fig["notes"],
             }, separators=(",", ":"), default=str) + "\n")
     return history_file
 
@@ -244,6 +216,6 @@ def trend_table(history_file: Path, last: int = 10) -> str:
             lines.append("| " + " | ".join(_cell(c) for c in (
                 drill, entry.get("date", "?"),
                 _OUTCOME_MARK.get(entry.get("outcome"), entry.get("outcome", "?")),
-                _fmt_seconds(entry.get("recovery_time")),
+                (entry.get("notes") or {}).get("recovery_time") or _fmt_seconds(entry.get("recovery_time")),
                 _fmt_availability(entry.get("availability") or {}))) + " |")
     return "\n".join(lines) + "\n"

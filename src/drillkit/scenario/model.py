@@ -12,7 +12,7 @@ from typing import Any
 
 from drillkit.faults.base import Target
 
-__all__ = ["Scenario", "FaultStep", "Occurrence", "Guard", "RecoveryExpectation", "Expectations",
+__all__ = ["Scenario", "FaultStep", "Occurrence", "Guard", "RecoveryExpectation", "Expectation", "Expectations",
            "load_scenario", "looks_like_scenario"]
 
 
@@ -68,15 +68,50 @@ class RecoveryExpectation:
     population: str = "existing-sessions"
     max: float = 5.0
     consecutive: int = 3
-    affected_only: bool = True
+    tolerance: float = 0.02
+
+
+@dataclass(frozen=True)
+class Expectation:
+    """One ``expect`` entry: a key of the verdict registry and its parsed parameters."""
+
+    key: str
+    params: dict[str, Any]
+    line: int | None = None
 
 
 @dataclass(frozen=True)
 class Expectations:
-    recovery_time: RecoveryExpectation | None = None
-    sessions_lost: int | None = None
-    writes_lost: int | None = None
-    availability: dict[str, float] = field(default_factory=dict)
+    """The scenario's ``expect`` section, in file order (see ``drillkit.verdicts.registry``)."""
+
+    items: tuple[Expectation, ...] = ()
+
+    def get(self, key: str) -> dict[str, Any] | None:
+        return next((e.params for e in self.items if e.key == key), None)
+
+    def __contains__(self, key: str) -> bool:
+        return self.get(key) is not None
+
+    # the first four verdicts by name (older callers and tests read these)
+    @property
+    def recovery_time(self) -> RecoveryExpectation | None:
+        p = self.get("recovery_time")
+        return None if p is None else RecoveryExpectation(**p)
+
+    @property
+    def sessions_lost(self) -> int | None:
+        p = self.get("sessions_lost")
+        return None if p is None else p["max"]
+
+    @property
+    def writes_lost(self) -> int | None:
+        p = self.get("writes_lost")
+        return None if p is None else p["max"]
+
+    @property
+    def availability(self) -> dict[str, float]:
+        p = self.get("availability")
+        return {} if p is None else dict(p["minimums"])
 
 
 @dataclass(frozen=True)

@@ -20,6 +20,7 @@ from drillkit.faults import registry
 from drillkit.faults.base import Fault
 from drillkit.scenario.ground_truth import read_ground_truth
 from drillkit.scenario.model import Guard, Occurrence, Scenario
+from drillkit.verdicts import registry as VR
 from drillkit.verdicts.base import FAIL, Verdict
 
 __all__ = ["run_scenario", "Schedule", "GUARD_POLL", "MIN_GUARD_REQUESTS"]
@@ -190,23 +191,18 @@ def _start_users(drill: Drill, kind: str, opts: dict[str, Any]) -> None:
 
 
 def _expectation_verdicts(sc: Scenario, drill: Drill, since: float, until: float) -> list[Verdict]:
+    """The verdicts of ``expect``, each computed by its registry entry, in file order. The stack's data
+    is read back once, before the first verdict that compares with it."""
     tl = drill.timeline
-    e = sc.expect
     out: list[Verdict] = []
-    if e.recovery_time is not None:
-        r = e.recovery_time
-        out.append(V.recovery_time(tl, target=r.max, population=r.population, consecutive=r.consecutive,
-                                   affected_only=r.affected_only))
-    if e.sessions_lost is not None:
-        pops = sc.session_populations or ("existing-sessions",)
-        out.append(V.sessions_lost(tl, population=pops[0], expected=e.sessions_lost))
-    if e.writes_lost is not None:
-        what, ids = read_ground_truth(sc.stack, drill.env)
-        drill.record_ground_truth(what, ids)
-        out.append(V.writes_lost(tl, what=what, expected=e.writes_lost))
-    for pop, minimum in e.availability.items():
-        out.append(V.availability(tl, population=pop, minimum=minimum, since=since, until=until,
-                                  label="inject to recover"))
+    window = VR.Window(since=since, until=until)
+    for e in sc.expect.items:
+        kind = VR.VERDICTS[e.key]
+        if kind.reads_ground_truth and window.ground_truth is None:
+            what, ids = read_ground_truth(sc.stack, drill.env)
+            drill.record_ground_truth(what, ids)
+            window = VR.Window(since=since, until=until, ground_truth=what)
+        out.extend(VR.compute(kind, tl, e.params, window))
     return out
 
 

@@ -9,8 +9,10 @@ import math
 import re
 from typing import Any
 
+from drillkit.verdicts.registry import VERDICTS
+
 __all__ = ["TOP_KEYS", "REQUIRED_TOP", "FAULT_KEYS", "TARGET_KEYS", "REPEAT_KEYS", "GUARD_KEYS",
-           "STEADY_KEYS", "PROBE_KEYS", "USER_KINDS", "USER_OPTIONS", "SEVERITIES", "EXPECTATIONS",
+           "STEADY_KEYS", "PROBE_KEYS", "USER_KINDS", "USER_OPTIONS", "SESSION_POPULATIONS", "WRITING_USERS", "SEVERITIES", "EXPECTATIONS",
            "RECOVERY_KEYS", "parse_duration", "DurationError"]
 
 TOP_KEYS = {
@@ -29,7 +31,7 @@ TOP_KEYS = {
     "recover": "how long to watch after everything healed",
     "guards": "abort conditions: stop the schedule early and heal",
     "max_nodes": "blast radius: most nodes faulted at the same time",
-    "expect": "the verdicts: recovery_time, sessions_lost, writes_lost, availability",
+    "expect": "the verdicts: " + ", ".join(VERDICTS) + " (docs/verdicts.md)",
 }
 REQUIRED_TOP = ("scenario", "environment", "faults")
 
@@ -40,7 +42,7 @@ REPEAT_KEYS = {"every", "times"}
 GUARD_KEYS = {"population", "availability_below", "for"}
 STEADY_KEYS = {"duration", "availability"}
 PROBE_KEYS = {"interval", "path"}
-RECOVERY_KEYS = {"population", "max", "consecutive", "affected_only"}
+RECOVERY_KEYS = {p.name for p in VERDICTS["recovery_time"].params}
 
 # Code-defined user kinds shipped in drillkit (until phase 2 moves them onto x-drillkit.users):
 # user kind -> (stacks it can talk to, populations it produces). Kinds declared as data come from the
@@ -48,17 +50,15 @@ RECOVERY_KEYS = {"population", "max", "consecutive", "affected_only"}
 USER_KINDS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
     "clerks": (("registry",), ("existing-sessions", "new-logins")),
 }
+SESSION_POPULATIONS = ("existing-sessions",)   # populations whose users hold sessions
+WRITING_USERS = ("clerks",)                   # user kinds that keep a ledger of acknowledged writes
 USER_OPTIONS = {"count", "seed", "think", "timeout", "write_every"}
 PROBE_POPULATION = "probe"
 
 SEVERITIES = ("blocker", "critical", "normal", "minor", "trivial")
 
-EXPECTATIONS = {
-    "recovery_time": "{population, max, consecutive} or a duration (existing-sessions, 3 in a row)",
-    "sessions_lost": "most sessions allowed to be lost, e.g. 0",
-    "writes_lost": "most acknowledged writes allowed to be lost, e.g. 0",
-    "availability": "{population: minimum ratio} from the first injection to the end of recover",
-}
+# expect key -> what it judges; the table itself is drillkit.verdicts.registry.VERDICTS
+EXPECTATIONS = {key: kind.summary for key, kind in VERDICTS.items()}
 
 
 class DurationError(ValueError):

@@ -23,7 +23,8 @@ from drillkit.faults.base import Target
 from drillkit.lab.compose import EnvironmentSpec, _Loader, _Map, _line, find_environment, load_environment
 from drillkit.scenario import schema as S
 from drillkit.scenario.ground_truth import GROUND_TRUTH
-from drillkit.scenario.model import (Expectations, FaultStep, Guard, RecoveryExpectation, Scenario)
+from drillkit.scenario.model import Expectation, Expectations, FaultStep, Guard, Scenario
+from drillkit.verdicts import registry as VR
 
 __all__ = ["validate_file", "validate_text"]
 
@@ -564,57 +565,38 @@ class _Checker:
             out.append(Guard(pop, below, window, _line(g)))
         return out
 
+    def facts(self, populations: list[str], users: dict, spec: EnvironmentSpec,
+              faults: list[FaultStep], *, session_pops: list[str] = (), writers: bool = False) -> VR.Facts:
+        """What this scenario provides, for the verdicts' requirements (``drillkit.verdicts.registry``)."""
+        truth = GROUND_TRUTH.get(spec.stack)
+        return VR.Facts(
+            stack=spec.stack, populations=tuple(populations),
+            session_populations=tuple(session_pops),
+            writers=(tuple(users) or ("declared users/clients",)) if writers else (),
+            ground_truth=(truth[0],) if truth else (), faults=len(faults),
+            extra={"ground_truth_stacks": tuple(GROUND_TRUTH)})
+
     def expect(self, raw: Any, top: dict, populations: list[str], users: dict, spec: EnvironmentSpec,
                faults: list[FaultStep], *, session_pops: list[str] = (), writers: bool = False) -> Expectations:
+        """Each key is a verdict of the registry: its parameters parsed with this checker's helpers,
+        then its requirements asked of the scenario's facts."""
         if raw is None:
             return Expectations()
         m = self.mapping(raw, top, "expect", "expect", example="{sessions_lost: 0}")
         for k in m:
-            if k not in S.EXPECTATIONS:
+            if k not in VR.VERDICTS:
                 raise self.err(f"unknown expectation {k!r}", m, k, field=f"expect.{k}",
-                               fix=f"use {', '.join(S.EXPECTATIONS)}")
-        rec = None
-        if m.get("recovery_time") is not None:
-            rt = m["recovery_time"]
-            if isinstance(rt, dict):
-                self.mapping(rt, m, "recovery_time", "expect.recovery_time", S.RECOVERY_KEYS)
-                if "max" not in rt:
-                    raise self.err("missing `max`", m, "recovery_time", field="expect.recovery_time.max",
-                                   fix="add max: 3s")
-                pop = self.population(rt.get("population", "existing-sessions"), rt, "population",
-                                      "expect.recovery_time.population", populations)
-                mx = self.duration(rt["max"], rt, "max", "expect.recovery_time.max")
-                cons = self.integer(rt.get("consecutive", 3), rt, "consecutive", "expect.recovery_time.consecutive",
-                                    1, 1000)
-                aff = rt.get("affected_only", True)
-                if not isinstance(aff, bool):
-                    raise self.err(f"must be true or false, not {aff!r}", rt, "affected_only",
-                                   field="expect.recovery_time.affected_only", fix="affected_only: true")
-                rec = RecoveryExpectation(pop, mx, cons, aff)
-            else:
-                mx = self.duration(rt, m, "recovery_time", "expect.recovery_time")
-                pop = self.population("existing-sessions", m, "recovery_time", "expect.recovery_time.population",
-                                      populations)
-                rec = RecoveryExpectation(pop, mx)
-        sessions = writes = None
-        if m.get("sessions_lost") is not None:
-            sessions = self.integer(m["sessions_lost"], m, "sessions_lost", "expect.sessions_lost", 0, 100000)
-            if not session_pops:
-                raise self.err("no users hold sessions in this scenario", m, "sessions_lost",
-                               field="expect.sessions_lost",
-                               fix="add users of a kind with a login (x-drillkit.users: login: and session:), "
-                                   "or drop sessions_lost")
-        if m.get("writes_lost") is not None:
-            writes = self.integer(m["writes_lost"], m, "writes_lost", "expect.writes_lost", 0, 10**9)
-            if spec.stack not in GROUND_TRUTH:
-                raise self.err(f"no ground truth for writes of stack {spec.stack!r}", m, "writes_lost",
-                               field="expect.writes_lost",
-                               fix=f"drop writes_lost, or add a reader to drillkit.scenario.ground_truth "
-                                   f"(have: {', '.join(GROUND_TRUTH) or 'none'})")
-            if not writers:
-                raise self.err("no users write in this scenario", m, "writes_lost", field="expect.writes_lost",
-                               fix="add users or clients whose steps have write: {id: ...}, or drop writes_lost")
-        av = {}
-        if m.get("availability") is not None:
-            av = self.availability(m["availability"], m, "availability", "expect.availability", populations)
-        return Expectations(recovery_time=rec, sessions_lost=sessions, writes_lost=writes, availability=av)
+                               fix=f"use {', '.join(VR.VERDICTS)} (docs/verdicts.md)")
+        facts = self.facts(populations, users, spec, faults, session_pops=session_pops, writers=writers)
+        items = []
+        for key, value in m.items():
+            if value is None:
+                continue
+            kind = VR.VERDICTS[key]
+            params = VR.parse(kind, value, m, key, self, facts)
+            problem = VR.unmet(kind, facts, params)
+            if problem is not None:
+                raise self.err(problem.message, m, key, field=f"expect.{key}",
+                               fix=problem.fix.replace("{key}", key))
+            items.append(Expectation(key, params, _line(m, key)))
+        return Expectations(tuple(items))

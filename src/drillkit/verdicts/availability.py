@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from drillkit.timeline import Timeline
-from drillkit.verdicts.base import FAIL, PASS, UNKNOWN, Verdict
+from drillkit.verdicts.base import FAIL, PASS, UNKNOWN, Verdict, judges
 
 __all__ = ["availability", "percentile"]
 
@@ -15,6 +15,7 @@ def percentile(values: list[float], q: float) -> float:
     return s[min(len(s) - 1, max(0, int(round(q * (len(s) - 1)))))]
 
 
+@judges("availability")
 def availability(tl: Timeline, *, population: str, minimum: float | None = None,
                  since: float | None = None, until: float | None = None, label: str = "") -> Verdict:
     probes = tl.probes(population, since=since, until=until)

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
-from typing import Any
+import functools
+from dataclasses import asdict, dataclass, field, replace
+from typing import Any, Callable, TypeVar
 
-__all__ = ["Verdict", "PASS", "FAIL", "UNKNOWN"]
+__all__ = ["Verdict", "PASS", "FAIL", "UNKNOWN", "judges"]
+
+F = TypeVar("F", bound=Callable[..., Any])
 
 PASS, FAIL, UNKNOWN = "pass", "fail", "unknown"
 
@@ -19,6 +22,7 @@ class Verdict:
     unit: str = ""
     target: str | None = None    # the expectation as text, e.g. "< 5.0 s" or "= 0"
     details: dict[str, Any] = field(default_factory=dict)
+    kind: str = ""               # the registry key (= YAML expect key) of the checker that judged it
 
     @property
     def passed(self) -> bool:
@@ -30,3 +34,17 @@ class Verdict:
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
+
+
+def judges(kind: str) -> Callable[[F], F]:
+    """Stamp the verdict(s) a checker returns with ``kind`` (its registry key), so reports find the
+    figures of the verdicts a drill asked for without matching sentences."""
+    def deco(fn: F) -> F:
+        @functools.wraps(fn)
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            out = fn(*args, **kwargs)
+            if isinstance(out, Verdict):
+                return out if out.kind else replace(out, kind=kind)
+            return [v if v.kind else replace(v, kind=kind) for v in out]
+        return wrapper  # type: ignore[return-value]
+    return deco

@@ -5,12 +5,14 @@ from __future__ import annotations
 import math
 
 from drillkit.timeline import Timeline
-from drillkit.verdicts.base import FAIL, PASS, UNKNOWN, Verdict
+from drillkit.verdicts.base import FAIL, PASS, UNKNOWN, Verdict, judges
+from drillkit.verdicts.recovery import first_fault
 from drillkit.verdicts.spans import percent
 
 __all__ = ["error_budget"]
 
 
+@judges("error_budget")
 def error_budget(tl: Timeline, population: str, slo: float, window: float | None = None) -> Verdict:
     """Budget = (1 − ``slo``) × requests of ``population`` in the window; consumed = failures / budget;
     fail above 100%.
@@ -27,9 +29,9 @@ def error_budget(tl: Timeline, population: str, slo: float, window: float | None
     slo_text = f"{slo * 100:.3f}".rstrip("0").rstrip(".") + "%"
     since = until = None
     if window is not None:
-        faults = tl.fault_windows()
+        fault = first_fault(tl)
         probes = tl.probes(population)
-        start = faults[0].start if faults else (probes[0]["t"] if probes else 0.0)
+        start = fault.start if fault is not None else (probes[0]["t"] if probes else 0.0)
         since, until = start, start + window
     probes = tl.probes(population, since=since, until=until)
     where = f" in the {window:g} s window" if window is not None else ""

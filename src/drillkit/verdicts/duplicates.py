@@ -14,7 +14,8 @@ from __future__ import annotations
 from collections import Counter
 
 from drillkit.timeline import Timeline
-from drillkit.verdicts.base import FAIL, PASS, UNKNOWN, Verdict
+from drillkit.verdicts.base import FAIL, PASS, UNKNOWN, Verdict, judges
+from drillkit.verdicts.writes import ledger_of
 
 __all__ = ["duplicates", "double_bookings"]
 
@@ -23,10 +24,11 @@ def _times(n: int) -> str:
     return {2: "twice", 3: "three times"}.get(n, f"{n} times")
 
 
+@judges("duplicates")
 def duplicates(tl: Timeline, what: str = "writes", *, expected: int = 0) -> Verdict:
-    """Ids acknowledged twice in the ledger (the ``write`` records), or held by the stack more often
-    than they were acknowledged (at least once: a write that was never acknowledged but landed once
-    is an ambiguous write, not a duplicate).
+    """Ids acknowledged twice in the ledger (the acknowledged ``write`` records), or held by the stack
+    more often than they were acknowledged (at least once: a write that was never acknowledged, or
+    of unknown outcome, but landed once is an ambiguous write, not a duplicate).
 
     Unknown without ledger and ground truth; unknown when the ledger is clean but the stack's data
     was not read back.
@@ -36,7 +38,7 @@ def duplicates(tl: Timeline, what: str = "writes", *, expected: int = 0) -> Verd
     """
     name = f"duplicate {what}"
     target = f"≤ {expected}"
-    acked = Counter(w["id"] for w in tl.writes())
+    acked = Counter(str(w["id"]) for w in tl.writes(ledger=ledger_of(tl, what), outcome="ok"))
     truth = tl.ground_truth(what)
     if truth is None and not acked:
         return Verdict(name, UNKNOWN, f"duplicates in {what} unknown: nothing acknowledged and nothing "
@@ -65,6 +67,7 @@ def duplicates(tl: Timeline, what: str = "writes", *, expected: int = 0) -> Verd
                             "read_back": truth is not None})
 
 
+@judges("double_bookings")
 def double_bookings(tl: Timeline, *, expected: int = 0) -> Verdict:
     """Slots held by more than one active booking in the ``bookings`` ground truth.
 

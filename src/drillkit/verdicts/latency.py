@@ -6,7 +6,7 @@ from collections.abc import Sequence
 
 from drillkit.timeline import Timeline
 from drillkit.verdicts.availability import percentile
-from drillkit.verdicts.base import FAIL, PASS, UNKNOWN, Verdict
+from drillkit.verdicts.base import FAIL, PASS, UNKNOWN, Verdict, judges
 from drillkit.verdicts.spans import phase_spans, within
 
 __all__ = ["latency_by_phase", "answer_time", "FAULT_PHASES"]
@@ -14,6 +14,7 @@ __all__ = ["latency_by_phase", "answer_time", "FAULT_PHASES"]
 FAULT_PHASES = ("inject", "observe", "recover")  # the fault is in play from injection to recovery
 
 
+@judges("latency_by_phase")
 def latency_by_phase(tl: Timeline, population: str, p95_max: float | None = None,
                      phases: Sequence[str] = ("steady", "inject", "observe", "recover")) -> Verdict:
     """p50 / p95 / p99 of the answered (successful) requests of ``population`` in each phase.
@@ -65,6 +66,7 @@ def latency_by_phase(tl: Timeline, population: str, p95_max: float | None = None
                    details={"phases": table, "over": over})
 
 
+@judges("answer_time")
 def answer_time(tl: Timeline, population: str, p95_max: float, *, quantile: float = 0.95) -> Verdict:
     """How long users waited for *any* answer while a fault was in play — failures included.
 

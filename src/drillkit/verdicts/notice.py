@@ -7,7 +7,7 @@ timeout tells them nothing.
 from __future__ import annotations
 
 from drillkit.timeline import Timeline
-from drillkit.verdicts.base import FAIL, PASS, UNKNOWN, Verdict
+from drillkit.verdicts.base import FAIL, PASS, UNKNOWN, Verdict, judges
 from drillkit.verdicts.spans import fault_spans, percent, within
 
 __all__ = ["disruption_notice", "NOTICE_MINIMUM"]
@@ -27,6 +27,7 @@ _WORDS = {"connection": "got connection errors", "timeout": "timed out",
           "http": "got an HTTP error without the notice"}
 
 
+@judges("disruption_notice")
 def disruption_notice(tl: Timeline, population: str = "probe", *,
                       minimum: float = NOTICE_MINIMUM) -> Verdict:
     """Of the failed requests of ``population`` sent during a fault window, the share that got the

@@ -10,7 +10,7 @@ import math
 
 from drillkit.timeline import Timeline
 from drillkit.verdicts.availability import percentile
-from drillkit.verdicts.base import FAIL, PASS, UNKNOWN, Verdict
+from drillkit.verdicts.base import FAIL, PASS, UNKNOWN, Verdict, judges
 from drillkit.verdicts.spans import covered, failed_runs, fault_spans, human, phase_spans, within
 
 __all__ = ["availability_by_population", "failed_for", "PATTERN_LOW", "PATTERN_HIGH", "DIFFERENCE"]
@@ -28,6 +28,7 @@ def failed_for(probes: list[dict], spans: list[tuple[float, float]]) -> float:
     return covered(runs)
 
 
+@judges("availability_by_population")
 def availability_by_population(tl: Timeline, minimums: dict[str, float],
                                phase: str | None = None) -> list[Verdict]:
     """One verdict per population of ``minimums`` (ratio of successful requests ≥ its minimum), then a

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from drillkit.timeline import Timeline
-from drillkit.verdicts.base import FAIL, PASS, UNKNOWN, Verdict
+from drillkit.verdicts.base import FAIL, PASS, UNKNOWN, Verdict, judges
 
 __all__ = ["sessions_lost"]
 
 
+@judges("sessions_lost")
 def sessions_lost(tl: Timeline, *, population: str = "existing-sessions", expected: int = 0) -> Verdict:
     name = "sessions lost"
     probes = tl.probes(population)

@@ -7,13 +7,14 @@ lives in :mod:`drillkit.verdicts.recovery`.
 from __future__ import annotations
 
 from drillkit.timeline import Timeline
-from drillkit.verdicts.base import FAIL, PASS, UNKNOWN, Verdict
+from drillkit.verdicts.base import FAIL, PASS, UNKNOWN, Verdict, judges
 from drillkit.verdicts.recovery import first_fault
 from drillkit.verdicts.spans import describe_fault, failed_runs, t_end
 
 __all__ = ["detection_time", "outage_window"]
 
 
+@judges("detection_time")
 def detection_time(tl: Timeline, population: str | None = None, max: float | None = None, *,
                    fault_id: str | None = None) -> Verdict:
     """Fault → the first failed request *seen* (answered) after the injection.
@@ -51,6 +52,7 @@ def detection_time(tl: Timeline, population: str | None = None, max: float | Non
                             "fault_start": w.start})
 
 
+@judges("outage_window")
 def outage_window(tl: Timeline, population: str, max: float | None = None, *,
                   fault_id: str | None = None) -> Verdict:
     """The longest run of failed requests of ``population`` sent after the fault: from the first
