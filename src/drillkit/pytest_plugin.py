@@ -50,6 +50,7 @@ class DrillSettings:
     probe_interval: float = 0.05
     report_dir: Path = Path("reports")
     attach: str = ""                                    # run id of an environment already up
+    used: dict = field(default_factory=dict)            # environment name -> spec, for the report
     results: list = field(default_factory=list)
     environments: dict = field(default_factory=dict)   # (module, env, switches) -> Environment
     kept: list = field(default_factory=list)
@@ -227,6 +228,7 @@ def drill_env(request: pytest.FixtureRequest, drill_settings: DrillSettings, _dr
     else:
         env.progress = progress
         env.reset()
+    drill_settings.used[env.spec.name] = env.spec
     yield env
     reps = request.node.stash.get(_report_key, {})
     failed = any(r.failed for r in reps.values())
@@ -307,7 +309,9 @@ def drill(request: pytest.FixtureRequest, drill_env, drill_settings: DrillSettin
                                                      "fault": fault, "scenario": scenario})
     progress = _progress(request)
     d = Drill(drill_env, timeline, probe_interval=drill_settings.probe_interval, progress=progress)
-    d.meta = {"stack": stack, "fault": fault, "scenario": scenario}
+    source = kw.get("source") or getattr(getattr(request.node, "scenario", None), "source", "") or ""
+    d.meta = {"stack": stack, "fault": fault, "scenario": scenario, "source": source,
+              "nodeid": request.node.nodeid}
     _allure_labels(stack, fault, scenario, kw.get("severity", "normal"), spec.chosen)
     started = time.monotonic()
     try:
@@ -356,6 +360,15 @@ def _attach_drill(d, s: DrillSettings) -> None:
             attach_text(f"logs of {svc}", d.env.logs(svc, tail=300))
     except Exception as exc:
         sys.stderr.write(f"drillkit: allure attachments skipped: {exc}\n")
+    try:  # the verdicts and their figures on the drill's own page
+        from drillkit.report.allure_results import describe_drill
+        from drillkit.report.summary import DrillResult, key_figures
+        figures = key_figures(DrillResult(name=meta.get("nodeid", ""), stack=meta.get("stack", ""),
+                                          fault=meta.get("fault", ""), scenario=meta.get("scenario", ""),
+                                          outcome="", verdicts=list(d.verdicts)), timeline=d.timeline)
+        describe_drill(meta.get("nodeid", ""), list(d.verdicts), figures, source=meta.get("source", ""))
+    except Exception as exc:
+        sys.stderr.write(f"drillkit: verdicts not put on the Allure page: {exc}\n")
 
 
 def _allure_labels(stack, fault, scenario, severity, switches) -> None:
@@ -392,21 +405,31 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus) -> None:
     s = session.config.stash.get(settings_key, None)
     if s is None:
         return
+    alluredir = getattr(session.config.option, "allure_report_dir", None)
     if s.results:
         try:
+            from drillkit.catalogue import last_verdicts
             from drillkit.report.summary import append_trend, write_summary
+            previous = last_verdicts(s.report_dir / "history.jsonl")   # before this run is added
             write_summary(s.results, s.report_dir)
             append_trend(s.results, s.report_dir / "history.jsonl")
+            if alluredir:
+                from drillkit.report.allure_results import mark_unstable, unstable_drills
+                mark_unstable(Path(alluredir), unstable_drills(s.results, previous))
         except Exception as exc:
             sys.stderr.write(f"drillkit: summary not written: {exc}\n")
-    alluredir = getattr(session.config.option, "allure_report_dir", None)
     if alluredir and s.results:
         try:
-            from drillkit.report.allure_results import (write_categories_json, write_environment_properties,
-                                                        write_executor_json)
-            envs = {f"switch.{k}": v for r in s.environments.values() for k, v in r.spec.chosen.items()}
-            envs.update({"python": sys.version.split()[0], "probe_interval_s": s.probe_interval})
-            write_environment_properties(Path(alluredir), envs)
+            from drillkit.report.allure_results import (environment_facts, write_categories_json,
+                                                        write_environment_properties, write_executor_json)
+            try:
+                from drillkit.lab.docker_client import client
+                docker = client()
+            except Exception:  # no engine: the facts that need it are left out
+                docker = None
+            facts = environment_facts(s.used, probe_interval=s.probe_interval, docker=docker,
+                                      root=session.config.rootpath)
+            write_environment_properties(Path(alluredir), facts)
             write_executor_json(Path(alluredir), build_name=time.strftime("drill run %Y-%m-%d %H:%M"))
             write_categories_json(Path(alluredir))
         except Exception as exc:

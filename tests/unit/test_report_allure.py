@@ -11,17 +11,19 @@ import textwrap
 import pytest
 
 from drillkit.report.allure_results import (
-    LAB_ERROR, STACK_DEFECT, phase_title, write_categories_json, write_environment_properties,
+    LAB_ERROR, STACK_DEFECT, UNSTABLE, phase_title, write_categories_json, write_environment_properties,
     write_executor_json)
 
 ALLURE_STATUSES = {"failed", "broken", "passed", "skipped", "unknown"}
 CATEGORY_KEYS = {"name", "description", "messageRegex", "traceRegex", "matchedStatuses", "flaky"}
 
 
-def category_for(categories, status: str, message: str) -> set[str]:
-    """Which categories Allure 2 would put a result in (it full-matches messageRegex)."""
+def category_for(categories, status: str, message: str, flaky: bool = False) -> set[str]:
+    """Which categories Allure 2 would put a result in (it full-matches messageRegex, and a category
+    with ``flaky`` takes only results whose flaky flag is the same)."""
     return {c["name"] for c in categories if status in c.get("matchedStatuses", ALLURE_STATUSES)
-            and ("messageRegex" not in c or re.fullmatch(c["messageRegex"], message))}
+            and ("messageRegex" not in c or re.fullmatch(c["messageRegex"], message))
+            and c.get("flaky") in (None, flaky)}
 
 
 def test_categories_json_matches_allure_schema(tmp_path):
@@ -49,6 +51,15 @@ def test_categories_json_matches_allure_schema(tmp_path):
 def test_categories_sort_failures(tmp_path, status, message, expected):
     categories = json.loads(write_categories_json(tmp_path).read_text())
     assert category_for(categories, status, message) == expected
+
+
+@pytest.mark.parametrize(("status", "message", "expected"), [
+    ("passed", "", {UNSTABLE}),
+    ("failed", "drill failed: sessions lost: 5 of 20 (expected 0)", {STACK_DEFECT, UNSTABLE}),
+])
+def test_a_flaky_result_is_an_unstable_drill_besides_its_own_category(tmp_path, status, message, expected):
+    categories = json.loads(write_categories_json(tmp_path).read_text())
+    assert category_for(categories, status, message, flaky=True) == expected
 
 
 def test_environment_properties(tmp_path):
