@@ -4,6 +4,7 @@ Not named test_*.py: `drill test` never collects them; `drill run tests/lab/dril
 runs them by name. The tiny environment is two web replicas; its entry point is replica 1's port.
 """
 
+import os
 from pathlib import Path
 
 import pytest
@@ -35,8 +36,9 @@ def _kill_drill(drill, replica: int, seconds: float, recovery_target: float) -> 
 @pytest.mark.drill(TINY, fault="node kill", scenario="tiny: the replica nobody uses is lost",
                    severity="minor", source="drillkit's own CI test: a drill that holds")
 def test_tiny_spare_replica_kill(drill):
-    """Kill web-2 while the probe uses web-1: users never notice."""
-    _kill_drill(drill, replica=2, seconds=1.5, recovery_target=5.0)
+    """Kill web-2 while the probe uses web-1: users never notice. TINY_SPARE_TARGET (seconds, default 5)
+    lets a test make it fail on purpose (a target of 0 cannot be met), e.g. to show a verdict change."""
+    _kill_drill(drill, replica=2, seconds=1.5, recovery_target=float(os.environ.get("TINY_SPARE_TARGET", "5")))
 
 
 @pytest.mark.drill(TINY, fault="node kill", scenario="tiny: the entry replica is lost",
