@@ -14,7 +14,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-__all__ = ["describe_item", "collect_drills", "last_verdicts", "VERDICT_WORDS"]
+__all__ = ["describe_item", "collect_drills", "last_verdicts", "recent_outcomes", "VERDICT_WORDS"]
 
 # how an outcome reads to a person (summary.json / history.jsonl say passed/failed/broken)
 VERDICT_WORDS = {"passed": "held", "failed": "defect found", "broken": "lab error", "skipped": "skipped"}
@@ -98,13 +98,11 @@ def collect_drills(paths: list[str], *, rootdir: str = ".") -> tuple[list[dict[s
     return drills, collector.errors
 
 
-def last_verdicts(history_file: Path) -> dict[str, dict[str, Any]]:
-    """The newest history entry of each drill: {drill name: entry}; empty without history."""
-    out: dict[str, dict[str, Any]] = {}
+def _history(history_file: Path):
     try:
         fh = open(history_file, encoding="utf-8")
     except OSError:
-        return out
+        return
     with fh:
         for raw in fh:
             try:
@@ -112,5 +110,17 @@ def last_verdicts(history_file: Path) -> dict[str, dict[str, Any]]:
             except json.JSONDecodeError:
                 continue  # a torn line from an interrupted run
             if isinstance(entry, dict) and entry.get("drill"):
-                out[entry["drill"]] = entry
+                yield entry
+
+
+def last_verdicts(history_file: Path) -> dict[str, dict[str, Any]]:
+    """The newest history entry of each drill: {drill name: entry}; empty without history."""
+    return {e["drill"]: e for e in _history(history_file)}
+
+
+def recent_outcomes(history_file: Path) -> dict[str, list[str]]:
+    """Each drill's outcomes in the history, oldest first: {drill name: [passed, failed, …]}."""
+    out: dict[str, list[str]] = {}
+    for e in _history(history_file):
+        out.setdefault(e["drill"], []).append(str(e.get("outcome")))
     return out

@@ -408,9 +408,9 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus) -> None:
     alluredir = getattr(session.config.option, "allure_report_dir", None)
     if s.results:
         try:
-            from drillkit.catalogue import last_verdicts
+            from drillkit.catalogue import recent_outcomes
             from drillkit.report.summary import append_trend, write_summary
-            previous = last_verdicts(s.report_dir / "history.jsonl")   # before this run is added
+            previous = recent_outcomes(s.report_dir / "history.jsonl")   # before this run is added
             write_summary(s.results, s.report_dir)
             append_trend(s.results, s.report_dir / "history.jsonl")
             if alluredir:

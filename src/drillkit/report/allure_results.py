@@ -6,8 +6,8 @@ For the report's readers: the Environment block names the stacks, their images' 
 switches, the git commit, the Docker engine and its host (`environment_facts`); a drill's page shows
 its verdicts with their figures (`describe_drill`: description, and parameters excluded from Allure's
 history id so a figure that changes does not make a new test); and a drill whose verdict changed
-between retries or since its previous run is marked flaky, which the category "Unstable drill"
-collects (`unstable_drills`, `mark_unstable`)."""
+between retries or went back and forth over its recent runs is marked flaky, which the category
+"Unstable drill" collects (`unstable_drills`, `mark_unstable`)."""
 
 from __future__ import annotations
 
@@ -38,7 +38,7 @@ DRILL_LABEL = "drill"   # a custom label with the drill's pytest node id (finds 
 _LAB_ALTERNATION = "|".join(LAB_ERROR_NAMES)
 # Allure 2 matches a category's regex against the whole message; (?s) lets ".*" span the traceback
 # lines allure-pytest puts into multi-line messages.
-CATEGORIES: list[dict[str, Any]] = [
+_BASE_CATEGORIES: list[dict[str, Any]] = [
     {"name": STACK_DEFECT,
      "description": "A verdict on the stack under test failed (recovery time, sessions or writes lost…).",
      "messageRegex": f"(?s).*{VERDICT_FAILURE_PREFIX}.*",
@@ -53,15 +53,22 @@ CATEGORIES: list[dict[str, Any]] = [
     {"name": LAB_ERROR,
      "messageRegex": f"(?s)(?!.*({_LAB_ALTERNATION})).*",
      "matchedStatuses": ["broken"]},
-    # Allure lists a result under every category it matches: an unstable drill that failed is both.
+]
+# Allure 2 puts a result into the first category that matches it, and a category matches only results
+# whose flaky flag equals its own `flaky` (default false). So "Unstable drill" comes first and takes
+# every result marked flaky (`mark_unstable`), whatever its status; the others take the rest. No
+# messageRegex on it: a passed result has no message, and Allure matches a regex against none as false.
+CATEGORIES: list[dict[str, Any]] = [
     {"name": UNSTABLE,
-     "description": "The drill's verdict changed between retries or since its previous run (held one "
-                    "time, found a defect the other): a race in the stack or a drill that measures too "
-                    "close to its target.",
-     "messageRegex": "(?s).*",
+     "description": "The drill's verdict flip-flopped: it changed between retries of this run, or went "
+                    "back and forth (held, defect, held …) over its recent runs — a race in the stack or "
+                    "a drill that measures too close to its target. A drill that turned red once and "
+                    "stays red is a stack defect, not this.",
      "matchedStatuses": ["failed", "broken", "passed"],
      "flaky": True},
+    *_BASE_CATEGORIES,
 ]
+RECENT_RUNS = 5   # how far back a flip-flop counts
 
 _PHASE_TITLES = {
     "steady": "steady state", "steady state": "steady state", "steady-state": "steady state",
@@ -296,18 +303,22 @@ def describe_drill(nodeid: str, verdicts: list, figures: Mapping[str, Any], *, s
     allure.dynamic.label(DRILL_LABEL, nodeid)
 
 
-def unstable_drills(results: list, previous: Mapping[str, Mapping[str, Any]]) -> set[str]:
-    """Drills whose verdict (held / defect) changed between retries in this run or since their
-    previous run in the history; a lab error is not a verdict and changes nothing."""
+def unstable_drills(results: list, recent: Mapping[str, list[str]]) -> set[str]:
+    """Drills whose verdict (held / defect) flip-flops: it differs between retries in this run, or
+    changed at least twice over the recent runs (``recent``: drill -> its outcomes in the history,
+    oldest first) and this one. A lab error is not a verdict and changes nothing."""
     judged = ("passed", "failed")
-    seen: dict[str, set[str]] = {}
+    now: dict[str, list[str]] = {}
     for r in results:
         if r.outcome in judged:
-            seen.setdefault(r.name, set()).add(r.outcome)
-    out = {name for name, outcomes in seen.items() if len(outcomes) > 1}
-    for name, outcomes in seen.items():
-        before = (previous.get(name) or {}).get("outcome")
-        if before in judged and outcomes != {before}:
+            now.setdefault(r.name, []).append(r.outcome)
+    out = set()
+    for name, outcomes in now.items():
+        if len(set(outcomes)) > 1:
+            out.add(name)
+            continue
+        seq = [o for o in list(recent.get(name, []))[-RECENT_RUNS:] if o in judged] + outcomes[:1]
+        if sum(1 for a, b in zip(seq, seq[1:]) if a != b) >= 2:
             out.add(name)
     return out
 
