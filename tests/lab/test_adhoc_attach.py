@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -30,7 +31,7 @@ def state(report_dir: Path, run: str) -> dict:
 def test_inject_heal_attach_down(tmp_path, docker):
     up = drill(tmp_path, "up", TINY_ENV)
     assert up.returncode == 0, up.stderr
-    run = up.stdout.split("run ", 1)[1].split(":", 1)[0]
+    run = re.search(r"^run (dk\w+): tiny is up", up.stdout, re.M)[1]
     try:
         web2 = f"{run}-tiny-web-2"
         # kill by hand, heal from another process: the node is back and healthy

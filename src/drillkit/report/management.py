@@ -90,10 +90,13 @@ def read_history(path: Path) -> list[dict[str, Any]]:
 
 
 def short_title(title: str, name: str = "") -> str:
-    """'registry node kill: failover, sessions survive' -> 'registry node kill'."""
-    text = (title or "").split(":")[0].strip()
-    if text:
-        return text
+    """'registry node kill: failover, sessions survive' -> 'registry node kill'; a title whose head is
+    a single word ('tiny: the entry replica is lost') stays whole."""
+    head = (title or "").split(":")[0].strip()
+    if head and len(head.split()) >= 2:
+        return head
+    if title:
+        return title.strip()
     tail = name.split("::")[-1]
     return tail.removeprefix("test_").replace("_", " ") or name
 
@@ -318,7 +321,7 @@ def _headline(rows: Sequence[DrillRow]) -> tuple[str, str]:
 def _recovery_cell(r: DrillRow) -> str:
     value, target, status = r.recovery
     cls = {"fail": "bad", "pass": "good"}.get(status or "", "")
-    text = fmt_seconds(value)
+    text = "not back by the end" if value is None and status == "fail" else fmt_seconds(value)
     tgt = f'<span class="target">target {_e(target)}</span>' if target else ""
     return f'<td class="num {cls}">{_e(text)}{tgt}</td>'
 
@@ -569,7 +572,7 @@ def build_page(summary: Mapping[str, Any] | None, history: Sequence[Mapping[str,
         '<html lang="en"><head><meta charset="utf-8">',
         f"<title>Failover drills: {_e(_long_date(generated))}</title>",
         f"<style>{CSS}</style></head><body><main style=\"--print-zoom: {_print_zoom(rows, history):.2f}\">",
-        f'<header><h1>Failover drills: how the services coped when parts broke</h1>'
+        f'<header><h1>Failover drills: how the services coped</h1>'
         f'<div class="meta">run of {_e(_long_date(generated))}<br>services: {_e(", ".join(stacks))}</div></header>',
         f'<div class="banner {tone}" id="headline">{_e(headline)}</div>',
         '<p class="muted">Each drill breaks part of a test copy of a service on purpose (a server, a zone, '
