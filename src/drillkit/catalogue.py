@@ -32,8 +32,10 @@ def describe_item(item) -> dict[str, Any]:
     doc = (getattr(fn, "__doc__", None) or "").strip().splitlines()
     title = kw.get("scenario") or (doc[0] if doc else item.name)
     environment = kw.get("environment")
-    if environment is None and marker is not None:
-        environment = item.config.getini("drill_environment") if _has_ini(item.config) else None
+    if environment is None and marker is not None:   # the run's default (--drill-env and its twins)
+        from drillkit.pytest_plugin import settings_key
+        settings = item.config.stash.get(settings_key, None)
+        environment = settings.environment if settings is not None else None
     return {
         "name": item.nodeid,
         "kind": "scenario" if scenario is not None else ("python" if marker is not None else "test"),
@@ -44,14 +46,6 @@ def describe_item(item) -> dict[str, Any]:
         "source": (getattr(scenario, "source", "") if scenario is not None else kw.get("source")) or "",
         "environment": str(environment) if environment else "",
     }
-
-
-def _has_ini(config) -> bool:
-    try:
-        config.getini("drill_environment")
-        return True
-    except (ValueError, KeyError):
-        return False
 
 
 def _stack_of(environment: Any) -> str:

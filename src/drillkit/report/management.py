@@ -42,7 +42,14 @@ def population_words(pop: str) -> str:
     return POPULATION_WORDS.get(pop, pop.replace("-", " ").replace("_", " "))
 
 
+_FIGURE_KEYS = ("value", "count", "lost", "last", "max", "total")
+
+
 def _num(value: Any) -> float | None:
+    """A figure as a number, or None when nobody measured it. A figure given as a mapping (a count
+    with its place in time, a recovery with median and p95) is read at its headline key."""
+    if isinstance(value, Mapping):
+        value = next((value[k] for k in _FIGURE_KEYS if k in value), None)
     if isinstance(value, bool) or value is None:
         return None
     if isinstance(value, (int, float)):
