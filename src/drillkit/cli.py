@@ -222,7 +222,7 @@ def _management(reports: Path, run, *, pdf: bool) -> None:
              "(scripts/bootstrap.sh report installs it)")
         return
     try:
-        run.reports["pdf"] = str(print_pdf(page, page.with_suffix(".pdf")))
+        run.reports["pdf"] = str(print_pdf(page, page.with_suffix(".pdf"), one_page=True))
     except DrillkitError as exc:
         run.errors.append(f"PDF of the management page not printed: {exc}")
 

@@ -87,6 +87,6 @@ def test_chromium_renders_the_page_with_its_figures_and_charts(tmp_path):
     paths = re.findall(r'<path d="M [^"]+"', dom)
     assert len(paths) >= 6                                    # both charts drew their lines
     assert all(len(p.split(" L ")) >= 2 for p in paths)
-    pdf = print_pdf(page, tmp_path / "management.pdf")
+    pdf = print_pdf(page, tmp_path / "management.pdf", one_page=True)
     raw = pdf.read_bytes()
     assert raw.startswith(b"%PDF") and len(re.findall(rb"/Type\s*/Page[^s]", raw)) == 1   # one page

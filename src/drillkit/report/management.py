@@ -15,6 +15,7 @@ from __future__ import annotations
 import html
 import json
 import math
+import re
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -122,7 +123,9 @@ class DrillRow:
 
     @property
     def short(self) -> str:
-        return short_title(self.title, self.name)
+        """Short title; a YAML scenario says so (the catalogue has the same drill in Python too)."""
+        text = short_title(self.title, self.name)
+        return f"{text} (scenario file)" if re.search(r"\.ya?ml::", self.name) else text
 
     def verdicts_named(self, *prefixes: str) -> list[dict[str, Any]]:
         return [v for v in self.verdicts if str(v.get("name", "")).lower().startswith(prefixes)]
@@ -443,7 +446,7 @@ def _trend_html(history: Sequence[Mapping[str, Any]], rows: Sequence[DrillRow], 
         legend.append(f'<span class="key"><i style="background:{colour}"></i>{_e(label)}</span>')
     labels = [_date_label(d) for d in dates]
     av_values = [v for _, _, vs, _ in avail for v in vs if v is not None]
-    lo = max(0.0, math.floor(min(av_values + [90.0]) / 10) * 10) if av_values else 0.0
+    lo = max(0.0, 100.0 - 4 * _nice_step((100.0 - min(av_values + [90.0])) / 4)) if av_values else 0.0
     charts = (svg_line_chart(rec, labels, unit=" s", title="Time until users could work again (seconds)")
               + svg_line_chart(avail, labels, unit=" %", title="Requests served, lowest user group (%)",
                                y_min=lo, y_max=100.0))
@@ -472,9 +475,10 @@ def _criterion_html(rows: Sequence[DrillRow]) -> str:
             for p, v in r.availability.items():
                 if _num(v) is not None:
                     pops.setdefault(p, []).append(_num(v))
-        for p, vs in pops.items():
-            lines.append((f"Requests of {population_words(p)} served while a part was broken (lowest drill)",
-                          "none set", fmt_percent(min(vs)), None))
+        if pops:
+            lines.append(("Requests served while a part was broken (lowest drill, per user group)", "none set",
+                          ", ".join(f"{population_words(p)} {fmt_percent(min(vs))}" for p, vs in pops.items()),
+                          None))
         notices = [v for r in members for v in r.verdicts_named("disruption notice")]
         if notices:
             v = notices[-1]
@@ -497,7 +501,7 @@ def _criterion_html(rows: Sequence[DrillRow]) -> str:
         for k, (what, target, measured, met) in enumerate(lines):
             cls = {"yes": "good", "no": "bad"}.get(met or "", "")
             body.append(f'<tr>{f"<td rowspan={len(lines)} class=stack>{_e(stack)}</td>" if k == 0 else ""}'
-                        f'<td>{_e(what)}</td><td class="num">{_e(target)}</td><td class="num">{_e(measured)}</td>'
+                        f'<td>{_e(what)}</td><td class="num">{_e(target)}</td><td>{_e(measured)}</td>'
                         f'<td class="{cls}">{_e(met or DASH)}</td></tr>')
     return ('<table class="crit"><thead><tr><th>Service</th><th>What the standard asks</th><th>Target</th>'
             '<th>Measured</th><th>Met</th></tr></thead><tbody>' + "".join(body) + "</tbody></table>")
@@ -509,7 +513,7 @@ CSS = """
 body { font: 11px/1.38 "DejaVu Sans", "Liberation Sans", Arial, sans-serif; color: #111827; margin: 0;
        background: #fff; -webkit-print-color-adjust: exact; print-color-adjust: exact; }
 main { max-width: 740px; margin: 0 auto; padding: 14px 10px; }
-@media print { main { max-width: none; padding: 0; zoom: var(--print-zoom, 1); } }
+@media print { main { max-width: none; padding: 0; } }
 header { display: flex; justify-content: space-between; align-items: baseline; border-bottom: 2px solid #111827;
          padding-bottom: 4px; margin-bottom: 8px; }
 h1 { font-size: 17px; margin: 0; } h2 { font-size: 13px; margin: 12px 0 5px; text-transform: uppercase;
@@ -536,7 +540,7 @@ td.good, .good b { color: #166534; } td.bad, .bad b { color: #b91c1c; font-weigh
 .dot { display: inline-block; width: 9px; height: 9px; border-radius: 50%; margin-right: 6px; background: #9ca3af; }
 .dot.good { background: #16a34a; } .dot.bad { background: #dc2626; } .dot.warn { background: #d97706; }
 .charts { display: flex; gap: 12px; justify-content: space-between; }
-.chart { border: 1px solid #e5e7eb; border-radius: 6px; background: #fff; }
+.chart { border: 1px solid #e5e7eb; border-radius: 6px; background: #fff; width: 49%; height: auto; }
 .chart .grid { stroke: #eef0f3; } .chart .target { stroke: #dc2626; stroke-dasharray: 4 3; }
 .chart .axis { font-size: 9px; fill: #6b7280; } .chart .chart-title { font-size: 10.5px; font-weight: 600; fill: #374151; }
 .chart .empty { font-size: 10px; fill: #9ca3af; }
@@ -550,17 +554,6 @@ table.crit td.stack { font-weight: 600; }
 footer { margin-top: 10px; border-top: 1px solid #e5e7eb; padding-top: 5px; color: #6b7280; font-size: 9.5px; }
 footer a { color: #1f6feb; }
 """
-
-
-def _print_zoom(rows: Sequence[DrillRow], history: Sequence[Mapping[str, Any]]) -> float:
-    """How much the printed page shrinks so that it stays one A4 page: the fixed parts and the
-    charts take about 640 px of the 1040 px a page holds; each drill, service, change and record line
-    adds its share (estimated from the layout; checked by printing the catalogue's eight drills)."""
-    stacks = {r.stack for r in rows}
-    changed = len(changes(history)[0])
-    failed_lines = sum(1 for r in rows if r.failed_sentences)
-    height = 640 + 40 * len(rows) + 16 * failed_lines + 62 * len(stacks) + 20 * changed + 24 * (4 * len(stacks))
-    return min(1.0, 1040 / height)
 
 
 def build_page(summary: Mapping[str, Any] | None, history: Sequence[Mapping[str, Any]], *,
@@ -578,7 +571,7 @@ def build_page(summary: Mapping[str, Any] | None, history: Sequence[Mapping[str,
         "<!DOCTYPE html>",
         '<html lang="en"><head><meta charset="utf-8">',
         f"<title>Failover drills: {_e(_long_date(generated))}</title>",
-        f"<style>{CSS}</style></head><body><main style=\"--print-zoom: {_print_zoom(rows, history):.2f}\">",
+        f"<style>{CSS}</style></head><body><main>",
         f'<header><h1>Failover drills: how the services coped</h1>'
         f'<div class="meta">run of {_e(_long_date(generated))}<br>services: {_e(", ".join(stacks))}</div></header>',
         f'<div class="banner {tone}" id="headline">{_e(headline)}</div>',
