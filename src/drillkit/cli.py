@@ -11,7 +11,7 @@
     drill gc [--all]              remove objects of runs whose process is gone
     drill images [ENV ...]        build the images (cached by content)
     drill validate FILE ...       check Compose files and scenarios without starting anything
-    drill report                  build the Allure HTML report from reports/allure-results
+    drill report                  rebuild the Allure report and the management page from reports/
 """
 
 from __future__ import annotations
@@ -444,6 +444,9 @@ def cmd_report(args: argparse.Namespace) -> int:
     index = generate_report(reports / "allure-results", reports / "allure-report", progress=_say,
                             allure=ensure_allure(progress=_say))
     _say(f"Allure report: {index}")
+    if (reports / "summary.json").is_file():
+        from drillkit.report.management import write_management_page
+        _say(f"management page: {write_management_page(reports)}")
     return 0
 
 
@@ -537,7 +540,8 @@ def build_parser() -> argparse.ArgumentParser:
     v.add_argument("files", nargs="+")
     v.set_defaults(func=cmd_validate)
 
-    rp = sub.add_parser("report", help="build the Allure HTML report from reports/allure-results")
+    rp = sub.add_parser("report", help="build the Allure HTML report from reports/allure-results (and the "
+                                       "management page from summary.json)")
     rp.add_argument("--report-dir", default=report_dir)
     rp.set_defaults(func=cmd_report)
     return p
