@@ -34,9 +34,10 @@ if [ "${1:-}" = verdict ]; then
 import json, sys
 r = json.load(open(sys.argv[1], encoding="utf-8")); what = sys.argv[2]
 c = r.get("counts", {}); res = r.get("result")
-lab_broke = res in ("lab-error", "internal-error", "interrupted")
+lab_broke = res in ("lab-error", "input-error", "internal-error", "interrupted")
 if what in ("lab", "all") and lab_broke:
-    print(f"ci: the lab broke, not the stack: {res}; " + "; ".join(r.get("errors") or [
+    who = "the input (a drill file or setting) is wrong" if res == "input-error" else "the lab broke"
+    print(f"ci: {who}, not the stack: {res}; " + "; ".join(r.get("errors") or [
         f"{d['name']}: {' '.join(d.get('sentences') or [])}" for d in r.get("drills", []) if d.get("outcome") == "broken"])[:2000])
     sys.exit(2)
 if what in ("defect", "all") and c.get("failed"):

@@ -55,7 +55,8 @@ def cmd_run(args: argparse.Namespace) -> int:
         try:
             _run_drills(args, run)
         except DrillkitError as exc:   # nothing ran: a bad option, no engine, an image that won't build
-            run.errors.append(str(exc))
+            from drillkit.errors import ConfigError
+            (run.input_errors if isinstance(exc, ConfigError) else run.errors).append(str(exc))
             run.pytest_status = None
         run.duration = time.monotonic() - started
         view.result(run)
@@ -180,8 +181,10 @@ def _outcome_from_events(run, events: list[dict], log: Path) -> None:
                     name=d["name"], outcome="skipped", title=d.get("title", ""), stack=d.get("stack", ""),
                     fault=d.get("fault", ""), severity=d.get("severity", ""), source=d.get("source", ""),
                     sentences=["not run"])
-        elif kind == "collect-error":
-            run.errors.append(f"{ev.get('where')}: {ev.get('message')}")
+        elif kind == "collect-error":   # a file that is not a drill: its one line names file:line
+            where = ev.get("where") or ""
+            msg = str(ev.get("message") or "")
+            run.input_errors.append(msg if not where or where == "(session)" or where in msg else f"{where}: {msg}")
         elif kind == "drill-end" and ev.get("name") in by_name:
             d = by_name[ev["name"]]
             d.outcome, d.sentences, d.duration = ev.get("outcome", "broken"), ev.get("sentences") or [], \
@@ -195,7 +198,7 @@ def _outcome_from_events(run, events: list[dict], log: Path) -> None:
                           + f" (see {log})")
     elif run.pytest_status == 4 and not run.signal:
         tail = [l for l in _tail(log, 40) if l.startswith("ERROR")]
-        run.errors.append((tail[-1] if tail else "pytest refused its arguments") + f" (see {log})")
+        run.input_errors.append((tail[-1] if tail else "pytest refused its arguments") + f" (see {log})")
 
 
 def _tail(path: Path, n: int) -> list[str]:

@@ -49,7 +49,8 @@ _PYTEST_OK, _PYTEST_FAILED, _PYTEST_INTERRUPTED, _PYTEST_INTERNAL, _PYTEST_USAGE
 
 
 def result_word(code: int) -> str:
-    """One word for CI logic and the JSON: held, defect, lab-error, internal-error, interrupted."""
+    """One word for CI logic and the JSON: held, defect, lab-error, internal-error, interrupted
+    (`RunOutcome.result` says input-error where only the input was wrong)."""
     try:
         return _RESULT_WORDS[ExitCode(code)]
     except ValueError:
@@ -84,7 +85,8 @@ class RunOutcome:
     """The whole run: drills, errors outside any drill, the pytest status, how it ended."""
 
     drills: list[DrillOutcome] = field(default_factory=list)
-    errors: list[str] = field(default_factory=list)     # collection errors, report tooling, …
+    errors: list[str] = field(default_factory=list)     # lab and tooling errors outside any drill
+    input_errors: list[str] = field(default_factory=list)  # a file or option that is wrong
     pytest_status: int | None = None
     signal: str | None = None                           # "SIGINT" | "SIGTERM" when stopped
     duration: float = 0.0
@@ -99,7 +101,16 @@ class RunOutcome:
 
     @property
     def exit_code(self) -> int:
-        return exit_code_for(self.counts, self.pytest_status, errors=self.errors, signal=self.signal)
+        return exit_code_for(self.counts, self.pytest_status, errors=self.errors + self.input_errors,
+                             signal=self.signal)
+
+    @property
+    def result(self) -> str:
+        """The exit code's word; ``input-error`` when only the input was wrong (the lab is fine)."""
+        code = self.exit_code
+        if code == ExitCode.LAB_OR_INPUT and self.input_errors and not self.errors and not self.counts["broken"]:
+            return "input-error"
+        return result_word(code)
 
     def merge_summary(self, summary: Mapping[str, Any] | None) -> None:
         """Add figures and verdicts from ``summary.json``; a drill only the summary knows is added."""
@@ -125,11 +136,11 @@ class RunOutcome:
         code = self.exit_code
         return {
             "exit_code": code,
-            "result": result_word(code),
+            "result": self.result,
             "counts": self.counts,
             "duration": round(self.duration, 1),
             "stopped_by": self.signal,
-            "errors": list(self.errors),
+            "errors": list(self.input_errors) + list(self.errors),
             "reports": dict(self.reports),
             "drills": [{**asdict(d), "held": d.held, "duration": round(d.duration, 3)} for d in self.drills],
         }

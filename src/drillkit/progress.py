@@ -13,7 +13,7 @@ import sys
 import threading
 from typing import IO, Any
 
-from drillkit.outcome import RunOutcome, result_word
+from drillkit.outcome import RunOutcome
 
 __all__ = ["View", "PlainView", "RichView", "QuietView", "make_view", "verdict_lines"]
 
@@ -78,8 +78,8 @@ class View:
         self._line("")
         self._line(f"drill: {len(run.drills)} drill(s): {c['passed']} held, {c['failed']} found a defect, "
                    f"{c['broken']} lab error(s){', ' + str(c['skipped']) + ' skipped' if c['skipped'] else ''}"
-                   f" in {run.duration:.0f} s — exit {code} ({result_word(code)})")
-        for err in run.errors:
+                   f" in {run.duration:.0f} s — exit {code} ({run.result})")
+        for err in run.input_errors + run.errors:
             self._line(f"drill: error: {err}")
         for label, key in (("summary", "summary"), ("management page", "management"), ("PDF", "pdf"),
                            ("Allure report", "allure"), ("log", "log")):
@@ -116,8 +116,8 @@ class QuietView(View):
         c = run.counts
         code = run.exit_code
         self._line(f"drill: {c['passed']} held, {c['failed']} defect(s), {c['broken']} lab error(s) — "
-                   f"exit {code} ({result_word(code)})")
-        for err in run.errors:
+                   f"exit {code} ({run.result})")
+        for err in run.input_errors + run.errors:
             self._line(f"drill: error: {err}")
 
 

@@ -100,7 +100,8 @@ def test_run_without_an_engine_is_a_lab_failure_with_a_json_result(tmp_path):
 def test_bad_switch_is_an_input_failure_before_anything_starts(tmp_path):
     r = _drill("run", "--json", "--report-dir", str(tmp_path), "-s", "sessions")
     assert r.returncode == 2
-    assert "is not NAME=VALUE" in json.loads(r.stdout)["errors"][0]
+    doc = json.loads(r.stdout)
+    assert doc["result"] == "input-error" and "is not NAME=VALUE" in doc["errors"][0]
 
 
 def test_run_help_documents_the_exit_codes_and_options():
@@ -147,3 +148,12 @@ def test_events_of_a_pytest_run(pytester: pytest.Pytester):
     assert ends["test_defect"]["outcome"] == "failed"
     assert ends["test_defect"]["sentences"] == ["sessions lost: 5 of 20 (expected 0)"]
     assert ends["test_broken"]["outcome"] == "broken" and ends["test_broken"]["sentences"] == ["KeyError: 'db'"]
+
+
+def test_a_wrong_input_is_told_apart_from_a_broken_lab():
+    wrong = RunOutcome(input_errors=["scenarios/x.yaml:3: faults[0].kind: unknown fault kind 'explode'"],
+                       pytest_status=2)
+    assert wrong.exit_code == 2 and wrong.result == "input-error"
+    broken = RunOutcome(drills=[DrillOutcome(name="d", outcome="broken")], input_errors=["x"], pytest_status=1)
+    assert broken.exit_code == 2 and broken.result == "lab-error"
+    assert json.loads(wrong.dumps())["errors"] == wrong.input_errors
