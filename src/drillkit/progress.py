@@ -51,7 +51,8 @@ class View:
             self.total = len(ev.get("drills") or [])
             self.say(f"drill: {self.total} drill(s) to run")
         elif kind == "collect-error":
-            self.say(f"drill: not a drill: {ev.get('where')}: {ev.get('message')}")
+            where, msg = ev.get("where") or "", str(ev.get("message") or "")
+            self.say(f"drill: not a drill: {msg if not where or where == '(session)' or where in msg else where + ': ' + msg}")
         elif kind == "drill-start":
             self.drill_start(ev)
         elif kind == "progress":
