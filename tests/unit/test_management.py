@@ -33,6 +33,17 @@ def test_scorecard_figures_targets_and_dashes():
     assert "0 %" not in text_of(zone_row) and "100 %" not in text_of(zone_row).replace("98.6 %", "")
 
 
+def test_a_none_with_a_reason_says_the_reason_and_headlines_lead():
+    page = build_page(data.summary(), data.history())
+    zone_row = text_of(re.search(r"<b>registry zone outage</b>.*?</tr>", page, re.S)[0])
+    assert "no outage seen" in zone_row
+    summary = data.summary()
+    summary["drills"][3]["figures"]["headlines"] = ["2 acknowledged bookings lost while users saw no error"]
+    summary["drills"][3]["figures"]["notes"]["sessions_lost"] = "no sessions in this drill"
+    row = text_of(re.search(r"<b>booking instance kill</b>.*?</tr>", build_page(summary, data.history()), re.S)[0])
+    assert "2 acknowledged bookings lost while users saw no error" in row and "no sessions in this drill" in row
+
+
 def test_changes_name_what_turned_red_and_green():
     found, previous = changes(data.history())
     assert previous == data.DATES[1]

@@ -287,11 +287,19 @@ def describe_drill(nodeid: str, verdicts: list, figures: Mapping[str, Any], *, s
         f"<td>{_html.escape(_figure_text(v.value, v.unit if v.unit not in ('ratio',) else ''))}</td>"
         f"<td>{_html.escape(v.target or '—')}</td><td>{_html.escape(v.sentence)}</td></tr>" for v in verdicts)
     figs = figures or {}
+    notes = figs.get("notes") if isinstance(figs.get("notes"), Mapping) else {}
     avail = figs.get("availability") if isinstance(figs.get("availability"), Mapping) else {}
-    fig_items = [("recovery time", _figure_text(figs.get("recovery_time"), "s")),
+
+    def shown(key: str, unit: str = "") -> str:   # a None with a reason says the reason
+        value = figs.get(key)
+        return str(notes[key]) if value is None and notes.get(key) else _figure_text(value, unit)
+    fig_items = [("recovery time", shown("recovery_time", "s")),
                  *[(f"availability {p}", _figure_text(v, "%")) for p, v in avail.items()],
-                 ("sessions lost", _figure_text(figs.get("sessions_lost"))),
-                 ("writes lost", _figure_text(figs.get("writes_lost")))]
+                 ("sessions lost", shown("sessions_lost")),
+                 ("writes lost", shown("writes_lost"))]
+    headlines = [str(h) for h in figs.get("headlines") or []]
+    if headlines:
+        head = " ".join(headlines) + " " + head
     html = (f"<p><b>{_html.escape(head)}</b></p>"
             + (f"<p>Rehearses: {_html.escape(source)}</p>" if source else "")
             + "<p>" + " · ".join(f"{_html.escape(k)}: <b>{_html.escape(v)}</b>" for k, v in fig_items) + "</p>"

@@ -127,6 +127,17 @@ class DrillRow:
         text = short_title(self.title, self.name)
         return f"{text} (scenario file)" if re.search(r"\.ya?ml::", self.name) else text
 
+    def note(self, key: str) -> str | None:
+        """Why a figure is None, where summary.py says it ('no outage seen', 'not recovered')."""
+        notes = self.figures.get("notes")
+        return str(notes[key]) if isinstance(notes, Mapping) and notes.get(key) else None
+
+    @property
+    def headlines(self) -> list[str]:
+        """Sentences that are the drill's headline (e.g. writes lost without an error)."""
+        h = self.figures.get("headlines")
+        return [str(x) for x in h] if isinstance(h, list) else []
+
     def verdicts_named(self, *prefixes: str) -> list[dict[str, Any]]:
         return [v for v in self.verdicts if str(v.get("name", "")).lower().startswith(prefixes)]
 
@@ -140,7 +151,9 @@ class DrillRow:
         status = None
         if found:
             status = "fail" if any(v.get("status") == "fail" for v in found) else found[0].get("status")
-        if value is None and found and all(v.get("value") is None for v in found):
+        if value is None and self.note("recovery_time"):
+            value = self.note("recovery_time")
+        elif value is None and found and all(v.get("value") is None for v in found):
             sentence = " ".join(str(v.get("sentence", "")) for v in found).lower()
             if "no outage" in sentence or "nobody was hit" in sentence:
                 value = "no outage seen"
@@ -344,10 +357,11 @@ def _availability_cell(r: DrillRow) -> str:
     return '<td class="num avail">' + "<br>".join(lines) + "</td>"
 
 
-def _lost_cell(value: Any, label: str) -> str:
+def _lost_cell(value: Any, label: str, note: str | None = None) -> str:
     v = _num(value)
     cls = "" if v is None else ("good" if v == 0 else "bad")
-    return f'<td class="num {cls}" title="{_e(label)}">{_e(fmt_count(value))}</td>'
+    text = note if v is None and note else fmt_count(value)
+    return f'<td class="num {cls}" title="{_e(label)}">{_e(text)}</td>'
 
 
 def _outcome_cell(r: DrillRow) -> str:
@@ -387,12 +401,13 @@ def _scorecards(rows: Sequence[DrillRow], history: Sequence[Mapping[str, Any]], 
                    '<th>Sessions lost</th><th>Saved entries lost</th><th>Last runs</th></tr></thead><tbody>')
         for r in members:
             why = ""
-            if r.failed_sentences:
-                why = '<div class="why">' + "; ".join(_e(s) for s in r.failed_sentences) + "</div>"
+            said = list(dict.fromkeys(r.headlines + r.failed_sentences))   # headline first, each once
+            if said:
+                why = '<div class="why">' + "; ".join(_e(s) for s in said) + "</div>"
             out.append(f'<tr><td class="drill"><b>{_e(r.short)}</b><span class="fault">{_e(r.fault)}</span>{why}</td>'
                        f'{_outcome_cell(r)}{_recovery_cell(r)}{_availability_cell(r)}'
-                       f'{_lost_cell(r.figures.get("sessions_lost"), "sessions lost")}'
-                       f'{_lost_cell(r.figures.get("writes_lost"), "acknowledged entries lost")}'
+                       f'{_lost_cell(r.figures.get("sessions_lost"), "sessions lost", r.note("sessions_lost"))}'
+                       f'{_lost_cell(r.figures.get("writes_lost"), "acknowledged entries lost", r.note("writes_lost"))}'
                        f'<td>{_spark(per_drill.get(r.name, []), dates)}</td></tr>')
         out.append("</tbody></table></section>")
     return "".join(out)
