@@ -59,7 +59,9 @@ def test_ci_script_end_to_end(tmp_path, docker):
     assert result["exit_code"] == 0 and result["result"] == "held" and result["counts"]["passed"] == 1
     drill = result["drills"][0]
     assert drill["held"] is True and drill["stack"] == "tiny"
-    assert drill["figures"]["recovery_time"] is not None and drill["figures"]["writes_lost"] is None
+    figures = drill["figures"]   # recovery measured, or None with its reason (no outage seen); writes: none
+    assert (figures["recovery_time"] is not None or (figures.get("notes") or {}).get("recovery_time"))
+    assert figures["writes_lost"] is None
     assert "result=held" in (gh / "output").read_text() and "exit_code=0" in (gh / "output").read_text()
     assert "Every drill held" in (gh / "summary.md").read_text()
     for made in ("site/index.html", "site/management.pdf", "site/allure-report/index.html", "junit.xml",
