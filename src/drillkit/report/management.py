@@ -62,6 +62,8 @@ def fmt_seconds(value: Any) -> str:
     v = _num(value)
     if v is None:
         return str(value) if isinstance(value, str) and value else DASH
+    if v < 1:
+        return f"{v:.2f} s"   # a recovery of 0.05 s is not 0.0 s
     return f"{v:.1f} s" if v < 100 else f"{v:.0f} s"
 
 
