@@ -15,6 +15,7 @@ RECOVERY_TARGET_S = 3.0
 
 
 @pytest.mark.drill("booking", fault="node kill", scenario="booking instance kill: no lost and no double bookings",
+                   source="incident 3: booking overload — no booking lost, none twice",
                    severity="critical")
 def test_booking_instance_kill(drill):
     """Kill booking app-2 under 20 citizens: recovery within 3 s, no booking lost, none twice."""

@@ -14,6 +14,7 @@ PATIENCE_S = 5.0      # a person waits this long for a page; HAProxy first retri
 
 
 @pytest.mark.drill("registry", fault="all backends down", scenario="all registry backends down: disruption notice shown",
+                   source="service standard, criterion 11: show users that there is a disruption",
                    severity="normal")
 def test_registry_all_backends_down(drill):
     """Kill all four app nodes: ≥ 95% of the failed requests get the disruption notice page."""

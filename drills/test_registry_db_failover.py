@@ -25,6 +25,7 @@ RECOVERY_TARGET_S = 30.0   # fault -> clerks work again, runbook included
 
 @pytest.mark.drill("registry", fault="database primary loss",
                    scenario="database primary loss: runbook promotion, nothing acknowledged lost",
+                   source="incident 5: a database across two data centres loses its primary",
                    severity="critical")
 def test_registry_db_failover(drill):
     """Kill the primary under writing clerks, run the runbook: recovery ≤ 30 s, RPO 0 (sync)."""

@@ -23,6 +23,7 @@ ANSWER_TARGET_S = 3.5
 
 @pytest.mark.drill("registry", fault="login path degraded",
                    scenario="login path degraded: existing sessions keep working, new logins fail fast",
+                   source="incident 1: registry outage of 11 April 2019 — new logins impossible",
                    severity="critical")
 def test_registry_login_path_degraded(drill):
     """Slow identity's DB link: existing sessions ≥ 99% available, new logins answered (median ≤ 3.5 s)."""

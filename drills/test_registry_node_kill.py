@@ -19,6 +19,7 @@ OBSERVE_S = 8.0
 
 
 @pytest.mark.drill("registry", fault="node kill", scenario="registry node kill: failover, sessions survive",
+                   source="the registry's cluster of 4 servers behind a load balancer",
                    severity="critical")
 def test_registry_node_kill(drill):
     """Kill one app node under 20 working clerks: recovery within target, no session and no write lost."""

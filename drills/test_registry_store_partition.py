@@ -14,6 +14,7 @@ RECOVERY_TARGET_S = 5.0
 
 
 @pytest.mark.drill("registry", fault="partition", scenario="partition between app nodes and the session store",
+                   source="incident 4: running sessions must survive — session store cut off",
                    severity="normal")
 def test_registry_session_store_partition(drill):
     """Cut app-1 and app-2 off the session store: recovery within 5 s, no session and no write lost."""

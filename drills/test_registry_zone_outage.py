@@ -13,6 +13,7 @@ RECOVERY_TARGET_S = 3.0
 
 
 @pytest.mark.drill("registry", fault="zone outage", scenario="registry zone outage: the other zone carries the service",
+                   source="incident 2: power loss on one floor of a citizen office",
                    severity="critical")
 def test_registry_zone_outage(drill):
     """Kill zone-a (app-1, app-2) under 20 working clerks: zone-b carries them, nothing lost."""

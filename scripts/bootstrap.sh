@@ -54,6 +54,14 @@ ensure_image_tools() {
   fi
 }
 
+# --- tools for the reports -------------------------------------------------------------------
+ensure_chromium() {
+  # headless Chromium prints the management page to PDF; only installed where it is missing
+  if command -v chromium >/dev/null 2>&1 || command -v chromium-browser >/dev/null 2>&1 || [ -n "${DRILLKIT_CHROMIUM:-}" ]; then return 0; fi
+  command -v apt-get >/dev/null 2>&1 || { say "no Chromium and no apt-get: the management page gets no PDF"; return 0; }
+  apt_install chromium
+}
+
 # --- Python environment -----------------------------------------------------------------------
 ensure_python() {
   local py="${PYTHON:-python3}" stamp="$ROOT/.venv/.drillkit-installed" want
@@ -76,5 +84,6 @@ case "${1:-all}" in
   python) ensure_python ;;
   docker) ensure_docker ;;
   all) ensure_python; ensure_docker; ensure_image_tools ;;
+  report) ensure_chromium ;;
   *) die "unknown part ${1}" ;;
 esac

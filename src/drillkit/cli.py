@@ -1,14 +1,17 @@
 """`drill`: the command line for SREs.
 
     drill run [PATH ...]          the main job: default drills against the default lab, reports written
+    drill list [PATH ...]         the drills and scenarios, with stack, fault, source and last verdict
     drill test [PYTEST-ARGS ...]  the test suite (tests/)
     drill up ENV [-s NAME=VALUE]  bring an environment up by hand (stays until `drill down`)
-    drill down RUN|--all          remove a run's containers, networks and volumes
+    drill inject KIND TARGET ...  inject a fault by hand into a run brought up with `drill up`
+    drill heal [FAULT_ID|--all]   heal faults injected by hand
+    drill down RUN|--all          heal what was injected by hand, remove a run's containers, networks, volumes
     drill ps                      runs, environments and containers on this engine
     drill gc [--all]              remove objects of runs whose process is gone
     drill images [ENV ...]        build the images (cached by content)
     drill validate FILE ...       check Compose files and scenarios without starting anything
-    drill report                  build the Allure HTML report from reports/allure-results
+    drill report                  rebuild the Allure report and the management page from reports/
 """
 
 from __future__ import annotations
@@ -25,8 +28,14 @@ from drillkit.errors import DrillkitError
 DEFAULT_DRILLS = ["drills", "scenarios"]
 
 
+_VIEW = None   # the progress view of the running command (drill run), if any
+
+
 def _say(msg: str) -> None:
-    print(msg, flush=True)
+    if _VIEW is not None:
+        _VIEW.say(msg)
+    else:
+        print(msg, flush=True)
 
 
 def _client():
@@ -35,7 +44,33 @@ def _client():
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    """Build, run the drills with Allure output, generate the report and the summary."""
+    """Build, run the drills with Allure output, generate the reports; the exit code says who acts."""
+    global _VIEW
+    from drillkit.outcome import RunOutcome
+    from drillkit.progress import make_view
+    _VIEW = view = make_view(stream=sys.stderr if args.json else sys.stdout, quiet=args.quiet)
+    run = RunOutcome()
+    started = time.monotonic()
+    try:
+        try:
+            _run_drills(args, run)
+        except DrillkitError as exc:   # nothing ran: a bad option, no engine, an image that won't build
+            from drillkit.errors import ConfigError
+            (run.input_errors if isinstance(exc, ConfigError) else run.errors).append(str(exc))
+            run.pytest_status = None
+        run.duration = time.monotonic() - started
+        view.result(run)
+    finally:
+        view.close()
+        _VIEW = None
+    if args.json:
+        print(run.dumps(), flush=True)
+    elif not args.quiet and run.reports.get("summary") and Path(run.reports["summary"]).is_file():
+        print("\n" + Path(run.reports["summary"]).read_text(encoding="utf-8"), flush=True)
+    return run.exit_code
+
+
+def _run_drills(args: argparse.Namespace, run) -> None:
     reports = Path(args.report_dir)
     results = reports / "allure-results"
     if results.exists() and not args.keep_results:
@@ -47,29 +82,152 @@ def cmd_run(args: argparse.Namespace) -> int:
     report = collect(c)
     if report.runs:
         _say(f"drill: gc: {report}")
-    for env in args.environments or ["registry"]:
-        _build(env, args.switch)
+    if not args.attach:
+        for env in args.environments or ["registry"]:
+            _build(env, args.switch)
     paths = args.paths or [p for p in DEFAULT_DRILLS if Path(p).exists()]
     pytest_args = [*paths, f"--alluredir={results}", f"--drill-report-dir={reports}", "-v", "-p", "no:cacheprovider",
+                   "-p", "drillkit.run_events", f"--junitxml={reports / 'junit.xml'}",
                    "-o", "console_output_style=classic", "--rootdir", "."]
     for sw in args.switch:
         pytest_args.append(f"--drill-switch={sw}")
     if args.keep_env_on_failure:
         pytest_args.append("--keep-env-on-failure")
-    _say(f"drill: running {' '.join(paths)} (reports in {reports}/)")
-    t0 = time.monotonic()
-    code = subprocess.call([sys.executable, "-m", "pytest", *pytest_args])
-    _say(f"drill: drills finished in {time.monotonic() - t0:.0f} s (pytest exit code {code})")
-    if not args.no_html:
-        from drillkit.report.allure_cli import ensure_allure, generate_report
-        allure = ensure_allure(progress=_say)
-        index = generate_report(results, reports / "allure-report", progress=_say, allure=allure)
-        _say(f"drill: Allure report: {index}")
-    summary = reports / "summary.md"
-    if summary.exists():
-        _say("")
-        _say(summary.read_text(encoding="utf-8"))
-    return code
+    if args.attach:
+        pytest_args.append(f"--drill-attach={args.attach}")
+    log = reports / "drill-run.log"
+    _say(f"drill: running {' '.join(paths)} (reports in {reports}/, pytest's output in {log})")
+    summary_json = reports / "summary.json"
+    before = summary_json.stat().st_mtime if summary_json.exists() else None
+    run.pytest_status, run.signal, events = _pytest_with_events(pytest_args, log)
+    run.reports["log"] = str(log)
+    _outcome_from_events(run, events, log)
+    from drillkit.outcome import read_json
+    if summary_json.exists() and summary_json.stat().st_mtime != before:
+        run.merge_summary(read_json(summary_json))
+        run.reports["summary"] = str(reports / "summary.md")
+        run.reports["summary_json"] = str(summary_json)
+    if run.signal:
+        return   # stopped: the lab is down; no report to build from half a run
+    if not args.no_html and any(results.glob("*-result.json")):
+        try:
+            from drillkit.report.allure_cli import ensure_allure, generate_report
+            allure = ensure_allure(progress=_say)
+            index = generate_report(results, reports / "allure-report", progress=_say, allure=allure)
+            run.reports["allure"] = str(index)
+        except DrillkitError as exc:
+            run.errors.append(f"Allure report not built: {exc}")
+    if run.drills:
+        _management(reports, run, pdf=not args.no_pdf)
+
+
+def _pytest_with_events(pytest_args: list[str], log: Path) -> tuple[int, str | None, list[dict]]:
+    """Run pytest in its own session (Ctrl-C reaches it once, through us), its output into ``log``,
+    its events rendered live; SIGINT/SIGTERM are passed on once and we wait for its teardown."""
+    import json
+    import signal
+    import threading
+    from drillkit.run_events import ENV_FD
+    log.parent.mkdir(parents=True, exist_ok=True)
+    read_fd, write_fd = os.pipe()
+    events: list[dict] = []
+    stopped: list[str] = []
+    with open(log, "w", encoding="utf-8") as out:
+        proc = subprocess.Popen([sys.executable, "-m", "pytest", *pytest_args], stdout=out,
+                                stderr=subprocess.STDOUT, pass_fds=(write_fd,), start_new_session=True,
+                                env={**os.environ, ENV_FD: str(write_fd), "PYTHONUNBUFFERED": "1"})
+        os.close(write_fd)
+
+        def read() -> None:
+            with os.fdopen(read_fd, encoding="utf-8", errors="replace") as fh:
+                for line in fh:
+                    try:
+                        ev = json.loads(line)
+                    except ValueError:
+                        continue
+                    events.append(ev)
+                    if _VIEW is not None:
+                        _VIEW.event(ev)
+        reader = threading.Thread(target=read, name="drill-events", daemon=True)
+        reader.start()
+
+        def on_signal(signum, frame) -> None:
+            name = signal.Signals(signum).name
+            if not stopped:
+                stopped.append(name)
+                _say(f"drill: {name}: healing every fault and removing the lab (this takes a moment) …")
+                if proc.poll() is None:
+                    proc.send_signal(signum)
+            else:
+                _say("drill: still tearing down; a run is never left half-way")
+        previous = {s: signal.signal(s, on_signal) for s in (signal.SIGINT, signal.SIGTERM)}
+        try:
+            status = proc.wait()
+        finally:
+            for s, h in previous.items():
+                signal.signal(s, h)
+        reader.join(timeout=10)
+    return status, (stopped[0] if stopped else None), events
+
+
+def _outcome_from_events(run, events: list[dict], log: Path) -> None:
+    from drillkit.outcome import DrillOutcome
+    by_name: dict[str, DrillOutcome] = {}
+    for ev in events:
+        kind = ev.get("event")
+        if kind == "collected":
+            for d in ev.get("drills") or []:
+                by_name[d["name"]] = DrillOutcome(
+                    name=d["name"], outcome="skipped", title=d.get("title", ""), stack=d.get("stack", ""),
+                    fault=d.get("fault", ""), severity=d.get("severity", ""), source=d.get("source", ""),
+                    sentences=["not run"])
+        elif kind == "collect-error":   # a file that is not a drill: its one line names file:line
+            where = ev.get("where") or ""
+            msg = str(ev.get("message") or "")
+            run.input_errors.append(msg if not where or where == "(session)" or where in msg else f"{where}: {msg}")
+        elif kind == "drill-end" and ev.get("name") in by_name:
+            d = by_name[ev["name"]]
+            d.outcome, d.sentences, d.duration = ev.get("outcome", "broken"), ev.get("sentences") or [], \
+                ev.get("duration") or 0.0
+    run.drills = list(by_name.values())
+    if run.signal:
+        run.drills = [d for d in run.drills if d.sentences != ["not run"]]
+    if not events and run.pytest_status not in (0, 1) and not run.signal:
+        tail = [l for l in _tail(log, 40) if l.startswith(("ERROR", "E ")) or "error" in l.lower()]
+        run.errors.append((tail[-1] if tail else f"pytest stopped with status {run.pytest_status}")[:400]
+                          + f" (see {log})")
+    elif run.pytest_status == 4 and not run.signal:
+        tail = [l for l in _tail(log, 40) if l.startswith("ERROR")]
+        run.input_errors.append((tail[-1] if tail else "pytest refused its arguments") + f" (see {log})")
+
+
+def _tail(path: Path, n: int) -> list[str]:
+    try:
+        return path.read_text(encoding="utf-8", errors="replace").splitlines()[-n:]
+    except OSError:
+        return []
+
+
+def _management(reports: Path, run, *, pdf: bool) -> None:
+    """The one page for management (HTML, and a PDF where Chromium is installed)."""
+    from drillkit.report.management import write_management_page
+    try:
+        page = write_management_page(reports)
+    except Exception as exc:   # the page must never hide the drills' result
+        run.errors.append(f"management page not written: {type(exc).__name__}: {exc}")
+        return
+    run.reports["management"] = str(page)
+    if not pdf:
+        return
+    from drillkit.report.browser import find_chromium, print_pdf
+    if find_chromium() is None:
+        _say("drill: no PDF of the management page: Chromium is not installed "
+             "(scripts/bootstrap.sh report installs it)")
+        return
+    try:
+        run.reports["pdf"] = str(print_pdf(page, page.with_suffix(".pdf"), one_page=True))
+    except DrillkitError as exc:
+        run.errors.append(f"PDF of the management page not printed: {exc}")
 
 
 def _build(env_name: str, switches: list[str]) -> None:
@@ -111,33 +269,134 @@ def cmd_test(args: argparse.Namespace) -> int:
 
 
 def cmd_up(args: argparse.Namespace) -> int:
-    from drillkit import labels as L
-    from drillkit.lab.compose import load_environment
+    from drillkit.adhoc import AdhocRun
+    from drillkit.lab.compose import find_environment, load_environment
     from drillkit.lab.environment import Environment
-    spec = load_environment(args.environment, _switches(args.switch))
+    switches = _switches(args.switch)
+    spec = load_environment(args.environment, switches)
     env = Environment(spec, progress=_say)
     env.owner = f"keep:{os.environ.get('USER', 'user')}"
     env.up()
+    adhoc = AdhocRun(env.run_id, args.report_dir)
+    adhoc.record_up(str(find_environment(args.environment).resolve()), spec.chosen, spec.name)
     _say(f"run {env.run_id}: {spec.name} is up" + (f" at {env.url()}" if spec.entrypoint else ""))
     if env.links:
         _say(f"  toxiproxy API: http://127.0.0.1:{env.links.port}  links: {', '.join(l.name for l in spec.links)}")
-    _say(f"  remove it with: drill down {env.run_id}")
+    _say(f"  inject a fault:  drill inject kill {next(iter(spec.services))}-1 --run {env.run_id}")
+    _say(f"  run a scenario:  drill run SCENARIO --attach {env.run_id}")
+    _say(f"  timeline:        {adhoc.timeline_path}")
+    _say(f"  remove it with:  drill down {env.run_id}")
     return 0
+
+
+def cmd_inject(args: argparse.Namespace) -> int:
+    from drillkit.adhoc import AdhocRun, parse_attrs
+    adhoc = AdhocRun(args.run, args.report_dir)
+    attrs = parse_attrs(args.attrs)
+    rec = adhoc.inject(args.kind, args.target, attrs, max_nodes=args.max_nodes, progress=_say)
+    _say(f"{rec['fault_id']}: {rec['describe']} injected into run {args.run} "
+         f"(heal it with: drill heal {rec['fault_id']} --run {args.run}; timeline {adhoc.timeline_path})")
+    return 0
+
+
+def cmd_heal(args: argparse.Namespace) -> int:
+    from drillkit.adhoc import AdhocRun
+    adhoc = AdhocRun(args.run, args.report_dir)
+    if args.list:
+        for f in adhoc.active():
+            _say(f"{f['fault_id']}  {f['describe']}  (since {f['injected']})")
+        return 0
+    if not args.fault_id and not args.all:
+        raise DrillkitError("name the fault to heal", fix=f"drill heal FAULT_ID --run {args.run} "
+                                                          f"(or --all); `drill heal --list --run {args.run}` shows them")
+    healed, errors = adhoc.heal(None if args.all else args.fault_id, progress=_say)
+    for fid in healed:
+        _say(f"{fid}: healed")
+    if not healed and not errors:
+        _say(f"no active fault on run {args.run}")
+    for err in errors:
+        print(f"drill: error: heal failed: {err}", file=sys.stderr)
+    return 2 if errors else 0
+
+
+def _heal_before_down(run_id: str, report_dir: str) -> list[str]:
+    """`drill down` heals what was injected by hand first: a fault never outlives its run silently."""
+    from drillkit.adhoc import AdhocRun
+    adhoc = AdhocRun(run_id, report_dir)
+    if not adhoc.active():
+        adhoc.forget()
+        return []
+    try:
+        healed, errors = adhoc.heal(None, progress=_say)
+    except DrillkitError as exc:
+        return [str(exc)]
+    for fid in healed:
+        _say(f"{fid}: healed before removing run {run_id}")
+    if not errors:
+        adhoc.forget()
+    return errors
 
 
 def cmd_down(args: argparse.Namespace) -> int:
+    from drillkit import labels as L
     from drillkit.lab.gc import collect, remove_run
     c = _client()
+    errors: list[str] = []
     if args.all:
+        runs = {r["Labels"].get(L.RUN) for r in c.api.containers(all=True, filters={"label": L.RUN})}
+        for run_id in sorted(r for r in runs if r):
+            errors += _heal_before_down(run_id, args.report_dir)
         _say(str(collect(c, include_alive=True)))
-        return 0
-    if not args.run:
-        raise DrillkitError("name the run to remove", fix="drill down RUN (see `drill ps`) or drill down --all")
-    n_c, n_n, n_v = remove_run(c, args.run)
-    if not (n_c or n_n or n_v):
-        raise DrillkitError(f"no objects of run {args.run!r}", fix="see `drill ps` for the runs on this engine")
-    _say(f"removed {n_c} container(s), {n_n} network(s), {n_v} volume(s) of {args.run}")
-    return 0
+    else:
+        if not args.run:
+            raise DrillkitError("name the run to remove", fix="drill down RUN (see `drill ps`) or drill down --all")
+        errors = _heal_before_down(args.run, args.report_dir)
+        n_c, n_n, n_v = remove_run(c, args.run)
+        if not (n_c or n_n or n_v) and not errors:
+            raise DrillkitError(f"no objects of run {args.run!r}", fix="see `drill ps` for the runs on this engine")
+        _say(f"removed {n_c} container(s), {n_n} network(s), {n_v} volume(s) of {args.run}")
+    for err in errors:
+        print(f"drill: error: heal failed (the run is removed all the same): {err}", file=sys.stderr)
+    return 2 if errors else 0
+
+
+def cmd_list(args: argparse.Namespace) -> int:
+    import json
+    from drillkit.catalogue import VERDICT_WORDS, collect_drills, last_verdicts
+    paths = args.paths or [p for p in DEFAULT_DRILLS if Path(p).exists()]
+    drills, errors = collect_drills(paths)
+    history = last_verdicts(Path(args.report_dir) / "history.jsonl")
+    for d in drills:
+        last = history.get(d["name"])
+        d["last_verdict"] = VERDICT_WORDS.get(last.get("outcome"), last.get("outcome")) if last else None
+        d["last_run"] = last.get("date") if last else None
+    if args.json:
+        print(json.dumps({"drills": drills, "errors": errors}, indent=2, ensure_ascii=False))
+    else:
+        _print_list(drills)
+        for err in errors:
+            print(f"drill: not a drill: {err}", file=sys.stderr)
+    return 2 if errors else 0
+
+
+def _print_list(drills: list[dict]) -> None:
+    cols = [("drill", "name"), ("stack", "stack"), ("fault", "fault"), ("severity", "severity"),
+            ("source incident", "source"), ("last verdict", "last_verdict")]
+    rows = [[str(d.get(k) or "—") for _, k in cols] for d in drills]
+    if sys.stdout.isatty():
+        from rich.console import Console
+        from rich.table import Table
+        t = Table(show_lines=False, header_style="bold")
+        for title, _ in cols:
+            t.add_column(title, overflow="fold")
+        for r in rows:
+            t.add_row(*r)
+        Console().print(t)
+    else:
+        print("\t".join(title for title, _ in cols))
+        for r in rows:
+            print("\t".join(r))
+    print(f"{len(drills)} drill(s)" if drills else "no drills found")
 
 
 def cmd_ps(args: argparse.Namespace) -> int:
@@ -188,26 +447,51 @@ def cmd_report(args: argparse.Namespace) -> int:
     index = generate_report(reports / "allure-results", reports / "allure-report", progress=_say,
                             allure=ensure_allure(progress=_say))
     _say(f"Allure report: {index}")
+    if (reports / "summary.json").is_file():
+        from drillkit.report.management import write_management_page
+        _say(f"management page: {write_management_page(reports)}")
     return 0
+
+
+def _exit_code_help() -> str:
+    from drillkit.outcome import EXIT_CODES
+    return "exit codes:\n" + "\n".join(f"  {code:<4} {text}" for code, text in EXIT_CODES)
 
 
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="drill", description="drillkit: failover drills with measured verdicts.",
                                 formatter_class=argparse.RawDescriptionHelpFormatter, epilog=__doc__)
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    report_dir = os.environ.get("DRILLKIT_REPORT_DIR", "reports")
 
-    r = sub.add_parser("run", help="the main job: build, run the default drills, write reports/")
+    r = sub.add_parser("run", help="the main job: build, run the default drills, write reports/",
+                       formatter_class=argparse.RawDescriptionHelpFormatter, epilog=_exit_code_help(),
+                       description="Build the images, run the drills (live progress on stderr with --json, "
+                                   "stdout otherwise), write reports/: summary, Allure report, management "
+                                   "page and its PDF.")
     r.add_argument("paths", nargs="*", help="drill files or folders (default: drills/ scenarios/)")
     r.add_argument("-e", "--environment", dest="environments", action="append",
                    help="environment whose images to build first (default: registry; repeatable)")
     r.add_argument("-s", "--switch", action="append", default=[], metavar="NAME=VALUE",
                    help="defect switch for every drill (e.g. sessions=node-local)")
-    r.add_argument("--report-dir", default=os.environ.get("DRILLKIT_REPORT_DIR", "reports"),
-                   help="where reports go (default: reports)")
+    r.add_argument("--report-dir", default=report_dir, help="where reports go (default: reports)")
+    r.add_argument("--attach", metavar="RUN",
+                   help="run against an environment already up (`drill up`); it is neither built, reset "
+                        "nor removed")
+    r.add_argument("--json", action="store_true",
+                   help="print the result as JSON on stdout (progress goes to stderr)")
+    r.add_argument("-q", "--quiet", action="store_true", help="only each drill's verdict line and the totals")
     r.add_argument("--keep-results", action="store_true", help="add to earlier allure-results instead of starting fresh")
     r.add_argument("--keep-env-on-failure", action="store_true", help="leave a failed drill's environment up")
     r.add_argument("--no-html", action="store_true", help="skip the Allure HTML report")
+    r.add_argument("--no-pdf", action="store_true", help="skip the PDF of the management page")
     r.set_defaults(func=cmd_run)
+
+    ls = sub.add_parser("list", help="list drills and scenarios: stack, fault, severity, source, last verdict")
+    ls.add_argument("paths", nargs="*", help="drill files or folders (default: drills/ scenarios/)")
+    ls.add_argument("--json", action="store_true", help="as JSON on stdout")
+    ls.add_argument("--report-dir", default=report_dir, help="where history.jsonl is (default: reports)")
+    ls.set_defaults(func=cmd_list)
 
     t = sub.add_parser("test", help="run the test suite (pytest tests/)")
     t.add_argument("pytest_args", nargs=argparse.REMAINDER, help="arguments for pytest (default: tests)")
@@ -216,11 +500,33 @@ def build_parser() -> argparse.ArgumentParser:
     u = sub.add_parser("up", help="bring an environment up by hand; it stays until `drill down`")
     u.add_argument("environment", help="a folder of environments/ or a compose.yaml")
     u.add_argument("-s", "--switch", action="append", default=[], metavar="NAME=VALUE", help="defect switch")
+    u.add_argument("--report-dir", default=report_dir, help="where the run's ad-hoc timeline goes (default: reports)")
     u.set_defaults(func=cmd_up)
 
-    d = sub.add_parser("down", help="remove a run's containers, networks and volumes")
+    inj = sub.add_parser("inject", help="inject a fault by hand into a run brought up with `drill up`",
+                         description="Inject one fault now; it stays until `drill heal` or `drill down`. "
+                                     "Recorded on reports/adhoc/RUN.jsonl.")
+    inj.add_argument("kind", help="fault kind (kill, stop, pause, latency, link_down, partition, …)")
+    inj.add_argument("target", help="app-2 (one replica), app (all), app@zone-a, a link (link faults), "
+                                    "a zone (zone faults), or - for none")
+    inj.add_argument("attrs", nargs="*", metavar="ATTR=VALUE", help="the fault's attributes, e.g. latency=300")
+    inj.add_argument("--run", required=True, help="run id (see `drill ps`)")
+    inj.add_argument("--max-nodes", type=int, default=None, help="refuse a fault that would touch more nodes")
+    inj.add_argument("--report-dir", default=report_dir, help="where the ad-hoc timeline is (default: reports)")
+    inj.set_defaults(func=cmd_inject)
+
+    h = sub.add_parser("heal", help="heal faults injected by hand")
+    h.add_argument("fault_id", nargs="?", help="the id `drill inject` printed (e.g. f101)")
+    h.add_argument("--all", action="store_true", help="every active fault of the run, newest first")
+    h.add_argument("--list", action="store_true", help="list the run's active faults")
+    h.add_argument("--run", required=True, help="run id (see `drill ps`)")
+    h.add_argument("--report-dir", default=report_dir, help="where the ad-hoc timeline is (default: reports)")
+    h.set_defaults(func=cmd_heal)
+
+    d = sub.add_parser("down", help="heal faults injected by hand, then remove a run's containers, networks, volumes")
     d.add_argument("run", nargs="?", help="run id (see `drill ps`)")
     d.add_argument("--all", action="store_true", help="every drillkit run on this engine")
+    d.add_argument("--report-dir", default=report_dir, help="where the ad-hoc state is (default: reports)")
     d.set_defaults(func=cmd_down)
 
     sub.add_parser("ps", help="list drillkit containers by run").set_defaults(func=cmd_ps)
@@ -237,8 +543,9 @@ def build_parser() -> argparse.ArgumentParser:
     v.add_argument("files", nargs="+")
     v.set_defaults(func=cmd_validate)
 
-    rp = sub.add_parser("report", help="build the Allure HTML report from reports/allure-results")
-    rp.add_argument("--report-dir", default=os.environ.get("DRILLKIT_REPORT_DIR", "reports"))
+    rp = sub.add_parser("report", help="build the Allure HTML report from reports/allure-results (and the "
+                                       "management page from summary.json)")
+    rp.add_argument("--report-dir", default=report_dir)
     rp.set_defaults(func=cmd_report)
     return p
 
@@ -253,6 +560,14 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("drill: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:  # `drill list | head`: the reader has what it wanted
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
+    except Exception:  # a bug in drillkit: the traceback is for its maintainers, the code says so
+        import traceback
+        traceback.print_exc()
+        print("drill: internal error (a bug in drillkit; the traceback is above)", file=sys.stderr)
+        return 3
 
 
 if __name__ == "__main__":

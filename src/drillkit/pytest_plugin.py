@@ -20,9 +20,9 @@ import pytest
 __all__ = ["DrillSettings"]
 
 MARKER = ("drill(environment=None, *, switches=None, stack=None, fault=None, scenario=None, "
-          "severity='normal', target=None): a failover drill against a lab environment; "
+          "severity='normal', target=None, source=None): a failover drill against a lab environment; "
           "switches picks defect variants (e.g. {'sessions': 'node-local'}), fault/scenario/severity "
-          "label the Allure report")
+          "label the Allure report, source names the incident it rehearses (`drill list` shows it)")
 
 OPTIONS = [
     # (cli, ini, env, type, default, help)
@@ -36,6 +36,9 @@ OPTIONS = [
      "seconds between probe requests (default 0.05)"),
     ("--drill-report-dir", "drill_report_dir", "DRILLKIT_REPORT_DIR", "string", "reports",
      "where timelines, charts and the summary are written"),
+    ("--drill-attach", "drill_attach", "DRILLKIT_ATTACH", "string", "",
+     "run the drills against the environment of a run already up (`drill up`): it is used as it is "
+     "and never removed"),
 ]
 
 
@@ -46,6 +49,8 @@ class DrillSettings:
     keep_env_on_failure: bool = False
     probe_interval: float = 0.05
     report_dir: Path = Path("reports")
+    attach: str = ""                                    # run id of an environment already up
+    used: dict = field(default_factory=dict)            # environment name -> spec, for the report
     results: list = field(default_factory=list)
     environments: dict = field(default_factory=dict)   # (module, env, switches) -> Environment
     kept: list = field(default_factory=list)
@@ -118,6 +123,7 @@ def pytest_configure(config: pytest.Config) -> None:
         raise pytest.UsageError(str(ConfigError(f"probe interval {raw!r} is not 0.005..10 seconds",
                                                 field=origin, fix="e.g. --probe-interval 0.05"))) from None
     s.report_dir = Path(vals["drill_report_dir"][0])
+    s.attach = str(vals["drill_attach"][0] or "").strip()
     config.stash[settings_key] = s
 
     # SIGTERM (CI cancel, `kill`) must run the same teardown as Ctrl-C.
@@ -212,15 +218,17 @@ def drill_env(request: pytest.FixtureRequest, drill_settings: DrillSettings, _dr
     key = (_module_nodeid(request.node), spec.name, tuple(sorted(spec.chosen.items())))
     env = drill_settings.environments.get(key)
     tr = request.config.pluginmanager.get_plugin("terminalreporter")
-    progress = (lambda m: tr.write_line(f"  drillkit: {m}")) if tr and request.config.getoption("verbose") > 0 \
-        else (lambda m: None)
-    if env is None:
+    progress = _progress(request)
+    if drill_settings.attach:
+        env = _attached_env(drill_settings, spec, switches, progress)
+    elif env is None:
         env = Environment(spec, progress=progress)
         drill_settings.environments[key] = env
         env.up()
     else:
         env.progress = progress
         env.reset()
+    drill_settings.used[env.spec.name] = env.spec
     yield env
     reps = request.node.stash.get(_report_key, {})
     failed = any(r.failed for r in reps.values())
@@ -229,6 +237,48 @@ def drill_env(request: pytest.FixtureRequest, drill_settings: DrillSettings, _dr
         if tr:
             tr.write_line(f"drillkit: kept environment {spec.name} (run {env.run_id}) for debugging; "
                           f"`drill down {env.run_id}` removes it")
+
+
+def _progress(request: pytest.FixtureRequest):
+    """Progress lines: to the terminal with -v, and to `drill run`'s event stream when it listens."""
+    from drillkit.run_events import emit
+    config = request.config
+    tr = config.pluginmanager.get_plugin("terminalreporter")
+    verbose = tr is not None and config.getoption("verbose") > 0
+
+    def progress(message: str) -> None:
+        if verbose:
+            tr.write_line(f"  drillkit: {message}")
+        emit(config, "progress", text=message)
+    return progress
+
+
+def _attached_env(drill_settings: DrillSettings, spec, wanted: dict[str, str], progress):
+    """The environment of `--drill-attach RUN`: rebuilt from the run's labels, used as it is (faults
+    injected by hand stay) and never removed (it belongs to whoever ran `drill up`). Switches the
+    drill or the command line ask for must be the run's."""
+    from drillkit.errors import ConfigError
+    from drillkit.lab.attach import attach
+    key = ("attached", drill_settings.attach)
+    env = drill_settings.environments.get(key)
+    if env is None:
+        from drillkit.adhoc import AdhocRun
+        state = AdhocRun(drill_settings.attach, drill_settings.report_dir).read()
+        env = attach(drill_settings.attach, environment=state.get("environment") or str(spec.file),
+                     switches=state.get("switches") or spec.chosen, progress=progress)
+        drill_settings.environments[key] = env
+        drill_settings.kept.append(env)
+    env.progress = progress
+    if env.spec.name != spec.name:
+        raise ConfigError(f"the drill wants environment {spec.name!r}, run {drill_settings.attach} is "
+                          f"{env.spec.name!r}", field="--attach",
+                          fix=f"attach a run of {spec.name} (`drill up {spec.name}`)")
+    differ = {k: v for k, v in wanted.items() if env.spec.chosen.get(k) != v}
+    if differ:
+        raise ConfigError(f"the drill wants switches {differ}, run {drill_settings.attach} was brought up "
+                          f"with {env.spec.chosen}", field="--attach",
+                          fix="bring the environment up with those switches: drill up ENV -s NAME=VALUE")
+    return env
 
 
 def _module_nodeid(item) -> str:
@@ -257,11 +307,11 @@ def drill(request: pytest.FixtureRequest, drill_env, drill_settings: DrillSettin
     timeline = Timeline(tl_path, drill=request.node.nodeid, run=drill_env.run_id,
                         environment=spec.name, meta={"switches": spec.chosen, "stack": stack,
                                                      "fault": fault, "scenario": scenario})
-    tr = request.config.pluginmanager.get_plugin("terminalreporter")
-    progress = (lambda m: tr.write_line(f"  drillkit: {m}")) if tr and request.config.getoption("verbose") > 0 \
-        else (lambda m: None)
+    progress = _progress(request)
     d = Drill(drill_env, timeline, probe_interval=drill_settings.probe_interval, progress=progress)
-    d.meta = {"stack": stack, "fault": fault, "scenario": scenario}
+    source = kw.get("source") or getattr(getattr(request.node, "scenario", None), "source", "") or ""
+    d.meta = {"stack": stack, "fault": fault, "scenario": scenario, "source": source,
+              "nodeid": request.node.nodeid}
     _allure_labels(stack, fault, scenario, kw.get("severity", "normal"), spec.chosen)
     started = time.monotonic()
     try:
@@ -310,6 +360,15 @@ def _attach_drill(d, s: DrillSettings) -> None:
             attach_text(f"logs of {svc}", d.env.logs(svc, tail=300))
     except Exception as exc:
         sys.stderr.write(f"drillkit: allure attachments skipped: {exc}\n")
+    try:  # the verdicts and their figures on the drill's own page
+        from drillkit.report.allure_results import describe_drill
+        from drillkit.report.summary import DrillResult, key_figures
+        figures = key_figures(DrillResult(name=meta.get("nodeid", ""), stack=meta.get("stack", ""),
+                                          fault=meta.get("fault", ""), scenario=meta.get("scenario", ""),
+                                          outcome="", verdicts=list(d.verdicts)), timeline=d.timeline)
+        describe_drill(meta.get("nodeid", ""), list(d.verdicts), figures, source=meta.get("source", ""))
+    except Exception as exc:
+        sys.stderr.write(f"drillkit: verdicts not put on the Allure page: {exc}\n")
 
 
 def _allure_labels(stack, fault, scenario, severity, switches) -> None:
@@ -346,21 +405,31 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus) -> None:
     s = session.config.stash.get(settings_key, None)
     if s is None:
         return
+    alluredir = getattr(session.config.option, "allure_report_dir", None)
     if s.results:
         try:
+            from drillkit.catalogue import recent_outcomes
             from drillkit.report.summary import append_trend, write_summary
+            previous = recent_outcomes(s.report_dir / "history.jsonl")   # before this run is added
             write_summary(s.results, s.report_dir)
             append_trend(s.results, s.report_dir / "history.jsonl")
+            if alluredir:
+                from drillkit.report.allure_results import mark_unstable, unstable_drills
+                mark_unstable(Path(alluredir), unstable_drills(s.results, previous))
         except Exception as exc:
             sys.stderr.write(f"drillkit: summary not written: {exc}\n")
-    alluredir = getattr(session.config.option, "allure_report_dir", None)
     if alluredir and s.results:
         try:
-            from drillkit.report.allure_results import (write_categories_json, write_environment_properties,
-                                                        write_executor_json)
-            envs = {f"switch.{k}": v for r in s.environments.values() for k, v in r.spec.chosen.items()}
-            envs.update({"python": sys.version.split()[0], "probe_interval_s": s.probe_interval})
-            write_environment_properties(Path(alluredir), envs)
+            from drillkit.report.allure_results import (environment_facts, write_categories_json,
+                                                        write_environment_properties, write_executor_json)
+            try:
+                from drillkit.lab.docker_client import client
+                docker = client()
+            except Exception:  # no engine: the facts that need it are left out
+                docker = None
+            facts = environment_facts(s.used, probe_interval=s.probe_interval, docker=docker,
+                                      root=session.config.rootpath)
+            write_environment_properties(Path(alluredir), facts)
             write_executor_json(Path(alluredir), build_name=time.strftime("drill run %Y-%m-%d %H:%M"))
             write_categories_json(Path(alluredir))
         except Exception as exc:

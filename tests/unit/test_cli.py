@@ -31,5 +31,5 @@ def test_validate_reports_bad_compose_file_in_one_line(tmp_path):
 
 def test_help_lists_the_commands():
     r = run("--help")
-    for cmd in ("run", "test", "up", "down", "ps", "gc", "images", "validate", "report"):
+    for cmd in ("run", "list", "test", "up", "inject", "heal", "down", "ps", "gc", "images", "validate", "report"):
         assert f"    {cmd}" in r.stdout

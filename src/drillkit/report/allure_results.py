@@ -1,6 +1,13 @@
 """Allure helpers for drills: attachments, labels and phase steps through allure-pytest's ``allure``
 module (imported lazily), and the results-folder files allure-pytest does not write itself —
-``environment.properties``, ``executor.json`` and ``categories.json``."""
+``environment.properties``, ``executor.json`` and ``categories.json``.
+
+For the report's readers: the Environment block names the stacks, their images' content hashes, the
+switches, the git commit, the Docker engine and its host (`environment_facts`); a drill's page shows
+its verdicts with their figures (`describe_drill`: description, and parameters excluded from Allure's
+history id so a figure that changes does not make a new test); and a drill whose verdict changed
+between retries or went back and forth over its recent runs is marked flaky, which the category
+"Unstable drill" collects (`unstable_drills`, `mark_unstable`)."""
 
 from __future__ import annotations
 
@@ -17,18 +24,21 @@ if TYPE_CHECKING:
 __all__ = [
     "attach_timeline", "attach_text", "label_drill", "phase_step",
     "write_environment_properties", "write_executor_json", "write_categories_json",
-    "CATEGORIES", "STACK_DEFECT", "LAB_ERROR", "VERDICT_FAILURE_PREFIX", "LAB_ERROR_NAMES",
+    "environment_facts", "describe_drill", "unstable_drills", "mark_unstable", "DRILL_LABEL",
+    "CATEGORIES", "STACK_DEFECT", "LAB_ERROR", "UNSTABLE", "VERDICT_FAILURE_PREFIX", "LAB_ERROR_NAMES",
 ]
 
 VERDICT_FAILURE_PREFIX = "drill failed:"
 LAB_ERROR_NAMES = ("LabError", "HealthCheckFailed", "DockerUnavailable", "ImageBuildError", "LinkError")
 STACK_DEFECT = "Stack defect"
 LAB_ERROR = "Lab/infrastructure error"
+UNSTABLE = "Unstable drill"
+DRILL_LABEL = "drill"   # a custom label with the drill's pytest node id (finds its result file)
 
 _LAB_ALTERNATION = "|".join(LAB_ERROR_NAMES)
 # Allure 2 matches a category's regex against the whole message; (?s) lets ".*" span the traceback
 # lines allure-pytest puts into multi-line messages.
-CATEGORIES: list[dict[str, Any]] = [
+_BASE_CATEGORIES: list[dict[str, Any]] = [
     {"name": STACK_DEFECT,
      "description": "A verdict on the stack under test failed (recovery time, sessions or writes lost…).",
      "messageRegex": f"(?s).*{VERDICT_FAILURE_PREFIX}.*",
@@ -44,6 +54,21 @@ CATEGORIES: list[dict[str, Any]] = [
      "messageRegex": f"(?s)(?!.*({_LAB_ALTERNATION})).*",
      "matchedStatuses": ["broken"]},
 ]
+# Allure 2 puts a result into the first category that matches it, and a category matches only results
+# whose flaky flag equals its own `flaky` (default false). So "Unstable drill" comes first and takes
+# every result marked flaky (`mark_unstable`), whatever its status; the others take the rest. No
+# messageRegex on it: a passed result has no message, and Allure matches a regex against none as false.
+CATEGORIES: list[dict[str, Any]] = [
+    {"name": UNSTABLE,
+     "description": "The drill's verdict flip-flopped: it changed between retries of this run, or went "
+                    "back and forth (held, defect, held …) over its recent runs — a race in the stack or "
+                    "a drill that measures too close to its target. A drill that turned red once and "
+                    "stays red is a stack defect, not this.",
+     "matchedStatuses": ["failed", "broken", "passed"],
+     "flaky": True},
+    *_BASE_CATEGORIES,
+]
+RECENT_RUNS = 5   # how far back a flip-flop counts
 
 _PHASE_TITLES = {
     "steady": "steady state", "steady state": "steady state", "steady-state": "steady state",
@@ -156,3 +181,172 @@ def write_categories_json(results_dir: Path) -> Path:
     path = results_dir / "categories.json"
     path.write_text(json.dumps(CATEGORIES, indent=2) + "\n", encoding="utf-8")
     return path
+
+
+# -- for the report's readers --------------------------------------------------------------------
+
+def _git_commit(root: Path) -> str | None:
+    import subprocess
+    try:
+        head = subprocess.run(["git", "-C", str(root), "rev-parse", "--short=12", "HEAD"], capture_output=True,
+                              text=True, timeout=10)
+        if head.returncode != 0:
+            return None
+        dirty = subprocess.run(["git", "-C", str(root), "status", "--porcelain", "--untracked-files=no"],
+                               capture_output=True, text=True, timeout=10)
+        return head.stdout.strip() + (" (with local changes)" if dirty.stdout.strip() else "")
+    except (OSError, subprocess.SubprocessError):
+        return None
+
+
+def environment_facts(specs: Mapping[str, Any], *, probe_interval: float | None = None,
+                      docker: Any = None, root: Path = Path(".")) -> dict[str, str]:
+    """What the Environment block shows: stacks, environments, switches, image content hashes, git
+    commit, Docker engine version and host, Python. ``specs``: environment name -> EnvironmentSpec.
+    A fact that cannot be read is left out (never a guess)."""
+    import platform
+    import socket
+    import sys
+    facts: dict[str, str] = {}
+    facts["stacks"] = ", ".join(sorted({str(getattr(s, "stack", n)) for n, s in specs.items()})) or "—"
+    facts["environments"] = ", ".join(sorted(specs)) or "—"
+    for name, spec in sorted(specs.items()):
+        for k, v in sorted((getattr(spec, "chosen", {}) or {}).items()):
+            facts[f"switch.{name}.{k}"] = str(v)
+    if docker is not None:
+        from drillkit.lab.images import HASH_LABEL, TOXIPROXY_IMAGE
+        tags = sorted({svc.image for spec in specs.values() for svc in spec.services.values()
+                       if getattr(svc, "build_context", None)})
+        if any(getattr(spec, "links", None) for spec in specs.values()):
+            tags.append(TOXIPROXY_IMAGE)
+        for tag in tags:
+            try:
+                labels = docker.api.inspect_image(tag).get("Config", {}).get("Labels") or {}
+            except Exception:
+                continue
+            if labels.get(HASH_LABEL):
+                facts[f"image.{tag}"] = str(labels[HASH_LABEL])[:16]
+    commit = _git_commit(root)
+    if commit:
+        facts["git.commit"] = commit
+    if docker is not None:
+        try:
+            version = docker.version()
+            facts["docker.engine"] = f"{version.get('Version')} (API {version.get('ApiVersion')})"
+        except Exception:
+            pass
+        try:
+            info = docker.info()
+            facts["docker.host"] = f"{info.get('Name')} ({info.get('OperatingSystem')}, {info.get('NCPU')} CPUs, " \
+                                   f"{int(info.get('MemTotal', 0)) // 2**30} GiB)"
+        except Exception:
+            pass
+    facts["host"] = socket.gethostname()
+    facts["python"] = sys.version.split()[0] + f" ({platform.system()})"
+    if probe_interval is not None:
+        facts["probe_interval_s"] = str(probe_interval)
+    return facts
+
+
+def _figure_text(value: Any, unit: str = "") -> str:
+    if value is None:
+        return "—"
+    if isinstance(value, float):
+        return f"{value:.2f}".rstrip("0").rstrip(".") + (f" {unit}" if unit else "")
+    return f"{value}" + (f" {unit}" if unit else "")
+
+
+class _Shown:
+    """A parameter value shown as it reads (allure-pytest quotes plain strings: '2.4 s')."""
+
+    def __init__(self, text: str):
+        self.text = text
+
+    def __repr__(self) -> str:
+        return self.text
+
+
+def describe_drill(nodeid: str, verdicts: list, figures: Mapping[str, Any], *, source: str = "",
+                   outcome: str | None = None) -> None:
+    """Put the verdicts and key figures on the drill's Allure page: an HTML description (a sentence
+    and a verdict table), one parameter per figure (excluded from the history id), and the drill's
+    node id as a label (so its result file can be found after the run)."""
+    import html as _html
+    allure = _allure()
+    failed = [v for v in verdicts if getattr(v, "status", "") == "fail"]
+    if outcome is None:
+        outcome = "failed" if failed else ("passed" if verdicts else "unknown")
+    if failed:
+        head = "Defect found: " + "; ".join(v.sentence for v in failed) + "."
+    elif verdicts:
+        head = "Held: every verdict passed."
+    else:
+        head = "No verdict was reached (the drill stopped before its checks)."
+    rows = "".join(
+        f"<tr><td>{_html.escape(v.status)}</td><td>{_html.escape(v.name)}</td>"
+        f"<td>{_html.escape(_figure_text(v.value, v.unit if v.unit not in ('ratio',) else ''))}</td>"
+        f"<td>{_html.escape(v.target or '—')}</td><td>{_html.escape(v.sentence)}</td></tr>" for v in verdicts)
+    figs = figures or {}
+    notes = figs.get("notes") if isinstance(figs.get("notes"), Mapping) else {}
+    avail = figs.get("availability") if isinstance(figs.get("availability"), Mapping) else {}
+
+    def shown(key: str, unit: str = "") -> str:   # a None with a reason says the reason
+        value = figs.get(key)
+        return str(notes[key]) if value is None and notes.get(key) else _figure_text(value, unit)
+    fig_items = [("recovery time", shown("recovery_time", "s")),
+                 *[(f"availability {p}", _figure_text(v, "%")) for p, v in avail.items()],
+                 ("sessions lost", shown("sessions_lost")),
+                 ("writes lost", shown("writes_lost"))]
+    headlines = [str(h) for h in figs.get("headlines") or []]
+    if headlines:
+        head = " ".join(headlines) + " " + head
+    html = (f"<p><b>{_html.escape(head)}</b></p>"
+            + (f"<p>Rehearses: {_html.escape(source)}</p>" if source else "")
+            + "<p>" + " · ".join(f"{_html.escape(k)}: <b>{_html.escape(v)}</b>" for k, v in fig_items) + "</p>"
+            + ("<table><tr><th>status</th><th>verdict</th><th>value</th><th>target</th><th>sentence</th></tr>"
+               + rows + "</table>" if rows else ""))
+    allure.dynamic.description_html(html)
+    for k, v in fig_items:
+        allure.dynamic.parameter(k, _Shown(v), excluded=True)
+    allure.dynamic.label(DRILL_LABEL, nodeid)
+
+
+def unstable_drills(results: list, recent: Mapping[str, list[str]]) -> set[str]:
+    """Drills whose verdict (held / defect) flip-flops: it differs between retries in this run, or
+    changed at least twice over the recent runs (``recent``: drill -> its outcomes in the history,
+    oldest first) and this one. A lab error is not a verdict and changes nothing."""
+    judged = ("passed", "failed")
+    now: dict[str, list[str]] = {}
+    for r in results:
+        if r.outcome in judged:
+            now.setdefault(r.name, []).append(r.outcome)
+    out = set()
+    for name, outcomes in now.items():
+        if len(set(outcomes)) > 1:
+            out.add(name)
+            continue
+        seq = [o for o in list(recent.get(name, []))[-RECENT_RUNS:] if o in judged] + outcomes[:1]
+        if sum(1 for a, b in zip(seq, seq[1:]) if a != b) >= 2:
+            out.add(name)
+    return out
+
+
+def mark_unstable(results_dir: Path, names: set[str]) -> int:
+    """Set ``statusDetails.flaky`` in the result files of ``names`` (found by the drill label);
+    returns how many files were marked."""
+    marked = 0
+    if not names:
+        return 0
+    for path in Path(results_dir).glob("*-result.json"):
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            continue
+        drill = next((l.get("value") for l in data.get("labels", []) if l.get("name") == DRILL_LABEL), None)
+        if drill not in names:
+            continue
+        details = data.setdefault("statusDetails", {})
+        details["flaky"] = True
+        path.write_text(json.dumps(data), encoding="utf-8")
+        marked += 1
+    return marked
