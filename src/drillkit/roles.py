@@ -28,7 +28,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from drillkit.lab.environment import Environment, Node
 
 __all__ = ["RoleSpec", "RoleError", "parse_roles", "resolve_role", "role_nodes", "shell_command",
-           "run_bounded", "ROLE_KEYS", "parse_node_ref", "describe_ref", "NODE_REF_KEYS"]
+           "run_bounded", "ROLE_KEYS", "on_key", "parse_node_ref", "describe_ref", "NODE_REF_KEYS"]
 
 ROLE_KEYS = {"service", "services", "check", "timeout"}
 
@@ -254,3 +254,19 @@ def describe_ref(target: Any) -> str:
     if target.role is None and target.replica is not None:
         return f"{target.service}-{target.replica}"
     return str(target)
+
+
+def on_key(m: Any) -> Any:
+    """YAML 1.1 reads a bare ``on:`` key as ``True``: give it back its name (line numbers kept)."""
+    if not isinstance(m, dict) or True not in m:
+        return m
+    from drillkit.lab.compose import _Map
+    out = _Map()
+    out.line = getattr(m, "line", 0)
+    out.key_lines = {}
+    lines = getattr(m, "key_lines", {})
+    for k, v in m.items():
+        name = "on" if k is True else k
+        out[name] = v
+        out.key_lines[name] = lines.get(k, out.line)
+    return out

@@ -96,6 +96,11 @@ class Runbook:
     def describe(self) -> str:
         return f"runbook {self.name}"
 
+    @property
+    def needs_fault(self) -> bool:
+        """Whether a step acts on "the fault's nodes" (no target / ``fault``): a heal only."""
+        return any("target" in s.attrs and s.attrs["target"] is None for s in self.steps)
+
 
 @dataclass
 class RunbookResult:
@@ -150,7 +155,7 @@ def parse_runbooks(raw: Any, f: str, spec: Any, plugin_steps: set[str] | dict, *
             desc = str(body.get("description") or "").strip()
             steps_raw = body["steps"]
         steps = parse_steps(steps_raw, f, line, f"{fld}.steps" if isinstance(body, dict) else fld, spec,
-                            plugin_steps, base_dir=base_dir)
+                            plugin_steps, base_dir=base_dir, in_heal=True)   # may serve as a fault's heal
         out[name] = Runbook(name, steps, desc, f, line)
     return out
 
@@ -241,8 +246,10 @@ def _command(m: dict, f: str, fld: str) -> tuple[str, ...]:
 
 def _check_keys(m: Any, allowed: set[str], f: str, line: int | None, fld: str, example: str) -> dict:
     from drillkit.lab.compose import _line
+    from drillkit.roles import on_key
     if not isinstance(m, dict):
         raise _err(f"must be a mapping, not {type(m).__name__}", f, line, fld, example)
+    m = on_key(m)
     for k in m:
         if k not in allowed:
             raise _err(f"unknown key {k!r}", f, _line(m, k), f"{fld}.{k}", f"use {', '.join(sorted(allowed))}")

@@ -111,8 +111,9 @@ def parse_readers(raw: Any, f: str, services: dict, roles: dict, base_dir: Path,
 def _reader(name: str, raw: Any, f: str, line: int | None, services: dict, roles: dict, base_dir: Path,
             fld: str) -> ReaderSpec:
     from drillkit.lab.compose import _line
-    from drillkit.roles import parse_node_ref, shell_command
+    from drillkit.roles import on_key, parse_node_ref, shell_command
     from drillkit.scenario.schema import DurationError, parse_duration
+    raw = on_key(raw)
     if not isinstance(raw, dict):
         raise ConfigError("a reader must be a mapping with `kind`", file=f, line=line, field=fld,
                           fix=f"kind: one of {', '.join(READER_KINDS)}")

@@ -647,6 +647,10 @@ class _Checker:
                                    fix=f"use one of {', '.join(spec.runbooks) or '(none: declare x-drillkit.runbooks)'}, "
                                        "or write steps: [...]")
                 rb = spec.runbooks[name]
+                if rb.needs_fault:
+                    raise self.err(f"runbook {name!r} acts on a fault's nodes (a step without target or "
+                                   "`fault`), so it can only be a fault's heal", e, "run", field=f"{where}.run",
+                                   fix=f"use it as heal: {name} of a fault, or name the targets in its steps")
             else:
                 name = e.get("name", where)
                 if not isinstance(name, str) or not name.strip():
