@@ -229,8 +229,7 @@ def attach_extensions(spec: Any, xdk: dict, f: str) -> None:
         spec.plugin = load_plugin(xdk["plugin"], base, file=f, line=_line(xdk, "plugin"))
     spec.roles = parse_roles(xdk.get("roles"), f, spec.services)
     spec.ground_truth = parse_readers(xdk.get("ground_truth"), f, spec.services, spec.roles, base)
-    step_kinds = set(code_steps(spec))
-    spec.runbooks = parse_runbooks(xdk.get("runbooks"), f, spec, step_kinds)
+    spec.runbooks = parse_runbooks(xdk.get("runbooks"), f, spec, code_steps(spec))
 
 
 def code_steps(spec: Any) -> dict[str, Callable]:
