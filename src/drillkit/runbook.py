@@ -345,7 +345,7 @@ def _step_attrs(kind: str, v: Any, f: str, line: int | None, fld: str, spec: Any
                        _line(m, "upstream") if "upstream" in m else line, f"{fld}.upstream",
                        f"e.g. upstream: {sorted(spec.services)[0]}:5432 (links only lead to the lab's own services)")
         return {"name": name, "upstream": str(up),
-                "timeout": _dur(m.get("timeout", 8), f, _line(m, "timeout"), f"{fld}.timeout", positive=True)}, None
+                "timeout": _dur(m.get("timeout", 10), f, _line(m, "timeout"), f"{fld}.timeout", positive=True)}, None
     raise _err(f"unknown step kind {kind!r}", f, line, fld, f"use one of {', '.join(BUILTIN_STEPS)}")  # pragma: no cover
 
 
@@ -570,16 +570,17 @@ _RUNNERS = {"exec": _do_exec, "wait_until": _do_wait, "kill": _do_kill, "stop": 
             "sleep": _do_sleep, "link": _do_link}
 
 
-def repoint_link(env: "Environment", link: str, upstream: str, *, timeout: float = 8.0,
+def repoint_link(env: "Environment", link: str, upstream: str, *, timeout: float = 10.0,
                  settle: float = 15.0) -> str:
     """Point link ``link`` at ``upstream``; returns how it went, in words.
 
-    Toxiproxy 2.12 stops a proxy before it changes the upstream; with the old upstream just killed,
-    that stop can wait on a connection attempt to the dead address for a long time (the update does not
-    answer; the proxy stays disabled with the old upstream, its listener closed). Then: watch up to
-    ``settle`` s whether the update completes by itself; if not, remove the proxy and create it again
-    under the same name and listen address with the new upstream, and put its toxics back — faults
-    aimed at the link keep working (unlike a second proxy under another name).
+    Toxiproxy 2.12 stops a proxy before it changes the upstream, and the stop waits for a dial in
+    progress. A dial to a node killed a moment ago (clients reconnect at once) is not bounded by
+    Toxiproxy; the lab bounds it (``tcp_syn_retries=2`` in the Toxiproxy container: ~7 s, else up to
+    minutes), so the update normally answers within ``timeout``. If it does not: watch up to ``settle``
+    s whether it completes by itself; if not, remove the proxy and create it again under the same name
+    and listen address with the new upstream, and put its toxics back — faults aimed at the link keep
+    working (unlike a second proxy under another name).
     """
     from drillkit.errors import LinkError
     from drillkit.lab.links import LinkServer, Toxic
@@ -591,7 +592,7 @@ def repoint_link(env: "Environment", link: str, upstream: str, *, timeout: float
         server.set_upstream(link, upstream)
         return f"{link} -> {upstream}"
     except LinkError as exc:
-        first = _one_line(str(exc), 120)
+        first = " ".join(str(exc).split())[:160]
     end = time.monotonic() + settle
     state: dict = {}
     while time.monotonic() < end:
@@ -602,6 +603,11 @@ def repoint_link(env: "Environment", link: str, upstream: str, *, timeout: float
         if state.get("upstream") == upstream and state.get("enabled"):
             return f"{link} -> {upstream} (the update answered late, {time.monotonic() - t0:.1f} s)"
         time.sleep(0.25)
+    if not state:
+        try:
+            state = env.links.proxy(link)        # a read does not wait for the wedged update
+        except LinkError:
+            state = {}
     listen = "0.0.0.0:" + str(state.get("listen", "")).rsplit(":", 1)[-1] if state.get("listen") else None
     if listen is None:
         spec = next(l for l in env.spec.links if l.name == link)

@@ -188,6 +188,39 @@ def test_a_link_whose_update_does_not_answer_is_recreated_under_its_name_with_it
     FIGURES["forced link recreation"] = how
 
 
+def test_a_dial_to_a_just_killed_node_is_bounded_so_a_repoint_answers_within_seconds(env):
+    """What wedged the registry's repoint: Toxiproxy dials an upstream killed a moment ago (its address
+    still in the neighbour cache, SYNs unanswered) without a timeout, and an update of that link waits
+    for the dial. The lab bounds the dial (tcp_syn_retries=2: ~7 s; measured ~39 s without)."""
+    from drillkit.lab.links import LinkServer
+    cache, client = env.node("cache"), env.node("client")
+    nets = env.docker.api.inspect_container(cache.container_name)["NetworkSettings"]["Networks"]
+    ip = nets[env.network_name("default")]["IPAddress"]
+    env.links.set_upstream("client-pg", f"{ip}:6379")
+    try:
+        pong = env.exec(client, ["bash", "-c", "exec 3<>/dev/tcp/pg/5432; printf 'PING\\r\\n' >&3; timeout 2 head -c 7 <&3"])
+        assert "PONG" in pong                                   # Toxiproxy talked to cache: a fresh neighbour entry
+        env.docker.api.kill(cache.container_name)
+        eof: list[float] = []
+
+        def dial() -> None:                                     # accepted at once; closed when the dial gives up
+            t = time.monotonic()
+            env.exec(client, ["bash", "-c", "exec 3<>/dev/tcp/pg/5432; timeout 200 cat <&3"], check=False)
+            eof.append(time.monotonic() - t)
+        th = threading.Thread(target=dial, daemon=True)
+        th.start()
+        time.sleep(1)
+        t0 = time.monotonic()
+        LinkServer(env.links.host, env.links.port, timeout=120).set_upstream("client-pg", "pg-1:5432")
+        update = time.monotonic() - t0
+        th.join(120)
+    finally:
+        env.links.set_upstream("client-pg", "pg-1:5432")
+        run_runbook(env, Timeline(), Runbook("back", steps(env, "- start: cache")))
+    FIGURES["dial to a just-killed node, update behind it (s)"] = (round(eof[0], 1), round(update, 1))
+    assert eof and eof[0] < 20 and update < 20                  # without the bound: the dial takes ~39 s
+
+
 def test_heal_none_leaves_the_node_down(env):
     tl = Timeline()
     kill = Kill(Target("cache"), heal="none")
