@@ -70,7 +70,7 @@ def load_reference(ref: Any, base_dir: Path | None, *, file: str | None = None, 
                    field: str = "x-drillkit.plugin", what: str = "plug-in") -> Any:
     """``./file.py:attr`` (relative to ``base_dir``) or ``package.module:attr`` -> the object.
     Any problem is a one-line ConfigError with file:line, field and fix."""
-    example = f"e.g. ./drill_plugin.py:plugin or mystack.drills:plugin"
+    example = "e.g. ./drill_plugin.py:plugin or mystack.drills:plugin"
     if not isinstance(ref, str) or ref.count(":") < 1 or not ref.rsplit(":", 1)[1] or not ref.rsplit(":", 1)[0]:
         raise ConfigError(f"{what} reference {ref!r} is not module:attr", file=file, line=line, field=field,
                           fix=example)

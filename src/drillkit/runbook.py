@@ -207,7 +207,7 @@ def parse_steps(raw: Any, f: str, line: int | None, where: str, spec: Any, plugi
 def _target(v: Any, f: str, line: int | None, fld: str, spec: Any, in_heal: bool):
     """A step's target; None = the fault's nodes (only in a heal)."""
     from drillkit.roles import parse_node_ref
-    if v is None or v == FAULT_NODES and FAULT_NODES not in spec.services:
+    if v is None or (v == FAULT_NODES and FAULT_NODES not in spec.services):
         if not in_heal:
             raise _err("needs a target", f, line, fld, "name a service, {service, replica} or {role: primary}")
         return None
