@@ -82,10 +82,13 @@ def _run_drills(args: argparse.Namespace, run) -> None:
     report = collect(c)
     if report.runs:
         _say(f"drill: gc: {report}")
-    if not args.attach:
-        for env in args.environments or ["registry"]:
-            _build(env, args.switch)
     paths = args.paths or [p for p in DEFAULT_DRILLS if Path(p).exists()]
+    if not args.environments:  # the environments the selected drills use, not always the registry
+        from drillkit.selection import environments_used
+        args.environments = environments_used(paths, os.environ.get("DRILLKIT_ENVIRONMENT", "registry"))
+    if not args.attach:
+        for env in args.environments:
+            _build(env, args.switch)
     pytest_args = [*paths, f"--alluredir={results}", f"--drill-report-dir={reports}", "-v", "-p", "no:cacheprovider",
                    "-p", "drillkit.run_events", f"--junitxml={reports / 'junit.xml'}",
                    "-o", "console_output_style=classic", "--rootdir", "."]
@@ -256,8 +259,8 @@ def _switches(items: list[str], env_name: str | None = None, strict: bool = True
         out[k] = v
     if not strict and env_name:
         from drillkit.lab.compose import load_environment
-        known = load_environment(env_name).switches
-        out = {k: v for k, v in out.items() if k in known}
+        spec = load_environment(env_name)
+        out = {k: v for k, v in out.items() if spec.accepts_switch(k)}   # declared, or any ${NAME} it uses
     return out
 
 
@@ -471,7 +474,7 @@ def build_parser() -> argparse.ArgumentParser:
                                    "page and its PDF.")
     r.add_argument("paths", nargs="*", help="drill files or folders (default: drills/ scenarios/)")
     r.add_argument("-e", "--environment", dest="environments", action="append",
-                   help="environment whose images to build first (default: registry; repeatable)")
+                   help="environment whose images to build first (default: the environments the drills use; repeatable)")
     r.add_argument("-s", "--switch", action="append", default=[], metavar="NAME=VALUE",
                    help="defect switch for every drill (e.g. sessions=node-local)")
     r.add_argument("--report-dir", default=report_dir, help="where reports go (default: reports)")

@@ -43,6 +43,7 @@ class Drill:
         self.probes: list[Probe] = []
         self.verdicts: list[Verdict] = []
         self.faulted_services: list[str] = []
+        self.readers: dict[str, Any] = {}     # ground-truth readers beyond the environment's (a scenario's)
         self._finished = False
 
     # -- phases ----------------------------------------------------------------------------------
@@ -157,9 +158,42 @@ class Drill:
                 errors.append(exc)
         return errors
 
-    # -- ground truth and verdicts ---------------------------------------------------------------
+    # -- ground truth, runbooks, roles ------------------------------------------------------------
     def record_ground_truth(self, what: str, ids: list[str]) -> None:
         self.timeline.add("ground-truth", what=what, ids=[str(i) for i in ids])
+
+    def ground_truth(self, name: str = "writes", *, reader: Any = None):
+        """Read the ground truth ``name`` now (the environment's declared reader, a plug-in's, or this
+        drill's ``readers``; ``reader`` overrides) and record it on the timeline. Returns the
+        `drillkit.truth.GroundTruth` (``.ids``, ``.columns``)."""
+        from drillkit.truth import read_ground_truth, record
+        gt = read_ground_truth(self.env, name, self.readers, reader=reader)
+        record(self.timeline, gt)
+        self.progress(f"ground truth {name}: {len(gt.ids)} ids ({gt.source}, {gt.seconds} s)")
+        return gt
+
+    def runbook(self, runbook: Any, *, fault: Fault | None = None):
+        """Run a runbook now — a name of ``x-drillkit.runbooks``, a `drillkit.runbook.Runbook`, or a
+        list of steps — each step timed on the timeline. A failed step raises `RunbookFailed` (one
+        sentence). ``fault``: its nodes are the target of steps that name none."""
+        from drillkit.runbook import Runbook, run_runbook
+        if isinstance(runbook, str):
+            books = self.env.spec.runbooks
+            if runbook not in books:
+                raise DrillkitError(f"environment {self.env.spec.name!r} has no runbook {runbook!r}",
+                                    fix=f"declare it under x-drillkit.runbooks (have: {', '.join(books) or 'none'})")
+            runbook = books[runbook]
+        if not isinstance(runbook, Runbook):
+            runbook = Runbook("steps", tuple(runbook))
+        return run_runbook(self.env, self.timeline, runbook, fault_nodes=list(fault.nodes) if fault else None,
+                           progress=self.progress)
+
+    def role(self, name: str, service: str | None = None):
+        """The node holding role ``name`` now (`drillkit.roles.resolve_role`)."""
+        from drillkit.roles import resolve_role
+        return resolve_role(self.env, name, service)
+
+    # -- verdicts ----------------------------------------------------------------------------------
 
     def check(self, *verdicts: Verdict) -> list[Verdict]:
         """Record verdicts on the timeline; raise DrillFailed naming every failed one."""

@@ -194,7 +194,7 @@ def test_affected_only_is_a_one_line_error_with_a_fix(tmp_path):
 
 
 @pytest.mark.parametrize("text, field, words", [
-    ("double_bookings: 0", "expect.double_bookings", "no ground truth for bookings of stack 'registry'"),
+    ("double_bookings: 0", "expect.double_bookings", "no ground truth 'bookings' for environment 'registry'"),
     ("disruption_notice: {population: citizens}", "expect.disruption_notice.population",
      "unknown population 'citizens'"),
     ("sessions_lost: {max: 0, population: new-logins}", "expect.sessions_lost",
@@ -227,7 +227,7 @@ def test_requirements_are_predicates_over_facts():
     writes = VR.VERDICTS["writes_lost"]
     none = VR.Facts(stack="redis-sentinel", populations=("writers",))
     problem = VR.unmet(writes, none, {"max": 0})
-    assert problem is not None and "no ground truth for writes of stack 'redis-sentinel'" in problem.message
+    assert problem is not None and "no ground truth 'writes' for environment 'redis-sentinel'" in problem.message
     fed = VR.Facts(stack="redis-sentinel", populations=("writers",), writers=("redis",), ground_truth=("writes",))
     assert VR.unmet(writes, fed, {"max": 0}) is None                  # a new reader is a new fact, no code here
     sessions = VR.VERDICTS["sessions_lost"]

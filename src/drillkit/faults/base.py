@@ -9,29 +9,37 @@ import itertools
 import random
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Iterator
+from typing import Any, Iterator
 
 from drillkit import labels as L
 from drillkit.errors import BlastRadiusError, FaultError
 from drillkit.lab.environment import Environment, Node
 from drillkit.timeline import Timeline
 
-__all__ = ["Fault", "Target", "check_blast_radius"]
+__all__ = ["Fault", "Target", "check_blast_radius", "HEAL_MODES"]
 
 _ids = itertools.count(1)
 
 
 @dataclass(frozen=True)
 class Target:
-    """Which nodes a fault hits: by service, replica, zone, or a seeded random member."""
+    """Which nodes a fault hits: by service, replica, zone, a seeded random member, or a role
+    (``role="primary"``: the node holding it when the fault is injected, see `drillkit.roles`)."""
 
-    service: str
+    service: str | None = None
     replica: int | None = None
     zone: str | None = None
     random_member: bool = False
     seed: int = 0
+    role: str | None = None
 
     def resolve(self, env: Environment) -> list[Node]:
+        if self.role is not None:
+            from drillkit.roles import RoleError, resolve_role
+            try:
+                return [resolve_role(env, self.role, self.service)]
+            except RoleError as exc:
+                raise FaultError(exc.message, fix=exc.fix) from None
         nodes = [n for n in env.all_nodes() if n.service == self.service]
         if not nodes:
             raise FaultError(f"target service {self.service!r} is not in {env.name}",
@@ -47,7 +55,9 @@ class Target:
         return nodes
 
     def __str__(self) -> str:
-        parts = [self.service]
+        if self.role is not None:
+            return f"role {self.role}" + (f" of {self.service}" if self.service else "")
+        parts = [self.service or ""]
         if self.replica is not None:
             parts.append(f"replica {self.replica}")
         if self.zone is not None:
@@ -72,14 +82,27 @@ def check_blast_radius(env: Environment, nodes: list[Node], max_nodes: int | Non
                                    fix="faults only touch objects labelled with the current run")
 
 
+HEAL_MODES = ("start", "none")
+
+
 class Fault:
-    """Base class: subclasses implement `_inject` and `_heal`; this class keeps the record."""
+    """Base class: subclasses implement `_inject` and `_heal`; this class keeps the record.
+
+    ``heal`` chooses the undo: ``"start"`` (default: the kind's own heal, e.g. start the killed node),
+    ``"none"`` (leave it as it is: the node stays down; the heal event says so), or a callable
+    ``heal(env, timeline)`` run instead — a runbook, e.g. start the old primary as a replica.
+    """
 
     kind = "fault"
 
-    def __init__(self, target: Target | str | None = None, *, max_nodes: int | None = None):
+    def __init__(self, target: Target | str | None = None, *, max_nodes: int | None = None,
+                 heal: Any = "start"):
+        if not callable(heal) and heal not in HEAL_MODES:
+            raise FaultError(f"heal must be 'start', 'none' or a callable heal(env, timeline), not {heal!r}",
+                             fix="heal: start | none | <runbook name> | [steps]")
         self.target = Target(target) if isinstance(target, str) else target
         self.max_nodes = max_nodes
+        self.heal_with = heal
         self.fault_id = f"f{next(_ids)}"
         self.nodes: list[Node] = []
         self.injected = False
@@ -106,15 +129,21 @@ class Fault:
             return
         t = tl.now()
         try:
-            self._heal(env)
+            if callable(self.heal_with):
+                self.heal_with(env, tl)
+            elif self.heal_with != "none":
+                self._heal(env)
         except Exception as exc:
             tl.fault("heal-failed", fault=self.kind, fault_id=self.fault_id, targets=self.targets(),
                      error=str(exc))
             raise FaultError(f"heal of {self.describe()} failed: {exc}",
                              fix="the lab may be left broken; it is torn down at the end of the run") from exc
         self.healed = True
+        how = {} if self.heal_with == "start" else \
+            {"heal": self.heal_with if isinstance(self.heal_with, str)
+             else getattr(self.heal_with, "describe", lambda: getattr(self.heal_with, "__name__", "custom"))()}
         tl.fault("heal", t=t, fault=self.kind, fault_id=self.fault_id, targets=self.targets(),
-                 api_seconds=round(tl.now() - t, 4))
+                 api_seconds=round(tl.now() - t, 4), **how)
 
     @contextmanager
     def active(self, env: Environment, tl: Timeline) -> Iterator["Fault"]:

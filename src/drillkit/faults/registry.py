@@ -38,11 +38,11 @@ def _load_all() -> None:
 
 
 def parameters(kind: str) -> dict[str, inspect.Parameter]:
-    """Keyword parameters a kind takes besides ``target`` and ``max_nodes``."""
+    """Keyword parameters a kind takes besides ``target``, ``max_nodes`` and ``heal``."""
     cls = FAULTS[kind]
     sig = inspect.signature(cls.__init__)
     return {n: p for n, p in sig.parameters.items()
-            if n not in ("self", "target", "max_nodes") and p.kind not in (p.VAR_KEYWORD, p.VAR_POSITIONAL)}
+            if n not in ("self", "target", "max_nodes", "heal") and p.kind not in (p.VAR_KEYWORD, p.VAR_POSITIONAL)}
 
 
 def create(kind: str, target: Any = None, *, where: str = "fault", file: str | None = None,
@@ -53,6 +53,7 @@ def create(kind: str, target: Any = None, *, where: str = "fault", file: str | N
                           fix=f"use one of {', '.join(sorted(FAULTS))}")
     allowed = parameters(kind)
     max_nodes = params.pop("max_nodes", None)
+    heal = params.pop("heal", "start")
     for name in params:
         if name not in allowed:
             raise ConfigError(f"fault {kind!r} has no attribute {name!r}", file=file, line=line,
@@ -62,4 +63,4 @@ def create(kind: str, target: Any = None, *, where: str = "fault", file: str | N
     if missing:
         raise ConfigError(f"fault {kind!r} needs {missing[0]!r}", file=file, line=line,
                           field=f"{where}.{missing[0]}", fix=f"add {missing[0]}: ...")
-    return FAULTS[kind](target, max_nodes=max_nodes, **params)
+    return FAULTS[kind](target, max_nodes=max_nodes, heal=heal, **params)

@@ -29,7 +29,8 @@ SERVICE_KEYS = {"image", "build", "command", "entrypoint", "environment", "healt
 HEALTH_KEYS = {"test", "interval", "timeout", "retries", "start_period", "disable"}
 DEPLOY_KEYS = {"replicas"}
 BUILD_KEYS = {"context", "dockerfile", "args"}
-XDK_KEYS = {"stack", "description", "entrypoint", "zones", "links", "switches", "users", "clients"}
+XDK_KEYS = {"stack", "description", "entrypoint", "zones", "links", "switches", "users", "clients",
+            "plugin", "roles", "ground_truth", "runbooks"}   # the stack contract: drillkit.plugins
 LINK_KEYS = {"name", "from", "to", "port", "listen"}
 SWITCH_KEYS = {"default", "choices", "description"}
 CONDITIONS = {"service_started", "service_healthy"}
@@ -152,6 +153,16 @@ class EnvironmentSpec:
     entrypoint: tuple[str, int] | None
     users: dict[str, Any] = field(default_factory=dict)     # x-drillkit.users: kind -> clients.UserKind
     clients: dict[str, Any] = field(default_factory=dict)   # x-drillkit.clients: name -> clients.ClientSpec
+    variables: frozenset[str] = frozenset()   # every ${NAME} the file references
+    extensions: dict[str, Any] = field(default_factory=dict)   # the x-drillkit mapping as written
+    plugin: Any = None                        # the x-drillkit.plugin StackPlugin (drillkit.plugins)
+    roles: dict[str, Any] = field(default_factory=dict)          # drillkit.roles.RoleSpec by name
+    ground_truth: dict[str, Any] = field(default_factory=dict)   # drillkit.truth.ReaderSpec by name
+    runbooks: dict[str, Any] = field(default_factory=dict)       # drillkit.runbook.Runbook by name
+
+    def accepts_switch(self, name: str) -> bool:
+        """A declared switch, or any ``${NAME}`` the file references (``NAME`` or ``name`` for it)."""
+        return name in self.switches or name in self.variables or name.upper() in self.variables
 
     def start_order(self) -> list[list[str]]:
         """Services grouped in levels: each level depends only on earlier ones."""
@@ -207,9 +218,10 @@ def load_environment(name_or_path: str | os.PathLike, switches: dict[str, str] |
     xdk = raw.get("x-drillkit") or _Map()
     _check_keys(xdk, XDK_KEYS, f, "x-drillkit")
     switch_specs = _switches(xdk.get("switches") or _Map(), f)
-    chosen = _choose(switch_specs, switches or {}, f)
-    variables = {s.variable: chosen[n] for n, s in switch_specs.items()}
+    referenced = frozenset(_referenced(raw))
+    chosen, variables = _choose(switch_specs, switches or {}, f, referenced)
     raw = _interpolate(raw, variables, f)
+    xdk = raw.get("x-drillkit") or _Map()
 
     services_raw = raw.get("services")
     if not isinstance(services_raw, dict) or not services_raw:
@@ -253,10 +265,13 @@ def load_environment(name_or_path: str | os.PathLike, switches: dict[str, str] |
                           line=_line(xdk, "users"), field="x-drillkit.users",
                           fix="add x-drillkit.entrypoint: {service: ..., port: ...} (where users send requests)")
     clients = parse_clients(xdk.get("clients"), file=f, services=services)
-    return EnvironmentSpec(name=env_name, file=path, stack=str(xdk.get("stack") or env_name),
+    spec = EnvironmentSpec(name=env_name, file=path, stack=str(xdk.get("stack") or env_name),
                            description=str(xdk.get("description") or ""), services=services,
                            networks=networks, volumes=volumes, links=links, switches=switch_specs,
-                           chosen=chosen, entrypoint=entry, users=users, clients=clients)
+                           chosen=chosen, entrypoint=entry, users=users, clients=clients, variables=referenced)
+    from drillkit.plugins import attach_extensions   # roles, ground truth, runbooks, plug-in
+    attach_extensions(spec, xdk, f)
+    return spec
 
 
 def _check_keys(m: Any, allowed: set[str], f: str, where: str, service: str | None = None) -> None:
@@ -290,18 +305,46 @@ def _switches(raw: Any, f: str) -> dict[str, SwitchSpec]:
     return out
 
 
-def _choose(specs: dict[str, SwitchSpec], wanted: dict[str, str], f: str) -> dict[str, str]:
+def _choose(specs: dict[str, SwitchSpec], wanted: dict[str, str], f: str,
+            referenced: frozenset[str] = frozenset()) -> tuple[dict[str, str], dict[str, str]]:
+    """The chosen value of every switch and the variables they set.
+
+    A declared switch keeps its choices (``sessions`` sets ``${SESSIONS}``). Any other NAME is
+    accepted when the file references ``${NAME}`` (or ``${NAME.upper()}``): its value is taken as
+    given. Returns (chosen by switch name, values by variable name)."""
     chosen = {n: s.default for n, s in specs.items()}
+    variables = {s.variable: s.default for s in specs.values()}
+    by_variable = {s.variable: n for n, s in specs.items()}
     for name, value in wanted.items():
-        if name not in specs:
-            raise ConfigError(f"unknown switch {name!r}", file=f, field="x-drillkit.switches",
-                              fix=f"this environment has {', '.join(specs) or 'no switches'}")
-        if str(value) not in specs[name].choices:
-            raise ConfigError(f"switch {name}={value!r} is not a choice", file=f,
-                              field=f"x-drillkit.switches.{name}",
-                              fix=f"use one of {', '.join(specs[name].choices)}")
+        name = by_variable.get(name, name)     # SESSIONS=... is the declared switch `sessions`
+        if name in specs:
+            if str(value) not in specs[name].choices:
+                raise ConfigError(f"switch {name}={value!r} is not a choice", file=f,
+                                  field=f"x-drillkit.switches.{name}",
+                                  fix=f"use one of {', '.join(specs[name].choices)}")
+            chosen[name] = str(value)
+            variables[specs[name].variable] = str(value)
+            continue
+        var = name if name in referenced else name.upper() if name.upper() in referenced else None
+        if var is None:
+            have = [*specs, *(f"${{{v}}}" for v in sorted(referenced) if v not in variables)]
+            raise ConfigError(f"unknown switch {name!r}: no declared switch and no ${{{name}}} in the file",
+                              file=f, field="x-drillkit.switches",
+                              fix=f"this environment has {', '.join(have) or 'no switches and no ${VAR}'}")
         chosen[name] = str(value)
-    return chosen
+        variables[var] = str(value)
+    return chosen, variables
+
+
+def _referenced(node: Any) -> set[str]:
+    """Every variable name a ``${NAME}`` of the file refers to."""
+    if isinstance(node, str):
+        return {m.group(1) for m in _VAR.finditer(node) if m.group(1)}
+    if isinstance(node, dict):
+        return set().union(*(_referenced(v) for v in node.values())) if node else set()
+    if isinstance(node, list):
+        return set().union(*(_referenced(v) for v in node)) if node else set()
+    return set()
 
 
 _VAR = re.compile(r"\$(?:\$|\{([A-Za-z_][A-Za-z0-9_]*)(?:(:?-)([^}]*))?\})")

@@ -317,8 +317,12 @@ class Environment:
         nets = self.spec.networks
         # the API and every link's listener are published on 127.0.0.1 (a probe can go through a link)
         listens = [l.listen for l in self.spec.links]
+        # Toxiproxy dials upstreams without a timeout; a dial to a node killed a moment ago (its address
+        # gone, SYNs unanswered) then takes Linux's full SYN retry time (~2 min), and Toxiproxy's update
+        # of that link (a runbook's repoint) waits for it. Two SYN retries bound it to ~7 s.
         host_config = c.api.create_host_config(
-            port_bindings={8474: ("127.0.0.1", None), **{p: ("127.0.0.1", None) for p in listens}})
+            port_bindings={8474: ("127.0.0.1", None), **{p: ("127.0.0.1", None) for p in listens}},
+            sysctls={"net.ipv4.tcp_syn_retries": "2"})
         with self._ip_lock:
             addrs = {net: self._address(net, name) for net in nets}
         netcfg = c.api.create_networking_config({

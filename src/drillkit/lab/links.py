@@ -134,6 +134,10 @@ class LinkServer:
         return self._call("POST", "/proxies", {"name": name, "listen": listen, "upstream": upstream,
                                                "enabled": enabled})
 
+    def remove(self, name: str) -> None:
+        """Delete a proxy (its listener closes; a runbook recreates a wedged one this way)."""
+        self._call("DELETE", f"/proxies/{name}")
+
     def populate(self, proxies: list[dict[str, Any]]) -> Any:
         return self._call("POST", "/populate", proxies)
 

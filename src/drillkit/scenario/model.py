@@ -12,7 +12,7 @@ from typing import Any
 
 from drillkit.faults.base import Target
 
-__all__ = ["Scenario", "FaultStep", "Occurrence", "Guard", "RecoveryExpectation", "Expectation", "Expectations",
+__all__ = ["Scenario", "FaultStep", "Occurrence", "Guard", "RecoveryExpectation", "Expectation", "RunbookEntry", "Expectations",
            "load_scenario", "looks_like_scenario"]
 
 
@@ -41,6 +41,7 @@ class FaultStep:
     every: float | None = None
     times: int = 1
     line: int | None = None
+    heal: Any = "start"             # "start" | "none" | a drillkit.runbook.Runbook (YAML `heal:`)
 
     def occurrences(self) -> list[Occurrence]:
         out = []
@@ -49,6 +50,22 @@ class FaultStep:
             out.append(Occurrence(self, k + 1, start,
                                   None if self.duration is None else start + self.duration))
         return out
+
+
+@dataclass(frozen=True)
+class RunbookEntry:
+    """A runbook in the schedule: at ``at`` s from the start of inject, or right after each
+    injection of ``faults[after]``."""
+
+    index: int
+    runbook: Any                    # drillkit.runbook.Runbook
+    at: float | None = None
+    after: int | None = None
+    line: int | None = None
+
+    def describe(self) -> str:
+        when = f"at {self.at:g} s" if self.at is not None else f"after faults[{self.after}]"
+        return f"runbook {self.runbook.name} {when}"
 
 
 @dataclass(frozen=True)
@@ -137,6 +154,8 @@ class Scenario:
     expect: Expectations = field(default_factory=Expectations)
     traffic: tuple[Any, ...] = ()                 # users/clients declared as data (clients.scenario.Traffic)
     session_populations: tuple[str, ...] = ()     # populations whose users hold sessions
+    runbook: tuple[RunbookEntry, ...] = ()
+    ground_truth: dict[str, Any] = field(default_factory=dict)   # name -> drillkit.truth.ReaderSpec
 
     # -- the schedule --------------------------------------------------------------------------
     def occurrences(self) -> list[Occurrence]:

@@ -18,8 +18,7 @@ from drillkit import verdicts as V
 from drillkit.drill import Drill
 from drillkit.faults import registry
 from drillkit.faults.base import Fault
-from drillkit.scenario.ground_truth import read_ground_truth
-from drillkit.scenario.model import Guard, Occurrence, Scenario
+from drillkit.scenario.model import Guard, Occurrence, RunbookEntry, Scenario
 from drillkit.verdicts import registry as VR
 from drillkit.verdicts.base import FAIL, Verdict
 
@@ -44,6 +43,9 @@ class Schedule:
         self._heal_errors: list[BaseException] = []
         self._thread: threading.Thread | None = None
         self._stopped = False
+        self._runbooks: list[threading.Thread] = []
+        self.runbook_errors: list[BaseException] = []
+        self.cancel_runbooks = threading.Event()   # set when the drill aborts: waits in runbooks end
 
     def start(self) -> "Schedule":
         self.t0 = self.drill.timeline.now()
@@ -51,13 +53,18 @@ class Schedule:
         self._thread.start()
         return self
 
-    def _events(self) -> list[tuple[float, int, str, Occurrence]]:
-        events = []
+    def _events(self) -> list[tuple[float, int, str, Any]]:
+        """(at, order, what, occurrence | runbook entry): at the same instant heals come first, then
+        injections (by step, number), then runbooks."""
+        keyed: list[tuple[tuple, tuple[float, int, str, Any]]] = []
         for o in self.scenario.occurrences():
-            events.append((o.start, 1, "inject", o))
+            keyed.append(((o.start, 1, o.step.index, o.number), (o.start, 1, "inject", o)))
             if o.end is not None:
-                events.append((o.end, 0, "heal", o))   # at the same instant, heal before the next inject
-        return sorted(events, key=lambda e: (e[0], e[1], e[3].step.index, e[3].number))
+                keyed.append(((o.end, 0, o.step.index, o.number), (o.end, 0, "heal", o)))
+        for e in self.scenario.runbook:
+            if e.at is not None:
+                keyed.append(((e.at, 2, e.index, 0), (e.at, 2, "runbook", e)))
+        return [ev for _, ev in sorted(keyed, key=lambda k: k[0])]
 
     def _run(self) -> None:
         tl = self.drill.timeline
@@ -73,8 +80,13 @@ class Schedule:
                 if what == "inject":
                     self._inject(occ)
                     done += 1
+                    for e in self.scenario.runbook:
+                        if e.after == occ.step.index:
+                            self._runbook_async(e)
                     if done == injections:
                         self.injections_done.set()
+                elif what == "runbook":
+                    self._runbook_async(occ)
                 else:
                     self._heal_async(occ)
         except BaseException as exc:  # reported to the main thread, which heals and raises it
@@ -84,9 +96,15 @@ class Schedule:
 
     def _inject(self, occ: Occurrence) -> None:
         step = self.scenario.faults[occ.step.index]
+        heal: Any = step.heal
+        if not isinstance(heal, str):              # a runbook (YAML heal: <name> | [steps])
+            from drillkit.runbook import runbook_heal
+            heal = runbook_heal(step.heal, cancel=self.cancel_runbooks, progress=self.drill.progress)
         fault = registry.create(step.kind, step.target, where=f"faults[{step.index}]",
                                 file=str(self.scenario.file), line=step.line,
-                                max_nodes=self.scenario.max_nodes, **step.params)
+                                max_nodes=self.scenario.max_nodes, heal=heal, **step.params)
+        if not isinstance(heal, str):
+            heal.fault = fault                     # steps that name no target act on the fault's nodes
         with self._lock:
             if self._stop.is_set():
                 return
@@ -108,11 +126,28 @@ class Schedule:
         self._healers.append(th)
         th.start()
 
+    def _run_runbook(self, entry: RunbookEntry) -> None:
+        from drillkit.runbook import run_runbook
+        try:
+            run_runbook(self.drill.env, self.drill.timeline, entry.runbook, cancel=self.cancel_runbooks,
+                        progress=self.drill.progress)
+        except BaseException as exc:  # judged at verify: the drill fails with the runbook's sentence
+            self.runbook_errors.append(exc)
+
+    def _runbook_async(self, entry: RunbookEntry) -> None:
+        th = threading.Thread(target=self._run_runbook, args=(entry,), name=f"dk-runbook-{entry.index}",
+                              daemon=True)
+        self._runbooks.append(th)
+        th.start()
+
     def stop_and_heal(self, *, raise_errors: bool = True) -> None:
-        """Stop injecting, wait for running heals, heal whatever is still active (newest first)."""
+        """Stop injecting, wait for running runbooks and heals, heal whatever is still active (newest
+        first)."""
         self._stop.set()
         if self._thread is not None:
             self._thread.join()
+        for th in list(self._runbooks):
+            th.join()
         for th in list(self._healers):
             th.join()
         with self._lock:
@@ -196,20 +231,32 @@ def _expectation_verdicts(sc: Scenario, drill: Drill, since: float, until: float
     tl = drill.timeline
     out: list[Verdict] = []
     window = VR.Window(since=since, until=until)
+    read: set[str] = set()
     for e in sc.expect.items:
         kind = VR.VERDICTS[e.key]
-        if kind.reads_ground_truth and window.ground_truth is None:
-            what, ids = read_ground_truth(sc.stack, drill.env)
-            drill.record_ground_truth(what, ids)
-            window = VR.Window(since=since, until=until, ground_truth=what)
+        if kind.reads_ground_truth:
+            name = kind.reads_ground_truth if isinstance(kind.reads_ground_truth, str) else "writes"
+            if name not in read:   # the stack's data is read back once per name, before the first verdict
+                drill.ground_truth(name)
+                read.add(name)
+            window = VR.Window(since=since, until=until, ground_truth=name)
         out.extend(VR.compute(kind, tl, e.params, window))
     return out
+
+
+def _runbook_verdict(exc: BaseException) -> Verdict:
+    """A failed runbook fails the drill with its one sentence (the recovery procedure did not work)."""
+    from drillkit.errors import DrillkitError
+    sentence = exc.message if isinstance(exc, DrillkitError) else f"runbook failed: {type(exc).__name__}: {exc}"
+    return Verdict("runbook", FAIL, sentence, details={"runbook": getattr(exc, "runbook", ""),
+                                                        "step": getattr(exc, "step", "")})
 
 
 def run_scenario(scenario: Scenario, drill: Drill) -> list[Verdict]:
     """Run every phase; raise `DrillFailed` with every failed verdict (a tripped guard first)."""
     sc, tl = scenario, drill.timeline
     tl.note(f"scenario: {sc.title} ({sc.file})")
+    drill.readers.update(sc.ground_truth)
     with drill.phase("steady"):
         start = tl.now()
         for kind, opts in sc.users.items():
@@ -236,12 +283,14 @@ def run_scenario(scenario: Scenario, drill: Drill) -> list[Verdict]:
         if tripped is not None:
             tl.note(tripped.sentence)
             drill.progress(tripped.sentence)
+            schedule.cancel_runbooks.set()
         with drill.phase("recover"):
             schedule.stop_and_heal()
             drill.wait(sc.recover)
         ok = True
     finally:
         if not ok:  # exception or Ctrl-C in flight: heal everything, keep the original error
+            schedule.cancel_runbooks.set()
             try:
                 schedule.stop_and_heal(raise_errors=False)
             except BaseException as exc:  # pragma: no cover - a second Ctrl-C while healing
@@ -251,5 +300,6 @@ def run_scenario(scenario: Scenario, drill: Drill) -> list[Verdict]:
     with drill.phase("verify"):
         drill.stop_traffic()
         verdicts = ([tripped] if tripped is not None else []) + \
+            [_runbook_verdict(exc) for exc in schedule.runbook_errors] + \
             _expectation_verdicts(sc, drill, schedule.t0, until)
         return drill.check(*verdicts)

@@ -12,15 +12,15 @@ from typing import Any
 from drillkit.verdicts.registry import VERDICTS
 
 __all__ = ["TOP_KEYS", "REQUIRED_TOP", "FAULT_KEYS", "TARGET_KEYS", "REPEAT_KEYS", "GUARD_KEYS",
-           "STEADY_KEYS", "PROBE_KEYS", "USER_KINDS", "USER_OPTIONS", "SESSION_POPULATIONS", "WRITING_USERS", "SEVERITIES", "EXPECTATIONS",
+           "STEADY_KEYS", "PROBE_KEYS", "RUNBOOK_ENTRY_KEYS", "USER_KINDS", "USER_OPTIONS", "SESSION_POPULATIONS", "WRITING_USERS", "SEVERITIES", "EXPECTATIONS",
            "RECOVERY_KEYS", "parse_duration", "DurationError"]
 
 TOP_KEYS = {
     "scenario": "one sentence: what is rehearsed (the Allure story)",
     "source": "where it comes from (SCENARIOS.md incident, service-standard criterion)",
     "description": "free text",
-    "environment": "environments/<name>/compose.yaml the drill runs against",
-    "switches": "defect switches of the environment, e.g. {sessions: node-local}",
+    "environment": "environments/<name>, or a compose.yaml path relative to the scenario file",
+    "switches": "defect switches of the environment, or any ${NAME} its Compose file uses, e.g. {sessions: node-local}",
     "severity": "blocker | critical | normal | minor | trivial",
     "users": "synthetic users per kind, e.g. {clerks: 20}: kinds of x-drillkit.users, or defined here",
     "clients": "protocol clients, e.g. {writers: 5}: x-drillkit.clients, or defined here (kind: postgres|redis)",
@@ -32,11 +32,14 @@ TOP_KEYS = {
     "guards": "abort conditions: stop the schedule early and heal",
     "max_nodes": "blast radius: most nodes faulted at the same time",
     "expect": "the verdicts: " + ", ".join(VERDICTS) + " (docs/verdicts.md)",
+    "ground_truth": "readers of what the stack holds, by name, e.g. {writes: {kind: sql, on: db, query: ...}}",
+    "runbook": "runbooks run in the schedule: a list of {at | after, run | steps}",
 }
 REQUIRED_TOP = ("scenario", "environment", "faults")
 
-FAULT_KEYS = {"kind", "target", "at", "for", "repeat"}           # anything else: the kind's attributes
-TARGET_KEYS = {"service", "replica", "zone", "random", "seed"}
+FAULT_KEYS = {"kind", "target", "at", "for", "repeat", "heal"}   # anything else: the kind's attributes
+TARGET_KEYS = {"service", "replica", "zone", "random", "seed", "role"}
+RUNBOOK_ENTRY_KEYS = {"at", "after", "run", "steps", "name"}
 OUTSIDE_RUN_KEYS = {"container", "container_name", "environment", "run", "host", "image", "id"}
 REPEAT_KEYS = {"every", "times"}
 GUARD_KEYS = {"population", "availability_below", "for"}

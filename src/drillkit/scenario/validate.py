@@ -22,8 +22,7 @@ from drillkit.faults.base import Target
 # The Compose loader's YAML-with-line-numbers; one implementation for both file kinds.
 from drillkit.lab.compose import EnvironmentSpec, _Loader, _Map, _line, find_environment, load_environment
 from drillkit.scenario import schema as S
-from drillkit.scenario.ground_truth import GROUND_TRUTH
-from drillkit.scenario.model import Expectation, Expectations, FaultStep, Guard, Scenario
+from drillkit.scenario.model import Expectation, Expectations, FaultStep, Guard, RunbookEntry, Scenario
 from drillkit.verdicts import registry as VR
 
 __all__ = ["validate_file", "validate_text"]
@@ -173,6 +172,8 @@ class _Checker:
         traffic = self.traffic(raw, spec)
         caps = capabilities(traffic)
         probe = self.probe(raw.get("probe", {}), raw)
+        self.entrypoint_needed(spec, raw, users, probe)
+        readers = self.ground_truth(raw.get("ground_truth"), raw, spec)
         populations = [p for kind in users for p in S.USER_KINDS[kind][1]]
         populations += [p for p in caps.populations if p not in populations]
         session_pops = (["existing-sessions"] if users else []) + \
@@ -199,7 +200,9 @@ class _Checker:
         recover = self.duration(raw.get("recover", 0), raw, "recover", "recover")
         faults = self.faults(raw["faults"], raw, spec, max_nodes)
         self.schedule(faults, observe, spec, max_nodes)
+        runbook = self.runbook_entries(raw.get("runbook"), raw, spec, faults, observe)
         guards = self.guards(raw.get("guards", []), raw, populations)
+        self._readers = readers
         expect = self.expect(raw.get("expect", {}), raw, populations, users, spec, faults,
                              session_pops=session_pops, writers=writers)
 
@@ -208,37 +211,58 @@ class _Checker:
                         severity=severity, users=users, probe=probe, steady_duration=steady_duration,
                         steady_availability=steady_av, faults=tuple(faults), observe=observe,
                         recover=recover, guards=tuple(guards), max_nodes=max_nodes, expect=expect,
-                        traffic=tuple(traffic), session_populations=tuple(session_pops))
+                        traffic=tuple(traffic), session_populations=tuple(session_pops),
+                        runbook=tuple(runbook), ground_truth=readers)
 
     # -- environment and switches ----------------------------------------------------------------
     def environment(self, ref: Any, line: int | None, switches: dict[str, str]) -> tuple[EnvironmentSpec, Path]:
-        fix_names = "name a folder of environments/ (e.g. registry) or the path of its compose.yaml"
-        if not isinstance(ref, str) or not _ENV_NAME.match(ref) or ".." in ref.split("/"):
-            raise self.err(f"{ref!r} is not an environment name", field="environment", line=line, fix=fix_names)
-        try:
-            path = self._find_environment(ref)
-            if path is None:
-                find_environment(ref)
-        except ConfigError as exc:
-            raise self.err(exc.message.removeprefix(f"{exc.field}: "), field="environment", line=line,
-                           fix=exc.fix) from None
-        except (OSError, ValueError) as exc:  # e.g. a name too long for the file system
-            raise self.err(f"{ref!r} is not an environment ({exc.__class__.__name__})", field="environment",
-                           line=line, fix=fix_names) from None
+        fix_names = ("name a folder of environments/ (e.g. registry) or the path of its compose.yaml "
+                     "(relative to this scenario file)")
+        path = self._relative_environment(ref)
+        if path is None:
+            if not isinstance(ref, str) or not _ENV_NAME.match(ref) or ".." in ref.split("/"):
+                raise self.err(f"{ref!r} is not an environment name", field="environment", line=line, fix=fix_names)
+            try:
+                path = self._find_environment(ref)
+                if path is None:
+                    find_environment(ref)
+            except ConfigError as exc:
+                raise self.err(exc.message.removeprefix(f"{exc.field}: "), field="environment", line=line,
+                               fix=exc.fix) from None
+            except (OSError, ValueError) as exc:  # e.g. a name too long for the file system
+                raise self.err(f"{ref!r} is not an environment ({exc.__class__.__name__})", field="environment",
+                               line=line, fix=fix_names) from None
         assert path is not None
         spec = _environment(path, ())  # a broken Compose file reports its own file:line
+        by_variable = {sw.variable: n for n, sw in spec.switches.items()}
         for name, value in switches.items():
-            if name not in spec.switches:
-                raise self.err(f"environment {spec.name!r} has no switch {name!r}", self._switch_map, name,
-                               field=f"switches.{name}",
-                               fix=f"use {', '.join(spec.switches) or 'no switches (write switches: {})'}")
-            if value not in spec.switches[name].choices:
-                raise self.err(f"switch {name}={value!r} is not a choice", self._switch_map, name,
-                               field=f"switches.{name}",
-                               fix=f"use one of {', '.join(spec.switches[name].choices)}")
+            declared = name if name in spec.switches else by_variable.get(name)
+            if declared is not None:
+                if value not in spec.switches[declared].choices:
+                    raise self.err(f"switch {name}={value!r} is not a choice", self._switch_map, name,
+                                   field=f"switches.{name}",
+                                   fix=f"use one of {', '.join(spec.switches[declared].choices)}")
+            elif not spec.accepts_switch(name):
+                have = [*spec.switches, *(f"${{{v}}}" for v in sorted(spec.variables) if v not in by_variable)]
+                raise self.err(f"environment {spec.name!r} has no switch {name!r} and no ${{{name}}}",
+                               self._switch_map, name, field=f"switches.{name}",
+                               fix=f"use {', '.join(have) or 'no switches (write switches: {})'}")
         if switches:
             spec = _environment(path, tuple(sorted(switches.items())))
         return spec, path
+
+    def _relative_environment(self, ref: Any) -> Path | None:
+        """``../environments/x/compose.yaml`` (or its folder): a path relative to the scenario file."""
+        if not isinstance(ref, str) or not ("/" in ref or ref.endswith((".yaml", ".yml"))):
+            return None
+        cand = self.path.parent / ref
+        try:
+            for c in (cand, cand / "compose.yaml", cand / "compose.yml"):
+                if c.is_file():
+                    return c.resolve()
+        except OSError:
+            return None
+        return None
 
     def _find_environment(self, ref: str) -> Path | None:
         try:
@@ -381,6 +405,7 @@ class _Checker:
                 raise self.err(f"repeat.every {every:g} s is not longer than for {duration:g} s", rep, "every",
                                field=f"{where}.repeat.every",
                                fix="a fault must heal before it is injected again: raise every or shorten for")
+        heal = self.heal(item, spec, where) if "heal" in item else "start"
         params = {k: v for k, v in item.items() if k not in S.FAULT_KEYS}
         params = self.attributes(kind, params, item, where, kline)
         if max_nodes is not None:
@@ -394,7 +419,7 @@ class _Checker:
                            fix=f"check the attributes of {kind} (docs/scenarios.md)") from None
         params.pop("max_nodes", None)
         return FaultStep(index=i, kind=kind, target=target, params=params, at=at, duration=duration,
-                         every=every, times=times, line=kline)
+                         every=every, times=times, line=kline, heal=heal)
 
     def attributes(self, kind: str, params: dict, item: dict, where: str, kline: int | None) -> dict:
         getattr(registry, "_load_all", lambda: None)()
@@ -463,6 +488,8 @@ class _Checker:
                 if k not in S.TARGET_KEYS:
                     raise self.err(f"unknown key {k!r}", raw_map, k, field=f"{field}.{k}",
                                    fix=f"use {', '.join(sorted(S.TARGET_KEYS))}")
+            if "role" in raw_map:
+                return self.role_target(raw_map, spec, field)
             if "service" not in raw_map:
                 raise self.err("missing `service`", item, "target", field=f"{field}.service",
                                fix=f"add service: one of {services}")
@@ -504,9 +531,29 @@ class _Checker:
                                fix="add random: true or drop seed")
         return Target(svc, replica=replica, zone=zone, random_member=rnd, seed=seed)
 
+    def role_target(self, raw_map: dict, spec: EnvironmentSpec, field: str) -> Target:
+        """``{role: primary}`` or ``{service: pg, role: primary}``: resolved when the fault is injected."""
+        role, svc = raw_map["role"], raw_map.get("service")
+        roles = spec.roles
+        if role not in roles:
+            raise self.err(f"environment {spec.name!r} declares no role {role!r}", raw_map, "role",
+                           field=f"{field}.role",
+                           fix=f"declare it under x-drillkit.roles (have: {', '.join(roles) or 'none'})")
+        if svc is not None and svc not in roles[role].services:
+            raise self.err(f"role {role!r} is held by {', '.join(roles[role].services)}, not {svc!r}", raw_map,
+                           "service", field=f"{field}.service",
+                           fix=f"use one of {', '.join(roles[role].services)} or drop service")
+        for k in ("replica", "zone", "random", "seed"):
+            if k in raw_map:
+                raise self.err(f"a role names its node by itself: no {k} with it", raw_map, k,
+                               field=f"{field}.{k}", fix=f"drop {k}")
+        return Target(svc, role=role)
+
     def nodes_of(self, target: Target | None, spec: EnvironmentSpec) -> set[str]:
         if target is None:
             return set()
+        if target.role is not None:
+            return {f"role:{target.role}"}
         s = spec.services[target.service]
         nodes = [r for r in range(1, s.replicas + 1)
                  if (target.zone is None or s.zone_of(r) == target.zone)
@@ -539,6 +586,107 @@ class _Checker:
                                   field=f"faults[{step.index}].target",
                                   fix="narrow the target, move the fault in time, or raise max_nodes")
 
+    # -- the stack contract: entry point, ground truth, heal, runbooks ------------------------------
+    def entrypoint_needed(self, spec: EnvironmentSpec, raw: dict, users: dict, probe: dict | None) -> None:
+        """The probe and HTTP users talk to the entry point: without one, refuse now, not after start-up."""
+        if spec.entrypoint is not None:
+            return
+        add = f"add x-drillkit.entrypoint: {{service: ..., port: ...}} to {spec.file}"
+        if users:
+            kind = next(iter(users))
+            raise self.err(f"users {kind!r} need an entry point, and environment {spec.name!r} declares none",
+                           raw["users"], kind, field=f"users.{kind}", fix=add)
+        if probe is not None:
+            key = "probe" if "probe" in raw else "environment"
+            raise self.err(f"the probe needs an entry point, and environment {spec.name!r} declares none",
+                           raw, key, field="probe", fix=f"write probe: false, or {add}")
+
+    def ground_truth(self, raw: Any, top: dict, spec: EnvironmentSpec) -> dict[str, Any]:
+        from drillkit.truth import parse_readers
+        if raw is None:
+            return {}
+        return parse_readers(raw, self.f, spec.services, spec.roles, self.path.parent, where="ground_truth")
+
+    def _steps(self, raw: Any, line: int | None, where: str, spec: EnvironmentSpec, *, in_heal: bool):
+        from drillkit.plugins import code_steps
+        from drillkit.runbook import parse_steps
+        return parse_steps(raw, self.f, line, where, spec, code_steps(spec), in_heal=in_heal,
+                           base_dir=self.path.parent)
+
+    def heal(self, item: dict, spec: EnvironmentSpec, where: str) -> Any:
+        """``heal: start | none | <runbook name> | [steps]`` -> "start", "none" or a Runbook."""
+        from drillkit.runbook import Runbook
+        v, line, field = item["heal"], _line(item, "heal"), f"{where}.heal"
+        if v in ("start", "none"):
+            return v
+        if isinstance(v, str):
+            if v not in spec.runbooks:
+                raise self.err(f"heal {v!r} is neither start, none nor a runbook of {spec.name!r}", item, "heal",
+                               field=field, fix=f"use start, none, a list of steps, or one of: "
+                                                f"{', '.join(spec.runbooks) or '(no x-drillkit.runbooks)'}")
+            return spec.runbooks[v]
+        if isinstance(v, list):
+            return Runbook(f"{where}.heal", self._steps(v, line, field, spec, in_heal=True), file=self.f, line=line)
+        raise self.err(f"heal must be start, none, a runbook name or a list of steps, not {_kind(v)}", item, "heal",
+                       field=field, fix="e.g. heal: none, or heal: [{start: {wait: true}}]")
+
+    def runbook_entries(self, raw: Any, top: dict, spec: EnvironmentSpec, faults: list[FaultStep],
+                        observe: float) -> list[RunbookEntry]:
+        from drillkit.runbook import Runbook
+        if raw is None:
+            return []
+        example = "- {at: 10s, run: promote-replica}  or  - {after: faults[0], steps: [...]}"
+        if not isinstance(raw, list) or not raw:
+            raise self.err(f"must be a non-empty list, not {_kind(raw)}", top, "runbook", field="runbook", fix=example)
+        last = max((o.start for st in faults for o in st.occurrences()), default=0.0)
+        out = []
+        for i, e in enumerate(raw):
+            where = f"runbook[{i}]"
+            line = _line(e) or _line(raw)
+            if not isinstance(e, dict):
+                raise self.err(f"must be a mapping, not {_kind(e)}", field=where, line=line, fix=example)
+            self.mapping(e, raw, i, where, S.RUNBOOK_ENTRY_KEYS)
+            if ("at" in e) == ("after" in e):
+                raise self.err("needs either `at` (in the schedule) or `after` (a fault)", field=where, line=line,
+                               fix="at: 10s  or  after: faults[0]")
+            if ("run" in e) == ("steps" in e):
+                raise self.err("needs either `run` (a runbook's name) or `steps`", field=where, line=line,
+                               fix=f"run: one of {', '.join(spec.runbooks) or '(no x-drillkit.runbooks)'}, or steps: [...]")
+            at = after = None
+            if "at" in e:
+                at = self.duration(e["at"], e, "at", f"{where}.at")
+                if at > last + observe + _EPS:
+                    raise self.err(f"starts at {at:g} s, after observe ends at {last + observe:g} s", e, "at",
+                                   field=f"{where}.at", fix=f"start it earlier or raise observe to ≥ {at - last:g}s")
+            else:
+                a = e["after"]
+                m = re.fullmatch(r"faults\[(\d+)\]", a) if isinstance(a, str) else None
+                idx = int(m.group(1)) if m else a if isinstance(a, int) and not isinstance(a, bool) else None
+                if idx is None or not 0 <= idx < len(faults):
+                    raise self.err(f"after {a!r} names no fault of this scenario", e, "after", field=f"{where}.after",
+                                   fix=f"write after: faults[N] with N in 0..{len(faults) - 1}")
+                after = idx
+            if "run" in e:
+                name = e["run"]
+                if name not in spec.runbooks:
+                    raise self.err(f"environment {spec.name!r} has no runbook {name!r}", e, "run",
+                                   field=f"{where}.run",
+                                   fix=f"use one of {', '.join(spec.runbooks) or '(none: declare x-drillkit.runbooks)'}, "
+                                       "or write steps: [...]")
+                rb = spec.runbooks[name]
+                if rb.needs_fault:
+                    raise self.err(f"runbook {name!r} acts on a fault's nodes (a step without target or "
+                                   "`fault`), so it can only be a fault's heal", e, "run", field=f"{where}.run",
+                                   fix=f"use it as heal: {name} of a fault, or name the targets in its steps")
+            else:
+                name = e.get("name", where)
+                if not isinstance(name, str) or not name.strip():
+                    raise self.err("name must be text", e, "name", field=f"{where}.name", fix="e.g. name: promote")
+                rb = Runbook(name.strip(), self._steps(e["steps"], _line(e, "steps"), f"{where}.steps", spec,
+                                                        in_heal=False), file=self.f, line=line)
+            out.append(RunbookEntry(i, rb, at=at, after=after, line=line))
+        return out
+
     # -- guards and expectations -----------------------------------------------------------------
     def guards(self, raw: Any, top: dict, populations: list[str]) -> list[Guard]:
         if raw is None:
@@ -568,13 +716,13 @@ class _Checker:
     def facts(self, populations: list[str], users: dict, spec: EnvironmentSpec,
               faults: list[FaultStep], *, session_pops: list[str] = (), writers: bool = False) -> VR.Facts:
         """What this scenario provides, for the verdicts' requirements (``drillkit.verdicts.registry``)."""
-        truth = GROUND_TRUTH.get(spec.stack)
+        from drillkit.truth import ground_truth_names
         return VR.Facts(
             stack=spec.stack, populations=tuple(populations),
             session_populations=tuple(session_pops),
             writers=(tuple(users) or ("declared users/clients",)) if writers else (),
-            ground_truth=(truth[0],) if truth else (), faults=len(faults),
-            extra={"ground_truth_stacks": tuple(GROUND_TRUTH)})
+            ground_truth=tuple(ground_truth_names(spec, getattr(self, "_readers", None))), faults=len(faults),
+            extra={"environment": spec.name})
 
     def expect(self, raw: Any, top: dict, populations: list[str], users: dict, spec: EnvironmentSpec,
                faults: list[FaultStep], *, session_pops: list[str] = (), writers: bool = False) -> Expectations:

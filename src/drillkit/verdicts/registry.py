@@ -102,9 +102,10 @@ def _ground_truth(what: str | None) -> Callable[[Facts, dict[str, Any]], Unmet |
         have = facts.ground_truth
         if (what is None and have) or what in have:
             return None
-        return Unmet(f"no ground truth for {what or 'writes'} of stack {facts.stack!r}",
-                     "drop {key}, or add a reader for the stack to drillkit.scenario.ground_truth "
-                     f"(have: {', '.join(facts.extra.get('ground_truth_stacks', ())) or 'none'})")
+        return Unmet(f"no ground truth {what or 'writes'!r} for environment {facts.extra.get('environment', facts.stack)!r}",
+                     f"declare x-drillkit.ground_truth.{what or 'writes'} in the Compose file or ground_truth: "
+                     f"{{{what or 'writes'}: ...}} in the scenario (have: {', '.join(have) or 'none'}), or drop {{key}}; "
+                     "see docs/environments.md")
     return check
 
 
@@ -255,7 +256,7 @@ class VerdictKind:
     shorthand: str | None = None
     requires: tuple[Requirement, ...] = ()
     column: Column | None = None
-    reads_ground_truth: bool = False              # the runner reads the stack's data before judging
+    reads_ground_truth: str | None = None         # the ground truth (by name) the runner reads before judging
     removed: Mapping[str, str] = field(default_factory=dict)   # param -> why and fix
     names: tuple[str, ...] = ()                   # verdict names of older records without ``kind``
     example: str = ""
@@ -408,7 +409,7 @@ register(VerdictKind(
     "acknowledged relative to inject and heal; unknown-outcome writes reported apart",
     lambda tl, p, w: V.writes_lost(tl, what=w.ground_truth or "writes", expected=p["max"]),
     params=(Param("max", "count", 0, "most acknowledged writes allowed to be lost", "0"),),
-    shorthand="max", requires=(needs_ground_truth(), NEEDS_WRITERS), reads_ground_truth=True,
+    shorthand="max", requires=(needs_ground_truth(), NEEDS_WRITERS), reads_ground_truth="writes",
     column=Column("writes_lost", "Writes lost", headline=True, cell=_writes_cell),
     names=("writes lost", "acknowledged writes lost"), example="0"))
 
@@ -436,7 +437,7 @@ register(VerdictKind(
     "ids acknowledged twice, or held more often than acknowledged, ≤ max",
     lambda tl, p, w: V.duplicates(tl, w.ground_truth or "writes", expected=p["max"]),
     params=(Param("max", "count", 0, "most duplicated ids allowed", "0"),),
-    shorthand="max", requires=(needs_ground_truth(), NEEDS_WRITERS), reads_ground_truth=True,
+    shorthand="max", requires=(needs_ground_truth(), NEEDS_WRITERS), reads_ground_truth="writes",
     column=Column("duplicates", "Duplicates"),
     names=("duplicate writes",), example="0"))
 
@@ -445,7 +446,7 @@ register(VerdictKind(
     "slots held by more than one active booking, ≤ max",
     lambda tl, p, w: V.double_bookings(tl, expected=p["max"]),
     params=(Param("max", "count", 0, "most double-booked slots allowed", "0"),),
-    shorthand="max", requires=(needs_ground_truth("bookings"), NEEDS_WRITERS), reads_ground_truth=True,
+    shorthand="max", requires=(needs_ground_truth("bookings"), NEEDS_WRITERS), reads_ground_truth="bookings",
     column=Column("double_bookings", "Double bookings"),
     names=("double bookings",), example="0"))
 

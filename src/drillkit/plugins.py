@@ -1,0 +1,243 @@
+"""Stack plug-ins: what a stack adds to drillkit in code, next to what its Compose file declares as data.
+
+drillkit's core knows no stack. A stack offers optional capabilities (Jepsen's ``db.clj`` model):
+
+- **user kinds** — synthetic users (``users: {clerks: 20}``): ``name -> factory``
+- **clients** — client classes for any protocol (``open / invoke / close``): ``kind -> class``
+- **ground-truth readers** — what the stack holds after recovery: ``name -> reader(env)`` returning a
+  `drillkit.truth.GroundTruth`, a list of ids, or ``{"ids": [...], "<column>": [...]}``
+- **runbook steps** — step kinds a runbook may use: ``kind -> fn(env, timeline, **attrs)``
+
+Most of it is data in the Compose file's ``x-drillkit`` (readers, runbooks, roles, user kinds); a
+plug-in is for the rest. A plug-in is a `StackPlugin` found in one of two ways:
+
+1. ``x-drillkit: {plugin: ./drill_plugin.py:plugin}`` — ``module:attr`` where the module is a file
+   path relative to the Compose file, or an importable module (``mystack.drills:plugin``);
+2. an installed distribution's entry point in the group ``drillkit.stacks`` whose name is the stack
+   (``x-drillkit.stack``)::
+
+       [project.entry-points."drillkit.stacks"]
+       permits = "permits_drills:plugin"
+
+The attribute may be a `StackPlugin`, or a function without arguments that returns one.
+`plugin_for(spec)` merges, later winning over earlier for the same name: built-ins < the entry
+point's plug-in < ``x-drillkit.plugin`` < the Compose file's data. A plug-in step kind may not reuse
+a built-in kind (``exec``, ``wait_until``, ...). A bad reference is a one-line `ConfigError` naming the
+Compose file, the line and the fix — before anything starts. See docs/plugins.md.
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import importlib
+import importlib.util
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+from drillkit.errors import ConfigError
+
+__all__ = ["StackPlugin", "plugin_for", "load_reference", "load_plugin", "entry_point_plugin",
+           "attach_extensions", "ENTRY_POINT_GROUP"]
+
+ENTRY_POINT_GROUP = "drillkit.stacks"
+
+
+@dataclass
+class StackPlugin:
+    """What a stack adds in code. Every mapping is optional; names are what YAML uses."""
+
+    name: str = ""
+    users: dict[str, Callable] = field(default_factory=dict)         # user kind -> factory
+    clients: dict[str, type] = field(default_factory=dict)           # client kind -> Client class
+    ground_truth: dict[str, Callable] = field(default_factory=dict)  # name -> reader(env)
+    steps: dict[str, Callable] = field(default_factory=dict)         # step kind -> fn(env, timeline, **attrs)
+
+    def merged(self, other: "StackPlugin | None") -> "StackPlugin":
+        """A new plug-in: this one's entries, then ``other``'s (which win for the same name)."""
+        if other is None:
+            return StackPlugin(self.name, dict(self.users), dict(self.clients), dict(self.ground_truth),
+                               dict(self.steps))
+        return StackPlugin(other.name or self.name, {**self.users, **other.users},
+                           {**self.clients, **other.clients}, {**self.ground_truth, **other.ground_truth},
+                           {**self.steps, **other.steps})
+
+
+# -- references: module:attr ----------------------------------------------------------------------
+def load_reference(ref: Any, base_dir: Path | None, *, file: str | None = None, line: int | None = None,
+                   field: str = "x-drillkit.plugin", what: str = "plug-in") -> Any:
+    """``./file.py:attr`` (relative to ``base_dir``) or ``package.module:attr`` -> the object.
+    Any problem is a one-line ConfigError with file:line, field and fix."""
+    example = "e.g. ./drill_plugin.py:plugin or mystack.drills:plugin"
+    if not isinstance(ref, str) or ref.count(":") < 1 or not ref.rsplit(":", 1)[1] or not ref.rsplit(":", 1)[0]:
+        raise ConfigError(f"{what} reference {ref!r} is not module:attr", file=file, line=line, field=field,
+                          fix=example)
+    mod_ref, attr = ref.rsplit(":", 1)
+    is_path = mod_ref.endswith(".py") or "/" in mod_ref or mod_ref.startswith(".")
+    try:
+        if is_path:
+            path = Path(mod_ref)
+            if not path.is_absolute():
+                path = (base_dir or Path.cwd()) / path
+            path = path.resolve()
+            if not path.is_file():
+                raise ConfigError(f"{what} file {mod_ref!r} does not exist ({path})", file=file, line=line,
+                                  field=field, fix="give the path relative to the Compose file")
+            module = _load_file(path)
+        else:
+            module = importlib.import_module(mod_ref)
+    except ConfigError:
+        raise
+    except ModuleNotFoundError as exc:
+        raise ConfigError(f"{what} module {mod_ref!r} cannot be imported: {exc}", file=file, line=line,
+                          field=field, fix="install it in drillkit's Python environment, or give a file path "
+                                           "relative to the Compose file (./drill_plugin.py:plugin)") from None
+    except Exception as exc:  # the plug-in's own code failed while importing
+        first = (str(exc).splitlines() or [""])[0]
+        raise ConfigError(f"{what} {mod_ref!r} failed to import: {type(exc).__name__}: {first}", file=file,
+                          line=line, field=field, fix=f"fix the error in {mod_ref}") from None
+    obj: Any = module
+    for part in attr.split("."):
+        if not hasattr(obj, part):
+            have = ", ".join(n for n in dir(module) if not n.startswith("_"))[:200]
+            raise ConfigError(f"{mod_ref} has no attribute {attr!r}", file=file, line=line, field=field,
+                              fix=f"name one of: {have or '(nothing public)'}")
+        obj = getattr(obj, part)
+    return obj
+
+
+def _load_file(path: Path):
+    """Import a plug-in file once per content (its folder is on sys.path while it loads, so it can
+    import modules beside it)."""
+    digest = hashlib.sha1(f"{path}:{path.stat().st_mtime_ns}".encode()).hexdigest()[:10]
+    name = f"drillkit_plugin_{path.stem}_{digest}"
+    if name in sys.modules:
+        return sys.modules[name]
+    spec = importlib.util.spec_from_file_location(name, path)
+    if spec is None or spec.loader is None:
+        raise ImportError(f"cannot load {path}")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    sys.path.insert(0, str(path.parent))
+    try:
+        spec.loader.exec_module(module)
+    except BaseException:
+        sys.modules.pop(name, None)
+        raise
+    finally:
+        try:
+            sys.path.remove(str(path.parent))
+        except ValueError:  # pragma: no cover
+            pass
+    return module
+
+
+def _as_plugin(obj: Any, where: str, *, file: str | None, line: int | None, field: str) -> StackPlugin:
+    if isinstance(obj, type(sys)) and hasattr(obj, "plugin"):
+        obj = obj.plugin
+    if not isinstance(obj, StackPlugin) and callable(obj) and not isinstance(obj, type):
+        try:
+            obj = obj()
+        except Exception as exc:
+            raise ConfigError(f"plug-in factory {where} failed: {type(exc).__name__}: {exc}", file=file, line=line,
+                              field=field, fix="a factory takes no arguments and returns a StackPlugin") from None
+    if not isinstance(obj, StackPlugin):
+        raise ConfigError(f"{where} is a {type(obj).__name__}, not a StackPlugin", file=file, line=line,
+                          field=field, fix="plugin = drillkit.plugins.StackPlugin(name=..., steps={...}, ...)")
+    for section in ("users", "clients", "ground_truth", "steps"):
+        entries = getattr(obj, section)
+        if not isinstance(entries, dict):
+            raise ConfigError(f"{where}: {section} must be a dict", file=file, line=line, field=field,
+                              fix=f"{section}={{'name': callable}}")
+        for key, fn in entries.items():
+            if not isinstance(key, str) or not callable(fn):
+                raise ConfigError(f"{where}: {section}[{key!r}] is not callable", file=file, line=line, field=field,
+                                  fix=f"map each name of {section} to a function or class")
+    from drillkit.runbook import BUILTIN_STEPS
+    clash = sorted(set(obj.steps) & set(BUILTIN_STEPS))
+    if clash:
+        raise ConfigError(f"{where}: step kind {clash[0]!r} is built in", file=file, line=line, field=field,
+                          fix=f"give the plug-in's step another name (built in: {', '.join(BUILTIN_STEPS)})")
+    return obj
+
+
+def load_plugin(ref: Any, base_dir: Path | None, *, file: str | None = None, line: int | None = None,
+                field: str = "x-drillkit.plugin") -> StackPlugin:
+    """Load and check the plug-in named by ``x-drillkit.plugin``."""
+    obj = load_reference(ref, base_dir, file=file, line=line, field=field, what="plug-in")
+    return _as_plugin(obj, str(ref), file=file, line=line, field=field)
+
+
+@functools.lru_cache(maxsize=64)
+def entry_point_plugin(stack: str) -> StackPlugin | None:
+    """The plug-in registered for ``stack`` in the entry-point group ``drillkit.stacks``, if any."""
+    from importlib.metadata import entry_points
+    found = [ep for ep in entry_points(group=ENTRY_POINT_GROUP) if ep.name == stack]
+    if not found:
+        return None
+    ep = found[0]
+    where = f"entry point {ep.name} = {ep.value} ({ENTRY_POINT_GROUP})"
+    try:
+        obj = ep.load()
+    except Exception as exc:
+        raise ConfigError(f"{where} failed to load: {type(exc).__name__}: {exc}", field=ENTRY_POINT_GROUP,
+                          fix="fix or uninstall the distribution that registers it") from None
+    return _as_plugin(obj, where, file=None, line=None, field=ENTRY_POINT_GROUP)
+
+
+# -- the merged view ------------------------------------------------------------------------------
+def _builtins(spec: Any) -> StackPlugin:
+    """What drillkit itself offers a stack: today, the compatibility ground-truth table."""
+    readers: dict[str, Callable] = {}
+    try:
+        from drillkit.scenario.ground_truth import legacy_readers
+        readers.update(legacy_readers(getattr(spec, "stack", "")))
+    except ImportError:  # pragma: no cover - removed in phase 2
+        pass
+    return StackPlugin(name="drillkit", ground_truth=readers)
+
+
+def _from_data(spec: Any) -> StackPlugin:
+    """What the Compose file's x-drillkit declares as data (readers; user kinds and clients once
+    their parsers land), as plug-in entries."""
+    return StackPlugin(name=getattr(spec, "stack", ""), ground_truth=dict(getattr(spec, "ground_truth", {}) or {}))
+
+
+def plugin_for(spec: Any) -> StackPlugin:
+    """Everything a stack offers, merged: built-ins < entry point < x-drillkit.plugin < x-drillkit data."""
+    merged = _builtins(spec)
+    merged = merged.merged(entry_point_plugin(getattr(spec, "stack", "")))
+    merged = merged.merged(getattr(spec, "plugin", None))
+    merged = merged.merged(_from_data(spec))
+    merged.name = getattr(spec, "stack", "") or merged.name
+    return merged
+
+
+# -- the Compose file's x-drillkit sections ------------------------------------------------------------
+def attach_extensions(spec: Any, xdk: dict, f: str) -> None:
+    """Validate the stack-contract sections of ``x-drillkit`` (plugin, roles, ground_truth, runbooks)
+    and set them on ``spec``. Called by `drillkit.lab.compose.load_environment`."""
+    from drillkit.lab.compose import _line
+    from drillkit.roles import parse_roles
+    from drillkit.runbook import parse_runbooks
+    from drillkit.truth import parse_readers
+    base = Path(spec.file).parent
+    spec.extensions = dict(xdk)
+    if xdk.get("plugin") is not None:
+        spec.plugin = load_plugin(xdk["plugin"], base, file=f, line=_line(xdk, "plugin"))
+    spec.roles = parse_roles(xdk.get("roles"), f, spec.services)
+    spec.ground_truth = parse_readers(xdk.get("ground_truth"), f, spec.services, spec.roles, base)
+    spec.runbooks = parse_runbooks(xdk.get("runbooks"), f, spec, code_steps(spec))
+
+
+def code_steps(spec: Any) -> dict[str, Callable]:
+    """Runbook step kinds the stack's plug-ins add (entry point, then x-drillkit.plugin)."""
+    steps: dict[str, Callable] = {}
+    ep = entry_point_plugin(getattr(spec, "stack", ""))
+    if ep is not None:
+        steps.update(ep.steps)
+    if getattr(spec, "plugin", None) is not None:
+        steps.update(spec.plugin.steps)
+    return steps
