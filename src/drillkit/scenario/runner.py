@@ -235,7 +235,7 @@ def _expectation_verdicts(sc: Scenario, drill: Drill, since: float, until: float
     for e in sc.expect.items:
         kind = VR.VERDICTS[e.key]
         if kind.reads_ground_truth:
-            name = kind.reads_ground_truth if isinstance(kind.reads_ground_truth, str) else "writes"
+            name = e.params.get("ground_truth") or kind.reads_ground_truth
             if name not in read:   # the stack's data is read back once per name, before the first verdict
                 drill.ground_truth(name)
                 read.add(name)

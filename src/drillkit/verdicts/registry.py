@@ -100,11 +100,12 @@ def _sessions(facts: Facts, params: dict[str, Any]) -> Unmet | None:
 def _ground_truth(what: str | None) -> Callable[[Facts, dict[str, Any]], Unmet | None]:
     def check(facts: Facts, params: dict[str, Any]) -> Unmet | None:
         have = facts.ground_truth
-        if (what is None and have) or what in have:
+        name = what or params.get("ground_truth") or "writes"
+        if name in have:
             return None
-        return Unmet(f"no ground truth {what or 'writes'!r} for environment {facts.extra.get('environment', facts.stack)!r}",
-                     f"declare x-drillkit.ground_truth.{what or 'writes'} in the Compose file or ground_truth: "
-                     f"{{{what or 'writes'}: ...}} in the scenario (have: {', '.join(have) or 'none'}), or drop {{key}}; "
+        return Unmet(f"no ground truth {name!r} for environment {facts.extra.get('environment', facts.stack)!r}",
+                     f"declare x-drillkit.ground_truth.{name} in the Compose file or ground_truth: "
+                     f"{{{name}: ...}} in the scenario (have: {', '.join(have) or 'none'}), or drop {{key}}; "
                      "see docs/environments.md")
     return check
 
@@ -133,7 +134,7 @@ def needs_ground_truth(what: str | None = None) -> Requirement:
 @dataclass(frozen=True)
 class Param:
     """One parameter: ``type`` is duration (s) | count (≥ 0) | positive (≥ 1) | ratio (0..1) | slo
-    (0 < x ≤ 1) | population | population-or-any (None = every population)."""
+    (0 < x ≤ 1) | population | population-or-any (None = every population) | name (a ground truth)."""
 
     name: str
     type: str
@@ -159,6 +160,12 @@ class Param:
             return slo
         if self.type == "population":
             return chk.population(value, parent, key, where, list(facts.populations))
+        if self.type == "name":
+            import re
+            if not isinstance(value, str) or not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}", value):
+                raise chk.err(f"must be a name, not {value!r}", parent, key, field=where,
+                              fix=f"write e.g. {self.example or 'writes'}")
+            return value
         if self.type == "population-or-any":
             return None if value is None else chk.population(value, parent, key, where, list(facts.populations))
         raise ValueError(f"unknown parameter type {self.type!r}")  # pragma: no cover - a table bug
@@ -394,6 +401,9 @@ register(VerdictKind(
                   cell=_availability_cell),
     example="{existing-sessions: 0.99}"))
 
+GROUND_TRUTH_PARAM = Param("ground_truth", "name", "writes",
+                           "the ground truth (and its ledger) compared: a reader's name", "loans")
+
 register(VerdictKind(
     "sessions_lost", "sessions lost",
     "sessions the service accepted before and refused later, ≤ max",
@@ -407,8 +417,8 @@ register(VerdictKind(
     "writes_lost", "acknowledged writes lost",
     "acknowledged writes missing from the stack's data after recovery, ≤ max, with when they were "
     "acknowledged relative to inject and heal; unknown-outcome writes reported apart",
-    lambda tl, p, w: V.writes_lost(tl, what=w.ground_truth or "writes", expected=p["max"]),
-    params=(Param("max", "count", 0, "most acknowledged writes allowed to be lost", "0"),),
+    lambda tl, p, w: V.writes_lost(tl, what=p.get("ground_truth") or w.ground_truth or "writes", expected=p["max"]),
+    params=(Param("max", "count", 0, "most acknowledged writes allowed to be lost", "0"), GROUND_TRUTH_PARAM),
     shorthand="max", requires=(needs_ground_truth(), NEEDS_WRITERS), reads_ground_truth="writes",
     column=Column("writes_lost", "Writes lost", headline=True, cell=_writes_cell),
     names=("writes lost", "acknowledged writes lost"), example="0"))
@@ -435,8 +445,8 @@ register(VerdictKind(
 register(VerdictKind(
     "duplicates", "duplicate writes",
     "ids acknowledged twice, or held more often than acknowledged, ≤ max",
-    lambda tl, p, w: V.duplicates(tl, w.ground_truth or "writes", expected=p["max"]),
-    params=(Param("max", "count", 0, "most duplicated ids allowed", "0"),),
+    lambda tl, p, w: V.duplicates(tl, p.get("ground_truth") or w.ground_truth or "writes", expected=p["max"]),
+    params=(Param("max", "count", 0, "most duplicated ids allowed", "0"), GROUND_TRUTH_PARAM),
     shorthand="max", requires=(needs_ground_truth(), NEEDS_WRITERS), reads_ground_truth="writes",
     column=Column("duplicates", "Duplicates"),
     names=("duplicate writes",), example="0"))
