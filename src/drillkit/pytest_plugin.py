@@ -214,6 +214,13 @@ def drill_env(request: pytest.FixtureRequest, drill_settings: DrillSettings, _dr
     tr = request.config.pluginmanager.get_plugin("terminalreporter")
     progress = (lambda m: tr.write_line(f"  drillkit: {m}")) if tr and request.config.getoption("verbose") > 0 \
         else (lambda m: None)
+    if env is not None and env.left_as_is:
+        # an earlier drill handed nodes over to a runbook (e.g. a fenced primary): reset must not
+        # resurrect them, so this drill gets a fresh environment instead
+        progress(f"{spec.name}: {', '.join(sorted(env.left_as_is.values()))}; starting a fresh environment")
+        env.down()
+        drill_settings.environments.pop(key, None)
+        env = None
     if env is None:
         env = Environment(spec, progress=progress)
         drill_settings.environments[key] = env

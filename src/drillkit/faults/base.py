@@ -1,6 +1,15 @@
 """A fault knows how to inject and heal itself — nothing else. When is the schedule's business;
 whether it mattered is the verdicts'. Every inject and heal is an event on the timeline, and the heal
 always runs (`Fault.active` is a context manager; the drill heals whatever is still active at the end).
+
+What "heal" means is the fault's ``heal`` setting:
+
+``"start"`` (default)  the kind's own undo: a killed node is started, a toxic deleted, a rule removed.
+``"none"``             nothing is undone: the fault is recorded as handed over (to a runbook, to the
+                       operator), its nodes stay as they are and ``Environment.reset`` leaves them so.
+a callable             ``heal(env, timeline)``: a runbook step replaces the undo (e.g. promote the
+                       standby instead of starting the dead primary beside it); its nodes are then the
+                       runbook's, and reset leaves them as they are too.
 """
 
 from __future__ import annotations
@@ -9,16 +18,34 @@ import itertools
 import random
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Iterator
+from typing import Any, Callable, Iterator, Union
 
 from drillkit import labels as L
 from drillkit.errors import BlastRadiusError, FaultError
 from drillkit.lab.environment import Environment, Node
 from drillkit.timeline import Timeline
 
-__all__ = ["Fault", "Target", "check_blast_radius"]
+__all__ = ["Fault", "Target", "check_blast_radius", "HEAL_MODES", "heal_name", "check_heal"]
 
 _ids = itertools.count(1)
+
+HEAL_MODES = ("start", "none")
+HealSpec = Union[str, Callable[[Environment, Timeline], Any]]
+
+
+def heal_name(heal: HealSpec) -> str:
+    """How a heal setting is written on the timeline: ``start``, ``none`` or the runbook step's name."""
+    if isinstance(heal, str):
+        return heal
+    return str(getattr(heal, "step_name", None) or getattr(heal, "__name__", None) or type(heal).__name__)
+
+
+def check_heal(heal: Any) -> HealSpec:
+    """The heal setting, checked: ``"start"``, ``"none"`` or a callable ``heal(env, timeline)``."""
+    if isinstance(heal, str) and heal in HEAL_MODES or callable(heal) and not isinstance(heal, (str, type)):
+        return heal
+    raise FaultError(f"heal must be 'start', 'none' or a runbook step heal(env, timeline), got {heal!r}",
+                     fix="heal: start (undo the fault), heal: none (leave it to the runbook) or a callable")
 
 
 @dataclass(frozen=True)
@@ -77,9 +104,11 @@ class Fault:
 
     kind = "fault"
 
-    def __init__(self, target: Target | str | None = None, *, max_nodes: int | None = None):
+    def __init__(self, target: Target | str | None = None, *, max_nodes: int | None = None,
+                 heal: HealSpec = "start"):
         self.target = Target(target) if isinstance(target, str) else target
         self.max_nodes = max_nodes
+        self.heal_mode: HealSpec = check_heal(heal)
         self.fault_id = f"f{next(_ids)}"
         self.nodes: list[Node] = []
         self.injected = False
@@ -102,19 +131,32 @@ class Fault:
                  api_seconds=round(tl.now() - t, 4), **self.detail())
 
     def heal(self, env: Environment, tl: Timeline) -> None:
+        """Undo the fault as its ``heal`` setting says, once; recorded as a ``heal`` event whose
+        ``heal`` detail says how (``start``, ``none`` or the runbook step) and ``undone`` whether the
+        fault's own undo ran."""
         if not self.injected or self.healed:
             return
         t = tl.now()
+        how = heal_name(self.heal_mode)
         try:
-            self._heal(env)
+            if self.heal_mode == "start":
+                self._heal(env)
+                for n in self.nodes:
+                    env.release(n)
+            else:
+                self._stop(env)
+                for n in self.nodes:
+                    env.leave_as_is(n, f"{self.describe()} ({self.fault_id}) healed by {how}")
+                if callable(self.heal_mode):
+                    self.heal_mode(env, tl)
         except Exception as exc:
             tl.fault("heal-failed", fault=self.kind, fault_id=self.fault_id, targets=self.targets(),
-                     error=str(exc))
-            raise FaultError(f"heal of {self.describe()} failed: {exc}",
+                     error=str(exc), heal=how)
+            raise FaultError(f"heal of {self.describe()} ({how}) failed: {exc}",
                              fix="the lab may be left broken; it is torn down at the end of the run") from exc
         self.healed = True
         tl.fault("heal", t=t, fault=self.kind, fault_id=self.fault_id, targets=self.targets(),
-                 api_seconds=round(tl.now() - t, 4))
+                 api_seconds=round(tl.now() - t, 4), heal=how, undone=self.heal_mode == "start")
 
     @contextmanager
     def active(self, env: Environment, tl: Timeline) -> Iterator["Fault"]:
@@ -132,3 +174,7 @@ class Fault:
 
     def _heal(self, env: Environment) -> None:  # pragma: no cover - abstract
         raise NotImplementedError
+
+    def _stop(self, env: Environment) -> None:
+        """End the fault's own activity (a loop thread) without undoing its effect: heal "none" and
+        runbook heals call it. Most kinds have none."""

@@ -1,7 +1,9 @@
 """Fault kinds by name: the same classes serve Python drills and YAML scenarios.
 
 A fault class registers itself with ``@register("kill")``; its ``__init__`` keyword parameters
-(after ``target``) are its attributes in a scenario, validated against the signature.
+(after ``target``) are its attributes in a scenario, validated against the signature. ``max_nodes``
+and ``heal`` (``start``, ``none`` or a runbook step as a callable, see faults/base.py) belong to every
+kind and are not listed among its attributes.
 """
 
 from __future__ import annotations
@@ -38,11 +40,11 @@ def _load_all() -> None:
 
 
 def parameters(kind: str) -> dict[str, inspect.Parameter]:
-    """Keyword parameters a kind takes besides ``target`` and ``max_nodes``."""
+    """Keyword parameters a kind takes besides ``target``, ``max_nodes`` and ``heal``."""
     cls = FAULTS[kind]
     sig = inspect.signature(cls.__init__)
     return {n: p for n, p in sig.parameters.items()
-            if n not in ("self", "target", "max_nodes") and p.kind not in (p.VAR_KEYWORD, p.VAR_POSITIONAL)}
+            if n not in ("self", "target", "max_nodes", "heal") and p.kind not in (p.VAR_KEYWORD, p.VAR_POSITIONAL)}
 
 
 def create(kind: str, target: Any = None, *, where: str = "fault", file: str | None = None,
@@ -53,6 +55,12 @@ def create(kind: str, target: Any = None, *, where: str = "fault", file: str | N
                           fix=f"use one of {', '.join(sorted(FAULTS))}")
     allowed = parameters(kind)
     max_nodes = params.pop("max_nodes", None)
+    heal = params.pop("heal", "start")
+    from drillkit.faults.base import HEAL_MODES
+    if not (isinstance(heal, str) and heal in HEAL_MODES or callable(heal) and not isinstance(heal, (str, type))):
+        raise ConfigError(f"heal must be {' or '.join(HEAL_MODES)} or a runbook step, got {heal!r}", file=file,
+                          line=line, field=f"{where}.heal",
+                          fix="heal: start (undo the fault), heal: none (leave it as it is) or a runbook step")
     for name in params:
         if name not in allowed:
             raise ConfigError(f"fault {kind!r} has no attribute {name!r}", file=file, line=line,
@@ -62,4 +70,4 @@ def create(kind: str, target: Any = None, *, where: str = "fault", file: str | N
     if missing:
         raise ConfigError(f"fault {kind!r} needs {missing[0]!r}", file=file, line=line,
                           field=f"{where}.{missing[0]}", fix=f"add {missing[0]}: ...")
-    return FAULTS[kind](target, max_nodes=max_nodes, **params)
+    return FAULTS[kind](target, max_nodes=max_nodes, heal=heal, **params)
