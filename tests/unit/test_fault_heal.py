@@ -68,7 +68,10 @@ def test_a_runbook_step_replaces_the_undo_and_gets_env_and_timeline():
     assert seen == [(env, tl)] and f.calls == ["inject", "stop"]
     (ev,) = heal_events(tl)
     assert (ev["detail"]["heal"], ev["detail"]["undone"]) == ("promote_standby", False)
-    assert any(r["text"] == "runbook ran" for r in tl.of("note"))
+    (note,) = tl.of("note")
+    assert note["text"] == "runbook ran"
+    # the fault ends when the runbook has run: its window closes after everything the runbook did
+    assert ev["detail"]["runbook_started"] <= note["t"] <= ev["t"] == tl.fault_windows()[0].end
 
 
 def test_a_named_step_is_recorded_by_its_name():

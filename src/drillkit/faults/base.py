@@ -133,7 +133,9 @@ class Fault:
     def heal(self, env: Environment, tl: Timeline) -> None:
         """Undo the fault as its ``heal`` setting says, once; recorded as a ``heal`` event whose
         ``heal`` detail says how (``start``, ``none`` or the runbook step) and ``undone`` whether the
-        fault's own undo ran."""
+        fault's own undo ran. The kind's own undo is stamped when it was called (as every fault
+        event); a runbook heal when the runbook has run (``runbook_started`` says when it began):
+        until then users still suffer the fault, and the runbook's time is part of the recovery."""
         if not self.injected or self.healed:
             return
         t = tl.now()
@@ -155,8 +157,14 @@ class Fault:
             raise FaultError(f"heal of {self.describe()} ({how}) failed: {exc}",
                              fix="the lab may be left broken; it is torn down at the end of the run") from exc
         self.healed = True
-        tl.fault("heal", t=t, fault=self.kind, fault_id=self.fault_id, targets=self.targets(),
-                 api_seconds=round(tl.now() - t, 4), heal=how, undone=self.heal_mode == "start")
+        done = tl.now()
+        if callable(self.heal_mode):
+            # a runbook is part of the recovery: the fault ends when the runbook has run
+            tl.fault("heal", t=done, fault=self.kind, fault_id=self.fault_id, targets=self.targets(),
+                     api_seconds=round(done - t, 4), heal=how, undone=False, runbook_started=round(t, 6))
+        else:
+            tl.fault("heal", t=t, fault=self.kind, fault_id=self.fault_id, targets=self.targets(),
+                     api_seconds=round(done - t, 4), heal=how, undone=self.heal_mode == "start")
 
     @contextmanager
     def active(self, env: Environment, tl: Timeline) -> Iterator["Fault"]:

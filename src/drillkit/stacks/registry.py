@@ -87,7 +87,8 @@ def wait_lb_up(env: Environment, servers: list[str] | None = None, deadline: flo
     t0 = time.monotonic()
     while True:
         stat = lb_servers(env)
-        if all(stat.get(n, {}).get("status") == "UP" for n in names):
+        # "UP 1/2" (one check failed, not out yet) still takes requests
+        if all(stat.get(n, {}).get("status", "").startswith("UP") for n in names):
             return time.monotonic() - t0
         if time.monotonic() - t0 > deadline:
             raise LabError(f"lb: not all of {names} UP after {deadline:.0f} s: "
@@ -183,7 +184,8 @@ def promote_replica(env: Environment, *, fence: bool = True, deadline: float = 6
     4. repoint: the apps reach `db` through the Toxiproxy link `app-db`; its upstream becomes
        ``db-replica:5432`` (Toxiproxy closes the old connections; the apps reconnect on their own).
        If Toxiproxy wedges on the update (see _repoint), a new proxy `app-db-promoted` takes over.
-    5. apps_healthy: every running app node's /health is 200 again (its pool reconnected).
+    5. apps_healthy: every running app node's /health is 200 again (its pool reconnected) and the lb
+       has it UP again (its checks took it out while the database was gone).
 
     Returns {"fence_s", "promote_s", "writable_s", "sequences_s", "repoint_s", "apps_healthy_s",
     "total_s", "new_primary", "timeline", "apps_not_healthy", "repoint_via"}.
@@ -239,6 +241,9 @@ def promote_replica(env: Environment, *, fence: bool = True, deadline: float = 6
         out = env.exec(apps[0], ["python3", "-c", _app_health_script([n.name for n in apps], deadline)])
         last = out.strip().splitlines()[-1]
         left = [x for x in last.split()[0].removeprefix("left=").split(",") if x]
+        healthy = [n.name for n in apps if n.name not in left]
+        if healthy and "lb" in env.nodes:     # users reach the apps only once the lb has them UP again
+            wait_lb_up(env, healthy, deadline=deadline)
     timings["apps_healthy_s"] = round(time.monotonic() - t, 3)
     timings["total_s"] = round(time.monotonic() - t_start, 3)
     timings["new_primary"] = "db-replica"
