@@ -218,7 +218,8 @@ def drill_env(request: pytest.FixtureRequest, drill_settings: DrillSettings, _dr
         # an earlier drill handed nodes over to a runbook (e.g. a fenced primary): reset must not
         # resurrect them, so this drill gets a fresh environment instead
         progress(f"{spec.name}: {', '.join(sorted(env.left_as_is.values()))}; starting a fresh environment")
-        env.down()
+        if env not in drill_settings.kept:      # one kept for debugging stays up (`drill down` removes it)
+            env.down()
         drill_settings.environments.pop(key, None)
         env = None
     if env is None:
