@@ -71,3 +71,44 @@ def test_restart_grace(tiny, docker, grace, signals):
     assert kill_signals(docker, node, since) == signals
     inject = next(r for r in tl.of("fault") if r["event"] == "inject")
     assert inject["detail"]["grace"] == grace
+
+
+TWO_DRILLS = '''
+import pytest
+from drillkit.faults.base import Target
+from drillkit.faults.process import Kill
+
+TINY = {tiny!r}
+SEEN = {seen!r}
+
+
+@pytest.mark.drill(TINY)
+def test_hand_over(drill):
+    drill.inject(Kill(Target("web", replica=1), heal="none"))
+    drill.heal(drill.faults[0])
+    open(SEEN, "a").write(f"{{drill.env.run_id}} {{drill.env.is_running(drill.env.node('web', 1))}}\\n")
+
+
+@pytest.mark.drill(TINY)
+def test_next(drill):
+    open(SEEN, "a").write(f"{{drill.env.run_id}} {{drill.env.is_running(drill.env.node('web', 1))}}\\n")
+'''
+
+
+def test_the_next_drill_of_a_module_gets_a_fresh_environment_after_a_hand_over(tmp_path, docker):
+    """Two drills in one module share an environment, reset between them — unless the first handed a
+    node over: then the second gets a fresh one (and the handed-over node was never started again)."""
+    import subprocess
+    import sys
+    from lab_support import TINY, run_objects
+    seen = tmp_path / "seen.txt"
+    module = tmp_path / "test_two_drills.py"
+    module.write_text(TWO_DRILLS.format(tiny=str(TINY), seen=str(seen)))
+    proc = subprocess.run([sys.executable, "-m", "pytest", str(module), "-q", "-p", "no:cacheprovider",
+                           f"--drill-report-dir={tmp_path / 'reports'}"], cwd=tmp_path, capture_output=True,
+                          text=True, timeout=600)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    (first_run, first_web1), (second_run, second_web1) = [line.split() for line in seen.read_text().splitlines()]
+    assert first_web1 == "False"                       # handed over: left down, also at the drill's end
+    assert second_run != first_run and second_web1 == "True"
+    assert run_objects(docker, first_run) == ([], [], []) == run_objects(docker, second_run)   # nothing left
