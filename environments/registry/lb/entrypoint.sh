@@ -7,11 +7,12 @@
 # LB_FAILOVER (registry role):
 #   passive (default): retries 2 + option redispatch (a request whose node does not answer the
 #                      connect goes to another node), health checks as LB_HEALTH says, stickiness
-#   off (DEFECT):      a plain round-robin balancer: no retries, no redispatch, no stickiness, a health
-#                      check every 60 s that never takes a node out (fall 1000) -> every 4th request
-#                      goes to the dead node and fails until it is back (on a kept-alive connection
-#                      HAProxy closes it instead of a 503, so clients that retry then, as browsers
-#                      do, see fewer of these failures - but still some, until the node is back)
+#   off (DEFECT):      a plain round-robin balancer: no retries, no redispatch, no stickiness, no health
+#                      checks -> every 4th request goes to the dead node and fails until it is back (on
+#                      a kept-alive connection HAProxy closes it instead of a 503, so clients that retry
+#                      then, as browsers do, see fewer of these failures - but still some). Not "slow
+#                      checks": HAProxy starts a server one failed check from DOWN, so any check would
+#                      take a dead node out at its first run.
 set -eu
 case "${LB_HEALTH:-fast}" in
     fast) LB_CHECK_INTER=250ms LB_CHECK_FALL=2  LB_CHECK_RISE=2 ;;
@@ -19,21 +20,20 @@ case "${LB_HEALTH:-fast}" in
     *) echo "lb-entrypoint: LB_HEALTH must be 'fast' or 'slow', not '${LB_HEALTH}'" >&2; exit 64 ;;
 esac
 case "${LB_FAILOVER:-passive}" in
-    passive) ;;
-    off) LB_CHECK_INTER=60s LB_CHECK_FALL=1000 LB_CHECK_RISE=1 ;;
+    passive|off) ;;
     *) echo "lb-entrypoint: LB_FAILOVER must be 'passive' or 'off', not '${LB_FAILOVER}'" >&2; exit 64 ;;
 esac
 export LB_CHECK_INTER LB_CHECK_FALL LB_CHECK_RISE
-echo "lb-entrypoint: LB_HEALTH=${LB_HEALTH:-fast} LB_FAILOVER=${LB_FAILOVER:-passive}: inter ${LB_CHECK_INTER} fall ${LB_CHECK_FALL} rise ${LB_CHECK_RISE}"
+echo "lb-entrypoint: LB_HEALTH=${LB_HEALTH:-fast}: inter ${LB_CHECK_INTER} fall ${LB_CHECK_FALL} rise ${LB_CHECK_RISE}"
 case "${LB_ROLE:-registry}" in
     registry) cfg=/etc/haproxy/haproxy.cfg ;;
     identity) cfg=/etc/haproxy/identity.cfg ;;
     *) echo "lb-entrypoint: LB_ROLE must be 'registry' or 'identity', not '${LB_ROLE}'" >&2; exit 64 ;;
 esac
 if [ "${LB_FAILOVER:-passive}" = off ]; then
-    # DEFECT: no passive failover - drop redispatch and retries, and the stickiness cookie
+    # DEFECT: no passive failover - drop redispatch and retries, the stickiness cookie, the checks
     sed -e '/option redispatch/d' -e 's/^\( *\)retries .*/\1retries 0/' -e '/cookie SRV insert/d' \
-        -e 's/ cookie app-[0-9]*$//' "$cfg" > /tmp/haproxy-no-failover.cfg
+        -e 's/ cookie app-[0-9]*$//' -e 's/^\( *default-server\) check /\1 /' "$cfg" > /tmp/haproxy-no-failover.cfg
     cfg=/tmp/haproxy-no-failover.cfg
 fi
 case "${NOTICE:-on}" in

@@ -87,8 +87,8 @@ def wait_lb_up(env: Environment, servers: list[str] | None = None, deadline: flo
     t0 = time.monotonic()
     while True:
         stat = lb_servers(env)
-        # "UP 1/2" (one check failed, not out yet) still takes requests
-        if all(stat.get(n, {}).get("status", "").startswith("UP") for n in names):
+        # "UP 1/2" (one check failed, not out yet) and "no check" (lb_failover=off) take requests
+        if all(stat.get(n, {}).get("status", "").startswith(("UP", "no check")) for n in names):
             return time.monotonic() - t0
         if time.monotonic() - t0 > deadline:
             raise LabError(f"lb: not all of {names} UP after {deadline:.0f} s: "
