@@ -81,6 +81,14 @@ def test_a_named_step_is_recorded_by_its_name():
     assert heal_name(step) == "promote-replica"
     assert heal_name("none") == "none"
 
+    class Runbook:                          # a runbook object that describes itself
+        def describe(self):
+            return "runbook promote"
+
+        def __call__(self, env, timeline):
+            pass
+    assert heal_name(Runbook()) == "runbook promote"
+
 
 def test_a_failing_runbook_fails_the_heal_loudly():
     def broken(env, timeline):

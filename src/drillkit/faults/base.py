@@ -34,9 +34,13 @@ HealSpec = Union[str, Callable[[Environment, Timeline], Any]]
 
 
 def heal_name(heal: HealSpec) -> str:
-    """How a heal setting is written on the timeline: ``start``, ``none`` or the runbook step's name."""
+    """How a heal setting is written on the timeline: ``start``, ``none`` or the runbook step's name
+    (its ``describe()``, ``step_name`` or function name)."""
     if isinstance(heal, str):
         return heal
+    describe = getattr(heal, "describe", None)
+    if callable(describe):
+        return str(describe())
     return str(getattr(heal, "step_name", None) or getattr(heal, "__name__", None) or type(heal).__name__)
 
 
