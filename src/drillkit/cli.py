@@ -430,15 +430,15 @@ def cmd_images(args: argparse.Namespace) -> int:
 
 
 def cmd_validate(args: argparse.Namespace) -> int:
-    import yaml
+    """Each file is a scenario (as pytest would collect it) or a Compose file; any content - also
+    bytes that are not text - gives `ok` or one line naming the file (exit 2). Nothing starts."""
+    from drillkit.lab.compose import load_environment
+    from drillkit.scenario.model import load_scenario, looks_like_scenario
     for f in args.files:
         p = Path(f)
-        text = p.read_text(encoding="utf-8") if p.is_file() else ""
-        if p.is_file() and p.suffix in (".yaml", ".yml") and "\nscenario:" in "\n" + text:
-            from drillkit.scenario.model import load_scenario
+        if p.is_file() and looks_like_scenario(p):
             load_scenario(p)
         else:
-            from drillkit.lab.compose import load_environment
             load_environment(f)
         _say(f"{f}: ok")
     return 0

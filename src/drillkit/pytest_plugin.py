@@ -219,6 +219,14 @@ def drill_env(request: pytest.FixtureRequest, drill_settings: DrillSettings, _dr
     env = drill_settings.environments.get(key)
     tr = request.config.pluginmanager.get_plugin("terminalreporter")
     progress = _progress(request)
+    if not drill_settings.attach and env is not None and env.left_as_is:
+        # an earlier drill handed nodes over to a runbook (e.g. a fenced primary): reset must not
+        # resurrect them, so this drill gets a fresh environment instead
+        progress(f"{spec.name}: {', '.join(sorted(env.left_as_is.values()))}; starting a fresh environment")
+        if env not in drill_settings.kept:      # one kept for debugging stays up (`drill down` removes it)
+            env.down()
+        drill_settings.environments.pop(key, None)
+        env = None
     if drill_settings.attach:
         env = _attached_env(drill_settings, spec, switches, progress)
     elif env is None:

@@ -82,14 +82,21 @@ def login(env: Environment, user: str, password: str = "drill"):
     return raw(env, "POST", "/login", json.dumps({"user": user, "password": password}))
 
 
+LOGIN_COST_RATIO = 4   # seen here: 7x on a fast core (10.5 ms vs 1.5 ms), about 20x on the lab machine
+
+
 def test_login_costs_a_hash_and_yields_a_token(sound):
-    versions = [raw(sound, "GET", "/version")[2] for _ in range(5)]
-    results = [login(sound, f"citizen-{i:04d}") for i in range(1, 6)]
+    versions, results = [], []
+    for i in range(1, 8):          # interleaved: the machine's noise hits both kinds alike
+        versions.append(raw(sound, "GET", "/version")[2])
+        results.append(login(sound, f"citizen-{i:04d}"))
     assert all(s == 200 for s, _, _ in results), results
     _, body, _ = results[0]
     assert body["user"] == "citizen-0001" and body["kind"] == "citizen" and body["expires_in"] == 3600
-    # PBKDF2 with 30,000 iterations: a login costs clearly more than a cheap request
-    assert statistics.median(r[2] for r in results) > statistics.median(versions) + 0.015
+    # PBKDF2 with 30,000 iterations: a login costs several times the same machine's cheap request,
+    # however fast its cores (a ratio, never a number of milliseconds)
+    login_s, cheap_s = statistics.median(r[2] for r in results), statistics.median(versions)
+    assert login_s > LOGIN_COST_RATIO * cheap_s, f"login {login_s * 1000:.1f} ms, /version {cheap_s * 1000:.1f} ms"
     nodes = set()
     for _ in range(4):                                   # the token is valid on every replica
         status, who, _ = raw(sound, "GET", f"/tokens/{body['token']}")
@@ -168,7 +175,9 @@ def surge(env: Environment) -> tuple[dict, dict]:
     finally:
         env.links.remove_toxic("identity-db", "slow-db")
     probes = tl.probes(NEW_LOGINS)
-    fast_503 = [p for p in probes if p["status"] == 503 and p["latency"] < 3.0]
+    # told: a 503 that reached the client before its 4 s timeout (how fast is the machine's business;
+    # that it came at all, instead of the client giving up, is the pool's)
+    fast_503 = [p for p in probes if p["status"] == 503]
     hung = [p for p in probes if p["error"] and ("timeout" in p["error"] or "not sent" in p["error"])]
     out = {"arrivals": res.arrivals, "ok": res.ok, "fast_503": len(fast_503), "hung": len(hung),
            "statuses": res.statuses}

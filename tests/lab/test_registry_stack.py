@@ -291,17 +291,28 @@ def test_sessions_shared_survive_a_node_kill(env):
     assert R.call(url, "GET", "/residents/5", token=token, node="app-2")[0] == 200
 
 
-def test_lb_health_fast_takes_a_dead_node_out_within_2s(env):
+# LB_HEALTH=fast (lb/entrypoint.sh): a check every 250 ms, each given `timeout check 1s`, out after 2
+LB_FAST_OUT_S = 2 * (0.25 + 1.0)    # the longest the configuration allows: 2 checks that time out
+
+
+def test_lb_health_fast_takes_a_dead_node_out_within_its_check_budget(env):
     R.wait_lb_up(env)
     tl, kill = Timeline(), Kill(Target("app", replica=3))
     kill.inject(env, tl)
     t0 = time.monotonic()
+    still_in = 0.0   # when the last poll that still saw app-3 in rotation began (s after the kill)
     try:
-        while not R.lb_servers(env)["app-3"]["status"].startswith(("DOWN", "MAINT")):   # MAINT: DNS hold ran out
-            assert time.monotonic() - t0 < 10, "app-3 still in rotation after 10 s"
+        while True:
+            began = time.monotonic() - t0
+            if R.lb_servers(env)["app-3"]["status"].startswith(("DOWN", "MAINT")):   # MAINT: DNS hold ran out
+                break
+            still_in = began
+            assert began < 10, "app-3 still in rotation after 10 s"
             time.sleep(0.1)
         FIGURES["lb fast: dead node out of rotation s"] = round(time.monotonic() - t0, 2)
-        assert time.monotonic() - t0 < 2.0
+        # HAProxy's own timers decide this, not the machine: a poll that began after the configured
+        # budget must not see the node in rotation (a slow `docker exec` only delays when we look)
+        assert still_in < LB_FAST_OUT_S, f"app-3 still in rotation {still_in:.2f} s after the kill"
     finally:
         kill.heal(env, tl)
 

@@ -263,7 +263,7 @@ def test_fault_heal_start_none_and_callable():
     f = _Mark(heal=lambda env, timeline: calls.append(timeline))
     f.inject(None, tl), f.heal(None, tl)
     assert f.undone == 0 and calls == [tl] and tl.records[-1]["detail"]["heal"] == "<lambda>"
-    with pytest.raises(FaultError, match="heal must be 'start', 'none' or a callable"):
+    with pytest.raises(FaultError, match="heal must be 'start', 'none' or a runbook step"):
         _Mark(heal="later")
 
 

@@ -1,6 +1,10 @@
 """Process faults: kill (SIGKILL), stop (SIGTERM with grace), pause (freeze), restart, crash_loop.
 
-Their heal brings the node back and waits for its health check, so a drill ends as it began.
+Their heal brings the node back and waits for its health check, so a drill ends as it began — unless
+the fault's ``heal`` says otherwise (``none`` or a runbook step: see faults/base.py).
+
+``grace`` (stop, restart) is the seconds between the container's stop signal and SIGKILL; 0 means
+SIGKILL at once, as a power loss (a hard restart without writing it as kill + heal).
 """
 
 from __future__ import annotations
@@ -23,6 +27,45 @@ __all__ = ["Kill", "Stop", "Pause", "Restart", "CrashLoop"]
 def _each(nodes, fn) -> None:
     with ThreadPoolExecutor(max_workers=max(1, len(nodes))) as pool:
         list(pool.map(fn, nodes))
+
+
+MAX_GRACE = 600.0
+
+
+def check_grace(kind: str, grace) -> float:
+    """A grace period in seconds: a number from 0 (SIGKILL at once) to 600."""
+    if isinstance(grace, bool) or not isinstance(grace, (int, float)) or not 0 <= grace <= MAX_GRACE:
+        raise FaultError(f"{kind}: grace must be a number of seconds from 0 to {MAX_GRACE:g} "
+                         f"(0 = SIGKILL at once), got {grace!r}", fix="e.g. grace: 2")
+    return float(grace)
+
+
+def stop_with_grace(env: Environment, node, grace: float) -> None:
+    """The container's stop signal (SIGTERM unless its image says otherwise), SIGKILL once
+    ``grace`` seconds have passed; with grace 0 SIGKILL alone. Returns when the node is down."""
+    api = env.docker.api
+    name = node.container_name
+    if grace <= 0:
+        api.kill(name, signal="SIGKILL")
+    else:
+        stop_signal = api.inspect_container(name)["Config"].get("StopSignal") or "SIGTERM"
+        try:
+            api.kill(name, signal=stop_signal)
+        except docker.errors.APIError as exc:
+            if exc.status_code != 409:  # 409: not running any more
+                raise
+        end = time.monotonic() + grace
+        while env.is_running(node) and time.monotonic() < end:
+            time.sleep(0.05)
+        if env.is_running(node):
+            api.kill(name, signal="SIGKILL")
+    # the kill is asynchronous: wait (bounded) until the engine reports the container down
+    end = time.monotonic() + 10
+    while time.monotonic() < end:
+        if not api.inspect_container(name)["State"]["Running"]:
+            return
+        time.sleep(0.02)
+    raise FaultError(f"{node}: still running 10 s after SIGKILL", fix="check the docker engine (`docker info`)")
 
 
 class _BringBack(Fault):
@@ -55,13 +98,13 @@ class Stop(_BringBack):
 
     def __init__(self, target=None, *, grace: float = 5.0, **kw):
         super().__init__(target, **kw)
-        self.grace = grace
+        self.grace = check_grace("stop", grace)
 
     def detail(self) -> dict:
         return {"grace": self.grace}
 
     def _inject(self, env: Environment) -> None:
-        _each(self.nodes, lambda n: env.docker.api.stop(n.container_name, timeout=int(self.grace)))
+        _each(self.nodes, lambda n: stop_with_grace(env, n, self.grace))
 
 
 @register("pause")
@@ -74,10 +117,21 @@ class Pause(_BringBack):
 
 @register("restart")
 class Restart(_BringBack):
-    """Restart the node (SIGTERM with a short grace, then start)."""
+    """Restart the node: its stop signal, SIGKILL after ``grace`` seconds (default 1; 0 = SIGKILL at
+    once, a hard restart), then started again at once. Heal waits for its health check."""
+
+    def __init__(self, target=None, *, grace: float = 1.0, **kw):
+        super().__init__(target, **kw)
+        self.grace = check_grace("restart", grace)
+
+    def detail(self) -> dict:
+        return {"grace": self.grace}
 
     def _inject(self, env: Environment) -> None:
-        _each(self.nodes, lambda n: env.docker.api.restart(n.container_name, timeout=1))
+        def restart(n) -> None:
+            stop_with_grace(env, n, self.grace)
+            env.docker.api.start(n.container_name)
+        _each(self.nodes, restart)
 
 
 @register("crash_loop")
@@ -105,7 +159,7 @@ class CrashLoop(_BringBack):
         self.up_for = up_for
         self.crashes: dict[str, int] = {}
         self.loop_error: BaseException | None = None
-        self._stop = threading.Event()
+        self._stop_loop = threading.Event()
         self._thread: threading.Thread | None = None
         self._tl: Timeline | None = None
 
@@ -127,7 +181,7 @@ class CrashLoop(_BringBack):
         now = time.monotonic()
         for n in self.nodes:
             self.crashes[str(n)] = 1
-        self._stop.clear()
+        self._stop_loop.clear()
         self._thread = threading.Thread(target=self._loop, args=(env, now), daemon=True,
                                         name=f"crash-loop-{self.fault_id}")
         self._thread.start()
@@ -139,7 +193,7 @@ class CrashLoop(_BringBack):
         down_since = {n.container_name: started for n in self.nodes}
         up_since: dict[str, float] = {}
         try:
-            while not self._stop.wait(self.check_interval) and time.monotonic() < end:
+            while not self._stop_loop.wait(self.check_interval) and time.monotonic() < end:
                 for n in self.nodes:
                     name = n.container_name
                     now = time.monotonic()
@@ -164,7 +218,7 @@ class CrashLoop(_BringBack):
                             up_since[name] = time.monotonic()
                             down_since.pop(name, None)
                             self._note(f"started {n.name}")
-            if not self._stop.is_set():  # the loop ran its course: the nodes come back for good
+            if not self._stop_loop.is_set():  # the loop ran its course: the nodes come back for good
                 for n in self.nodes:
                     if not env.is_running(n):
                         api.start(n.container_name)
@@ -173,11 +227,15 @@ class CrashLoop(_BringBack):
             self.loop_error = exc
             self._note(f"loop failed: {exc}")
 
-    def _heal(self, env: Environment) -> None:
-        self._stop.set()
+    def _stop(self, env: Environment) -> None:
+        """Stop the loop (also when heal is ``none`` or a runbook: no thread outlives the fault)."""
+        self._stop_loop.set()
         if self._thread is not None:
             self._thread.join(timeout=30)
             if self._thread.is_alive():
                 raise FaultError(f"crash_loop {self.fault_id}: the loop thread did not stop",
                                  fix="the docker engine may hang; check `docker info`")
+
+    def _heal(self, env: Environment) -> None:
+        self._stop(env)
         super()._heal(env)

@@ -17,7 +17,7 @@ import yaml
 
 from drillkit.errors import ConfigError
 
-__all__ = ["load_environment", "EnvironmentSpec", "ServiceSpec", "LinkSpec", "SwitchSpec",
+__all__ = ["load_environment", "read_text_file", "EnvironmentSpec", "ServiceSpec", "LinkSpec", "SwitchSpec",
            "PortSpec", "find_environment", "ENVIRONMENTS_DIR"]
 
 ENVIRONMENTS_DIR = Path(os.environ.get("DRILLKIT_ENVIRONMENTS", "environments"))
@@ -194,11 +194,26 @@ def find_environment(name_or_path: str | os.PathLike) -> Path:
                           "or give the path of a compose.yaml")
 
 
+def read_text_file(path: Path, *, what: str) -> str:
+    """A file's text as UTF-8, or a one-line ConfigError naming the file (and the line of the first
+    byte that is not UTF-8): any byte sequence is an answer, never a traceback."""
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise ConfigError(f"cannot read {what}: {exc.strerror or exc}", file=str(path),
+                          fix="check the path and its permissions") from None
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"not UTF-8 text (byte {exc.start})", file=str(path),
+                          line=data[: exc.start].count(b"\n") + 1, fix="save the file as UTF-8") from None
+
+
 def load_environment(name_or_path: str | os.PathLike, switches: dict[str, str] | None = None,
                      name: str | None = None) -> EnvironmentSpec:
     path = find_environment(name_or_path)
-    text = path.read_text(encoding="utf-8")
     f = str(path)
+    text = read_text_file(path, what="a Compose file")
     try:
         raw = yaml.load(text, Loader=_Loader)
     except yaml.YAMLError as exc:
@@ -207,6 +222,9 @@ def load_environment(name_or_path: str | os.PathLike, switches: dict[str, str] |
         problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
         raise ConfigError(f"not valid YAML: {problem}", file=f, line=line,
                           fix="fix the indentation/quoting at that line") from None
+    except (TypeError, ValueError, RecursionError) as exc:  # e.g. a list as a mapping key, a bad date
+        raise ConfigError(f"not a usable YAML document: {str(exc).splitlines()[0] if str(exc) else exc!r}",
+                          file=f, fix="use plain `key: value` mappings and lists") from None
     if not isinstance(raw, dict):
         raise ConfigError("a Compose file must be a mapping with `services:`", file=f, line=1,
                           fix="start the file with `services:`")

@@ -69,6 +69,8 @@ class Environment:
         self._ip_lock = threading.Lock()
         self._abort = threading.Event()
         self._up = False
+        # container name -> why: nodes a fault handed over (heal "none" or a runbook); reset leaves them
+        self.left_as_is: dict[str, str] = {}
 
     # -- naming ----------------------------------------------------------------------------------
     @property
@@ -194,13 +196,27 @@ class Environment:
         except Exception:
             return False
 
+    def leave_as_is(self, node: Node, why: str) -> None:
+        """Mark a node as handed over (a fault healed by ``none`` or a runbook): `reset` will not
+        start, unpause or otherwise resurrect it (a fenced database primary stays down)."""
+        self.left_as_is[node.container_name] = why
+
+    def release(self, node: Node) -> None:
+        """The node is the lab's again (a fault brought it back): `reset` looks after it."""
+        self.left_as_is.pop(node.container_name, None)
+
     def reset(self, timeout: float = 60.0) -> None:
-        """Back to the state after `up`: toxics removed, links up, killed/stopped/paused nodes back."""
+        """Back to the state after `up`: toxics removed, links up, killed/stopped/paused nodes back —
+        except nodes marked `leave_as_is` (see `left_as_is`), which stay as they are."""
         if self.links:
             self.links.reset()
         c = self.docker
         todo = []
         for n in self.all_nodes():
+            if n.container_name in self.left_as_is:
+                self.progress(f"{self.spec.name}: reset leaves {n.name} as it is "
+                              f"({self.left_as_is[n.container_name]})")
+                continue
             st = c.api.inspect_container(n.container_name)["State"]
             if st["Paused"]:
                 c.api.unpause(n.container_name)

@@ -5,6 +5,8 @@ promotion runbook (runbook/promote-replica.md) as code, and the v1 -> v2 node up
     stored_move_ids(env)                ids of every registered move (the ledger's ground truth)
     replication_status(env)             what the primary says about its standby (state, sync, lag)
     promote_replica(env)                the runbook: fence, promote, wait writable, repoint, apps back
+    promote_replica_step(env, tl)       the runbook as a fault's heal (Kill(Target("db"), heal=...))
+    primaries(env)                      which database nodes run as a primary (never more than one)
     ensure_app_image(env, "2")          build drillkit/registry-app:v2 (APP_VERSION=2), cached by content
     upgrade_node(env, replica, "2")     replace app-<n> by a v2 container (same name, aliases, zone)
     lb_servers(env)                     HAProxy `show stat` of the lb, one dict per app server
@@ -20,11 +22,14 @@ import docker.errors
 from drillkit.errors import LabError
 from drillkit.lab.environment import Environment, Node
 
-__all__ = ["call", "login", "wait_lb_up", "store_count", "expire_draft", "latency_by_node_group", "stored_move_ids", "psql", "replication_status", "promote_replica", "ensure_app_image",
+__all__ = ["call", "login", "wait_lb_up", "store_count", "expire_draft", "latency_by_node_group", "stored_move_ids", "psql", "replication_status", "promote_replica", "promote_replica_step",
+           "primaries", "DATABASES", "ensure_app_image",
            "app_image", "upgrade_node", "lb_servers", "lb_set_state", "PROMOTED_MARKER"]
 
 PROMOTED_MARKER = "/var/lib/postgresql/data/drillkit-promoted"
 APP_SERVICE = "app"
+DATABASES = ("db", "db-replica")
+SEQUENCE_GAP = 1_000_000   # promote_replica: ids the lost primary may have handed out are never reused
 
 
 # --- the API, from the host --------------------------------------------------------------------
@@ -82,7 +87,8 @@ def wait_lb_up(env: Environment, servers: list[str] | None = None, deadline: flo
     t0 = time.monotonic()
     while True:
         stat = lb_servers(env)
-        if all(stat.get(n, {}).get("status") == "UP" for n in names):
+        # "UP 1/2" (one check failed, not out yet) and "no check" (lb_failover=off) take requests
+        if all(stat.get(n, {}).get("status", "").startswith(("UP", "no check")) for n in names):
             return time.monotonic() - t0
         if time.monotonic() - t0 > deadline:
             raise LabError(f"lb: not all of {names} UP after {deadline:.0f} s: "
@@ -139,7 +145,8 @@ def _repoint(env: Environment, link: str, upstream: str, *, timeout: float) -> s
     """Repoint a link; returns how. Toxiproxy 2.12 can wedge while it stops a proxy whose upstream was
     just killed (the update never returns; the proxy is left disabled with the old upstream and its
     listener closed). Then a new proxy `<link>-promoted` takes the same listen address: the apps'
-    traffic flows again, but faults aimed at `<link>` no longer touch it."""
+    traffic flows again, but faults aimed at `<link>` no longer touch it. An update that was only
+    slow (it lands while the new proxy waits for the address) counts as done."""
     from drillkit.errors import LinkError
     from drillkit.lab.links import LinkServer
     server = LinkServer(env.links.host, env.links.port, timeout=timeout)
@@ -148,6 +155,14 @@ def _repoint(env: Environment, link: str, upstream: str, *, timeout: float) -> s
         return "set_upstream"
     except LinkError as exc:
         first = str(exc)
+
+    def updated() -> dict | None:
+        try:
+            state = env.links.proxy(link)
+        except LinkError:
+            return None
+        return state if state.get("upstream") == upstream and state.get("enabled") else {}
+
     state = env.links.proxy(link)
     if state.get("upstream") == upstream and state.get("enabled"):
         return "set_upstream (slow answer)"
@@ -158,25 +173,33 @@ def _repoint(env: Environment, link: str, upstream: str, *, timeout: float) -> s
             env.links.create(f"{link}-promoted", listen, upstream)
             return f"new proxy {link}-promoted (set_upstream failed: {first[:120]})"
         except LinkError:
+            if updated():
+                return "set_upstream (slow answer)"
             if time.monotonic() > end:
                 raise
             time.sleep(0.5)
 
 
 def promote_replica(env: Environment, *, fence: bool = True, deadline: float = 60.0,
-                    repoint_timeout: float = 8.0) -> dict:
+                    repoint_timeout: float = 2.0) -> dict:
     """Execute environments/registry/runbook/promote-replica.md and time each step (seconds).
 
     1. fence: the old primary `db` must not take writes any more - killed if it still runs.
     2. promote: ``SELECT pg_promote(true, 30)`` on db-replica (ends recovery, new timeline).
     3. writable: wait until db-replica is out of recovery and a transaction gets an xid.
+       sequences: every sequence jumps SEQUENCE_GAP ahead - a standby's sequences lag the primary's
+       (PostgreSQL logs them 32 values ahead, and WAL the standby never received is gone), so the
+       new primary would hand out again ids the old one had already acknowledged: a new move would
+       take the id of a lost one, and the clerks' receipts (and the drill's ledger) would name the
+       wrong move.
     4. repoint: the apps reach `db` through the Toxiproxy link `app-db`; its upstream becomes
        ``db-replica:5432`` (Toxiproxy closes the old connections; the apps reconnect on their own).
        If Toxiproxy wedges on the update (see _repoint), a new proxy `app-db-promoted` takes over.
-    5. apps_healthy: every running app node's /health is 200 again (its pool reconnected).
+    5. apps_healthy: every running app node's /health is 200 again (its pool reconnected) and the lb
+       has it UP again (its checks took it out while the database was gone).
 
-    Returns {"fence_s", "promote_s", "writable_s", "repoint_s", "apps_healthy_s", "total_s",
-    "new_primary", "timeline", "apps_not_healthy", "repoint_via"}.
+    Returns {"fence_s", "promote_s", "writable_s", "sequences_s", "repoint_s", "apps_healthy_s",
+    "total_s", "new_primary", "timeline", "apps_not_healthy", "repoint_via"}.
     """
     if env.links is None:
         raise LabError("the registry environment has no Toxiproxy links", fix="bring it up with the lab")
@@ -213,6 +236,12 @@ def promote_replica(env: Environment, *, fence: bool = True, deadline: float = 6
     timings["writable_s"] = round(time.monotonic() - t, 3)
 
     t = time.monotonic()
+    psql(env, "SELECT setval(format('%I.%I', schemaname, sequencename)::regclass, "
+              f"COALESCE(last_value, start_value) + {SEQUENCE_GAP}) FROM pg_sequences",
+         service="db-replica", user="postgres")
+    timings["sequences_s"] = round(time.monotonic() - t, 3)
+
+    t = time.monotonic()
     timings["repoint_via"] = _repoint(env, "app-db", "db-replica:5432", timeout=repoint_timeout)
     timings["repoint_s"] = round(time.monotonic() - t, 3)
 
@@ -223,12 +252,57 @@ def promote_replica(env: Environment, *, fence: bool = True, deadline: float = 6
         out = env.exec(apps[0], ["python3", "-c", _app_health_script([n.name for n in apps], deadline)])
         last = out.strip().splitlines()[-1]
         left = [x for x in last.split()[0].removeprefix("left=").split(",") if x]
+        healthy = [n.name for n in apps if n.name not in left]
+        if healthy and "lb" in env.nodes:     # users reach the apps only once the lb has them UP again
+            wait_lb_up(env, healthy, deadline=deadline)
     timings["apps_healthy_s"] = round(time.monotonic() - t, 3)
     timings["total_s"] = round(time.monotonic() - t_start, 3)
     timings["new_primary"] = "db-replica"
     timings["timeline"] = int(timeline_row[-1]) if timeline_row and timeline_row[-1].isdigit() else None
     timings["apps_not_healthy"] = left
     return timings
+
+
+def promote_replica_step(env: Environment, timeline) -> dict:
+    """The promotion runbook as the heal of a lost primary: ``Kill(Target("db"),
+    heal=promote_replica_step)`` never starts the old primary again beside the promoted standby (the
+    lab leaves `db` down, also across `Environment.reset`). The runbook is timed on the timeline
+    (``runbook`` records, start and end, with each step's seconds)."""
+    timeline.add("runbook", runbook="promote-replica", step="promote-replica", event="start", detail={})
+    try:
+        steps = promote_replica(env)
+    except Exception as exc:
+        timeline.add("runbook", runbook="promote-replica", step="promote-replica", event="failed",
+                     detail={"error": str(exc)[:300]})
+        raise
+    timeline.add("runbook", runbook="promote-replica", step="promote-replica", event="end", detail=steps)
+    timeline.note("runbook promote-replica: " + ", ".join(f"{k} {v}" for k, v in steps.items()))
+    return steps
+
+
+promote_replica_step.step_name = "promote-replica"  # type: ignore[attr-defined]
+
+
+def primaries(env: Environment, *, answer_within: float = 15.0) -> list[str]:
+    """The database nodes that run and are not in recovery: each one would take writes. Two means
+    split brain; a failover drill must end with exactly one. A running node that does not answer
+    within `answer_within` s (still starting) is counted too: it may come up as a primary."""
+    found = []
+    for service in DATABASES:
+        for node in env.nodes.get(service, []):
+            end = time.monotonic() + answer_within
+            while env.is_running(node):
+                rows = psql(env, "SELECT NOT pg_is_in_recovery()", service=service, replica=node.replica,
+                            user="postgres", check=False)
+                if rows[-1:] in (["t"], ["f"]):
+                    if rows[-1] == "t":
+                        found.append(node.name)
+                    break
+                if time.monotonic() > end:
+                    found.append(node.name)
+                    break
+                time.sleep(0.5)
+    return found
 
 
 # --- v2 ------------------------------------------------------------------------------------------
