@@ -10,7 +10,9 @@ Templates (paths, bodies, headers, SQL parameters, Redis arguments)::
     {NAME}            a value saved from an earlier answer (`save:`) or set by `let:`
     {NAME:FMT}        the same, formatted with Python's format spec, e.g. {i:03d}
     {random:A..B}     a whole number between A and B (inclusive), from the client's seeded generator
-    {uuid}            a fresh random UUID (seeded: reproducible)
+    {uuid}            a fresh random UUID, never the same twice — also not in the next drill on the
+                      same database (a seeded one would repeat there: duplicate keys, and an earlier
+                      drill's row could hide a write lost now)
 
 A string that is exactly one placeholder keeps the value's type (``"{random:1..9}"`` in a JSON
 body is the number 7, not the text "7"); ``{{`` and ``}}`` are literal braces.
@@ -96,7 +98,7 @@ class Template:
         if p.literal is not None:
             return p.literal
         if p.uuid:
-            return str(uuid.UUID(int=rng.getrandbits(128), version=4))
+            return str(uuid.uuid4())   # not from rng: ids must differ between drills
         if p.lo is not None:
             return rng.randint(p.lo, p.hi)  # type: ignore[arg-type]
         if p.name not in variables or variables[p.name] is MISSING:

@@ -135,19 +135,28 @@ class IptablesFault(Fault):
 
 
 def _match(env: Environment, names: list[str], param: str) -> list[Node]:
-    """Nodes named by services (``app``) or single replicas (``app-1``)."""
+    """Nodes named by services (``app``), single replicas (``app-1``) or roles of
+    ``x-drillkit.roles`` (``primary``: every node holding it now, looked up at inject time)."""
     if isinstance(names, str):
         names = [names]
     if not names:
         raise FaultError(f"{param} is empty", fix=f"list services or nodes, e.g. {param}: [app]")
     nodes = env.all_nodes()
+    roles = getattr(env.spec, "roles", {}) or {}
     out: list[Node] = []
     for name in names:
         hit = [n for n in nodes if name in (n.service, n.name)]
+        if not hit and name in roles:
+            from drillkit.roles import role_nodes
+            hit = role_nodes(env, name)
+            if not hit:
+                raise FaultError(f"{param}: no node holds role {name!r} now",
+                                 fix=f"check the role's command and the nodes of {', '.join(roles[name].services)}")
         if not hit:
-            raise FaultError(f"{param}: {name!r} is not a service or node of {env.name}",
+            raise FaultError(f"{param}: {name!r} is not a service, node or role of {env.name}",
                              fix=f"use one of {', '.join(sorted(env.nodes))} "
-                                 f"(or a node such as {nodes[0].name if nodes else 'app-1'})")
+                                 f"(or a node such as {nodes[0].name if nodes else 'app-1'}"
+                                 + (f", or a role: {', '.join(roles)}" if roles else "") + ")")
         out.extend(n for n in hit if n not in out)
     return out
 
@@ -194,7 +203,9 @@ def cut_plan(fault: IptablesFault, env: Environment, side_a: list[Node], side_b:
 class Partition(IptablesFault):
     """Two groups of services (or nodes) stop reaching each other.
 
-    ``side_a`` / ``side_b`` list services (``app``) or nodes (``app-1``); ``direction`` is ``both``
+    ``side_a`` / ``side_b`` list services (``app``), nodes (``app-1``) or roles (``primary``: the
+    nodes holding it when the partition is injected, so "the primary from its replicas" follows a
+    failover of an earlier drill); ``direction`` is ``both``
     (default), ``a-to-b`` (A cannot reach B, B still reaches A) or ``b-to-a``. The rules go into
     side A's containers.
     """

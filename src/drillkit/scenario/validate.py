@@ -470,6 +470,22 @@ class _Checker:
             if value not in spec.services:
                 raise self.err(f"{value!r} is not a service of environment {spec.name!r}", item, name,
                                field=field, fix=f"use one of {', '.join(sorted(spec.services))}")
+        elif name in ("side_a", "side_b"):
+            # a partition's sides: services, nodes (app-2) or roles (primary), as the fault resolves them
+            names = [value] if isinstance(value, str) else value
+            roles = spec.roles or {}
+            fix = (f"list services ({', '.join(sorted(spec.services))}), nodes such as "
+                   f"{sorted(spec.services)[0]}-1" + (f" or roles ({', '.join(roles)})" if roles else ""))
+            if not isinstance(names, list) or not names:
+                raise self.err(f"must be a name or a non-empty list of names, not {value!r}", item, name,
+                               field=field, fix=fix)
+            for n in names:
+                m = _NODE_NAME.match(n) if isinstance(n, str) else None
+                node_ok = bool(m and m.group("service") in spec.services
+                               and 1 <= int(m.group("replica")) <= spec.services[m.group("service")].replicas)
+                if not isinstance(n, str) or not (n in spec.services or n in roles or node_ok):
+                    raise self.err(f"{n!r} is not a service, node or role of environment {spec.name!r}", item,
+                                   name, field=field, fix=fix)
 
     def target(self, raw: Any, item: dict, spec: EnvironmentSpec, where: str) -> Target:
         field = f"{where}.target"
