@@ -29,14 +29,14 @@ class _BringBack(Fault):
     heal_deadline = 60.0
 
     def _heal(self, env: Environment) -> None:
-        api = env.docker.api
+        backend = env.backend
 
         def back(n):
-            st = api.inspect_container(n.container_name)["State"]
-            if st["Paused"]:
-                api.unpause(n.container_name)
-            elif not st["Running"]:
-                api.start(n.container_name)
+            st = backend.state(n)
+            if st.paused:
+                backend.unpause(n)
+            elif not st.running:
+                backend.start(n)
             env.wait_healthy(n, deadline=self.heal_deadline)
         _each(self.nodes, back)
 
@@ -46,7 +46,7 @@ class Kill(_BringBack):
     """SIGKILL: the node is gone at once, as in a power loss."""
 
     def _inject(self, env: Environment) -> None:
-        _each(self.nodes, lambda n: env.docker.api.kill(n.container_name, signal="SIGKILL"))
+        _each(self.nodes, lambda n: env.backend.kill(n, signal="SIGKILL"))
 
 
 @register("stop")
@@ -61,7 +61,7 @@ class Stop(_BringBack):
         return {"grace": self.grace}
 
     def _inject(self, env: Environment) -> None:
-        _each(self.nodes, lambda n: env.docker.api.stop(n.container_name, timeout=int(self.grace)))
+        _each(self.nodes, lambda n: env.backend.stop(n, timeout=int(self.grace)))
 
 
 @register("pause")
@@ -69,7 +69,7 @@ class Pause(_BringBack):
     """Freeze every process of the node (cgroup freezer): it holds its connections but answers nothing."""
 
     def _inject(self, env: Environment) -> None:
-        _each(self.nodes, lambda n: env.docker.api.pause(n.container_name))
+        _each(self.nodes, lambda n: env.backend.pause(n))
 
 
 @register("restart")
@@ -77,7 +77,7 @@ class Restart(_BringBack):
     """Restart the node (SIGTERM with a short grace, then start)."""
 
     def _inject(self, env: Environment) -> None:
-        _each(self.nodes, lambda n: env.docker.api.restart(n.container_name, timeout=1))
+        _each(self.nodes, lambda n: env.backend.restart(n, timeout=1))
 
 
 @register("crash_loop")
@@ -122,8 +122,8 @@ class CrashLoop(_BringBack):
             self._tl.note(f"crash_loop {self.fault_id}: {text}")
 
     def _inject(self, env: Environment) -> None:
-        api = env.docker.api
-        _each(self.nodes, lambda n: api.kill(n.container_name, signal="SIGKILL"))
+        backend = env.backend
+        _each(self.nodes, lambda n: backend.kill(n, signal="SIGKILL"))
         now = time.monotonic()
         for n in self.nodes:
             self.crashes[str(n)] = 1
@@ -133,7 +133,7 @@ class CrashLoop(_BringBack):
         self._thread.start()
 
     def _loop(self, env: Environment, started: float) -> None:
-        api = env.docker.api
+        backend = env.backend
         end = started + self.duration
         # per node: when it was last seen going down / coming up
         down_since = {n.container_name: started for n in self.nodes}
@@ -148,7 +148,7 @@ class CrashLoop(_BringBack):
                         since = up_since.setdefault(name, now)
                         if now - since >= self.up_for:
                             try:
-                                api.kill(name, signal="SIGKILL")
+                                backend.kill(n, signal="SIGKILL")
                             except docker.errors.APIError as exc:
                                 if exc.status_code != 409:  # 409: it went down by itself meanwhile
                                     raise
@@ -160,14 +160,14 @@ class CrashLoop(_BringBack):
                         up_since.pop(name, None)
                         since = down_since.setdefault(name, now)
                         if now - since >= self.restart_after:
-                            api.start(name)
+                            backend.start(n)
                             up_since[name] = time.monotonic()
                             down_since.pop(name, None)
                             self._note(f"started {n.name}")
             if not self._stop.is_set():  # the loop ran its course: the nodes come back for good
                 for n in self.nodes:
                     if not env.is_running(n):
-                        api.start(n.container_name)
+                        backend.start(n)
                 self._note("loop ended, nodes started")
         except BaseException as exc:  # noqa: BLE001 - reported by heal
             self.loop_error = exc
