@@ -54,6 +54,8 @@ def cmd_run(args: argparse.Namespace) -> int:
                    "-o", "console_output_style=classic", "--rootdir", "."]
     for sw in args.switch:
         pytest_args.append(f"--drill-switch={sw}")
+    if args.backend:
+        pytest_args.append(f"--drill-backend={args.backend}")
     if args.keep_env_on_failure:
         pytest_args.append("--keep-env-on-failure")
     _say(f"drill: running {' '.join(paths)} (reports in {reports}/)")
@@ -115,7 +117,7 @@ def cmd_up(args: argparse.Namespace) -> int:
     from drillkit.lab.compose import load_environment
     from drillkit.lab.environment import Environment
     spec = load_environment(args.environment, _switches(args.switch))
-    env = Environment(spec, progress=_say)
+    env = Environment(spec, progress=_say, backend=args.backend)
     env.owner = f"keep:{os.environ.get('USER', 'user')}"
     env.up()
     _say(f"run {env.run_id}: {spec.name} is up" + (f" at {env.url()}" if spec.entrypoint else ""))
@@ -207,6 +209,9 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--keep-results", action="store_true", help="add to earlier allure-results instead of starting fresh")
     r.add_argument("--keep-env-on-failure", action="store_true", help="leave a failed drill's environment up")
     r.add_argument("--no-html", action="store_true", help="skip the Allure HTML report")
+    r.add_argument("--backend", default=None, choices=["docker", "swarm"],
+                   help="where environments run: docker (one engine, default) or swarm (Docker Swarm, "
+                        "one Docker-in-Docker node per zone); default $DRILLKIT_BACKEND or docker")
     r.set_defaults(func=cmd_run)
 
     t = sub.add_parser("test", help="run the test suite (pytest tests/)")
@@ -216,6 +221,9 @@ def build_parser() -> argparse.ArgumentParser:
     u = sub.add_parser("up", help="bring an environment up by hand; it stays until `drill down`")
     u.add_argument("environment", help="a folder of environments/ or a compose.yaml")
     u.add_argument("-s", "--switch", action="append", default=[], metavar="NAME=VALUE", help="defect switch")
+    u.add_argument("--backend", default=None, choices=["docker", "swarm"],
+                   help="where environments run: docker (one engine, default) or swarm (Docker Swarm, "
+                        "one Docker-in-Docker node per zone); default $DRILLKIT_BACKEND or docker")
     u.set_defaults(func=cmd_up)
 
     d = sub.add_parser("down", help="remove a run's containers, networks and volumes")

@@ -20,9 +20,9 @@ import pytest
 __all__ = ["DrillSettings"]
 
 MARKER = ("drill(environment=None, *, switches=None, stack=None, fault=None, scenario=None, "
-          "severity='normal', target=None): a failover drill against a lab environment; "
+          "severity='normal', target=None, backend=None): a failover drill against a lab environment; "
           "switches picks defect variants (e.g. {'sessions': 'node-local'}), fault/scenario/severity "
-          "label the Allure report")
+          "label the Allure report, backend pins docker or swarm")
 
 OPTIONS = [
     # (cli, ini, env, type, default, help)
@@ -36,6 +36,9 @@ OPTIONS = [
      "seconds between probe requests (default 0.05)"),
     ("--drill-report-dir", "drill_report_dir", "DRILLKIT_REPORT_DIR", "string", "reports",
      "where timelines, charts and the summary are written"),
+    ("--drill-backend", "drill_backend", "DRILLKIT_BACKEND", "string", "docker",
+     "where environments run: docker (containers on one engine) or swarm (Docker Swarm services, "
+     "one Docker-in-Docker node per zone); a drill marker's backend= wins"),
 ]
 
 
@@ -46,6 +49,7 @@ class DrillSettings:
     keep_env_on_failure: bool = False
     probe_interval: float = 0.05
     report_dir: Path = Path("reports")
+    backend: str = "docker"
     results: list = field(default_factory=list)
     environments: dict = field(default_factory=dict)   # (module, env, switches) -> Environment
     kept: list = field(default_factory=list)
@@ -118,6 +122,12 @@ def pytest_configure(config: pytest.Config) -> None:
         raise pytest.UsageError(str(ConfigError(f"probe interval {raw!r} is not 0.005..10 seconds",
                                                 field=origin, fix="e.g. --probe-interval 0.05"))) from None
     s.report_dir = Path(vals["drill_report_dir"][0])
+    from drillkit.lab.backend import backend_name
+    raw, origin = vals["drill_backend"]
+    try:
+        s.backend = backend_name(str(raw or "docker"), origin)
+    except ConfigError as exc:
+        raise pytest.UsageError(str(exc)) from None
     config.stash[settings_key] = s
 
     # SIGTERM (CI cancel, `kill`) must run the same teardown as Ctrl-C.
@@ -209,13 +219,15 @@ def drill_env(request: pytest.FixtureRequest, drill_settings: DrillSettings, _dr
     env_name = kw.get("environment") or drill_settings.environment
     switches = {**drill_settings.switches, **(kw.get("switches") or {})}
     spec = load_environment(env_name, switches)
-    key = (_module_nodeid(request.node), spec.name, tuple(sorted(spec.chosen.items())))
+    from drillkit.lab.backend import backend_name
+    backend = backend_name(kw.get("backend") or drill_settings.backend, "drill marker backend")
+    key = (_module_nodeid(request.node), spec.name, tuple(sorted(spec.chosen.items())), backend)
     env = drill_settings.environments.get(key)
     tr = request.config.pluginmanager.get_plugin("terminalreporter")
     progress = (lambda m: tr.write_line(f"  drillkit: {m}")) if tr and request.config.getoption("verbose") > 0 \
         else (lambda m: None)
     if env is None:
-        env = Environment(spec, progress=progress)
+        env = Environment(spec, progress=progress, backend=backend)
         drill_settings.environments[key] = env
         env.up()
     else:
@@ -256,6 +268,7 @@ def drill(request: pytest.FixtureRequest, drill_env, drill_settings: DrillSettin
         if hasattr(request.node, "function") else request.node.name
     timeline = Timeline(tl_path, drill=request.node.nodeid, run=drill_env.run_id,
                         environment=spec.name, meta={"switches": spec.chosen, "stack": stack,
+                                                     "backend": drill_env.backend.name,
                                                      "fault": fault, "scenario": scenario})
     tr = request.config.pluginmanager.get_plugin("terminalreporter")
     progress = (lambda m: tr.write_line(f"  drillkit: {m}")) if tr and request.config.getoption("verbose") > 0 \
