@@ -97,13 +97,22 @@ def drillkit_round(env_name: str, backend=None) -> tuple[float, float]:
 # -- docker stack deploy ----------------------------------------------------------------------------
 def stack_file(src: Path, dst: Path) -> int:
     """The same file for `docker stack deploy`: dnsrr endpoints and host-mode ports (no IPVS here),
-    `build` dropped (images are on the nodes). Returns the number of tasks."""
+    placed as the lab places them (unzoned services on the manager, zoned ones spread over their
+    zones' nodes: the images are loaded where the lab needs them); `build` and `depends_on` dropped
+    (stack deploy ignores both). Returns the number of tasks."""
     data = yaml.safe_load(src.read_text())
+    zoned = (data.get("x-drillkit") or {}).get("zones") or {}
     tasks = 0
-    for svc in data["services"].values():
+    for name, svc in data["services"].items():
         svc.pop("build", None)
+        svc.pop("depends_on", None)
         deploy = svc.setdefault("deploy", {})
         deploy["endpoint_mode"] = "dnsrr"
+        if name in zoned:
+            deploy["placement"] = {"constraints": [f"node.labels.drillkit.zone != default"],
+                                   "preferences": [{"spread": "node.labels.drillkit.zone"}]}
+        else:
+            deploy["placement"] = {"constraints": ["node.labels.drillkit.zone == default"]}
         tasks += int(deploy.get("replicas", 1))
         ports = []
         for p in svc.get("ports", []):

@@ -51,11 +51,38 @@ NODE_CAPS = ["SYS_ADMIN", "NET_ADMIN"]
 INNER_POOL = "10.210.0.0/16"      # the inner engines' local bridges
 OVERLAY_POOL = "10.220.0.0/16"    # the swarm's overlay networks
 ENGINE_WAIT_S = 60.0
+# `docker save` of the images swarm nodes load, one file per image id (not a run's object: like the
+# images themselves, shared by every run and replaced when an image is rebuilt)
+IMAGE_CACHE = Path(os.environ.get("DRILLKIT_SWARM_IMAGE_CACHE",
+                                  Path(tempfile.gettempdir()) / "drillkit-swarm-images"))
 
 
 def socket_root(run_id: str) -> Path:
     """Where the run's inner engines' sockets live on the host (removed with the run)."""
     return L.RUN_DIR / f"{run_id}.swarm"
+
+
+def saved_image(image: str) -> Path:
+    """``docker save`` of an image, cached as a file per image id (one file per tag is kept: a tag
+    rebuilt replaces its old file)."""
+    c = host_client()
+    image_id = c.api.inspect_image(image)["Id"].split(":")[-1][:16]
+    stem = image.replace("/", "_").replace(":", "_")
+    IMAGE_CACHE.mkdir(parents=True, exist_ok=True)
+    path = IMAGE_CACHE / f"{stem}@{image_id}.tar"
+    if path.exists():
+        return path
+    for old in IMAGE_CACHE.glob(f"{stem}@*.tar"):
+        old.unlink(missing_ok=True)
+    tmp = path.with_suffix(f".{os.getpid()}.{threading.get_ident()}.part")
+    try:
+        with open(tmp, "wb") as fh:
+            for chunk in c.api.get_image(image):
+                fh.write(chunk)
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+    return path
 
 
 def cgroup_parent(run_id: str, index: int) -> str:
@@ -281,32 +308,23 @@ class SwarmCluster:
             mgr.api.update_node(x["ID"], x["Version"]["Index"], spec)
 
     def load_images(self) -> None:
-        """``docker save`` each image once on the host, ``load`` it into every node that needs it."""
+        """Each image saved once on the host (kept per image id: the next run reuses the file), then
+        loaded into every node that needs it."""
         wanted = sorted({img for imgs in self.images.values() for img in imgs})
         if not wanted:
             return
         t0 = time.monotonic()
-        c = host_client()
-        with tempfile.TemporaryDirectory(prefix="drillkit-swarm-images-") as tmp:
-            files: dict[str, Path] = {}
+        with ThreadPoolExecutor(max_workers=2) as pool:
+            files = dict(zip(wanted, pool.map(saved_image, wanted)))
 
-            def save(img: str) -> None:
-                path = Path(tmp) / (img.replace("/", "_").replace(":", "_") + ".tar")
-                with open(path, "wb") as fh:
-                    for chunk in c.api.get_image(img):
-                        fh.write(chunk)
-                files[img] = path
-            with ThreadPoolExecutor(max_workers=2) as pool:
-                list(pool.map(save, wanted))
-
-            def load(zone: str) -> None:
-                inner = self.client(zone)
-                for img in self.images.get(zone, []):
-                    with open(files[img], "rb") as fh:
-                        for _ in inner.api.load_image(fh, quiet=True):
-                            pass
-            with ThreadPoolExecutor(max_workers=len(self.nodes)) as pool:
-                list(pool.map(load, self.nodes))
+        def load(zone: str) -> None:
+            inner = self.client(zone)
+            for img in self.images.get(zone, []):
+                with open(files[img], "rb") as fh:
+                    for _ in inner.api.load_image(fh, quiet=True):
+                        pass
+        with ThreadPoolExecutor(max_workers=len(self.nodes)) as pool:
+            list(pool.map(load, self.nodes))
         self.progress(f"swarm: {len(wanted)} image(s) loaded into the nodes in {time.monotonic() - t0:.1f} s")
 
     # -- a node lost and back --------------------------------------------------------------------
