@@ -54,7 +54,7 @@ def cmd_run(args: argparse.Namespace) -> int:
                    "-o", "console_output_style=classic", "--rootdir", "."]
     for sw in args.switch:
         pytest_args.append(f"--drill-switch={sw}")
-    if args.backend:
+    if args.backend:   # otherwise the plugin reads $DRILLKIT_BACKEND / drill_backend itself
         pytest_args.append(f"--drill-backend={args.backend}")
     if args.keep_env_on_failure:
         pytest_args.append("--keep-env-on-failure")
@@ -117,7 +117,8 @@ def cmd_up(args: argparse.Namespace) -> int:
     from drillkit.lab.compose import load_environment
     from drillkit.lab.environment import Environment
     spec = load_environment(args.environment, _switches(args.switch))
-    env = Environment(spec, progress=_say, backend=args.backend)
+    from drillkit.lab.backend import backend_name
+    env = Environment(spec, progress=_say, backend=backend_name(args.backend, "--backend"))
     env.owner = f"keep:{os.environ.get('USER', 'user')}"
     env.up()
     _say(f"run {env.run_id}: {spec.name} is up" + (f" at {env.url()}" if spec.entrypoint else ""))

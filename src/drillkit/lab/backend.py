@@ -69,8 +69,10 @@ def backend_name(value: str | None = None, origin: str = "backend") -> str:
     return value
 
 
-def create_backend(name: str, env: "Environment") -> "Backend":
-    name = backend_name(name)
+def create_backend(name: str | None, env: "Environment") -> "Backend":
+    """The backend called ``name`` for ``env``; None is the docker backend (the plugin and the CLI
+    resolve options and $DRILLKIT_BACKEND before they get here)."""
+    name = backend_name(name or DEFAULT_BACKEND)
     if name == "swarm":
         from drillkit.lab.swarm.backend import SwarmBackend
         return SwarmBackend(env)

@@ -137,6 +137,8 @@ class DockerBackend(Backend):
             creator.join()
             if links is not None:
                 links.join()
+        if self._create_error:   # a link or a container that could not be made stopped the start-up
+            raise self._create_error[0]
 
     def teardown(self) -> None:
         from drillkit.lab.gc import remove_run
