@@ -14,10 +14,7 @@ promotion runbook (runbook/promote-replica.md) as code, and the v1 -> v2 node up
 
 from __future__ import annotations
 
-import dataclasses
 import time
-
-import docker.errors
 
 from drillkit.errors import LabError
 from drillkit.lab.environment import Environment, Node
@@ -205,12 +202,10 @@ def promote_replica(env: Environment, *, fence: bool = True, deadline: float = 6
         raise LabError("the registry environment has no Toxiproxy links", fix="bring it up with the lab")
     t_start = time.monotonic()
     timings: dict = {}
-    api = env.docker.api
-
     t = time.monotonic()
     old = env.node("db")
     if fence and env.is_running(old):
-        api.kill(old.container_name, signal="SIGKILL")
+        env.backend.kill(old, signal="SIGKILL")
     timings["fence_s"] = round(time.monotonic() - t, 3)
 
     t = time.monotonic()
@@ -350,17 +345,14 @@ def upgrade_node(env: Environment, replica: int, version: str = "2", *, drain_s:
                  deadline: float = 60.0, environment: dict[str, str] | None = None) -> dict:
     """Replace app-<replica> by a container of `version` (rolling upgrade, one node).
 
-    Drains the node in the lb, stops it (SIGTERM, its grace period), removes it, creates the new
-    container with the same name, aliases, labels, zone, hosts entries and environment but the image
-    of `version`, waits for its health check (v2 applies its schema migration first), and puts it back
-    in rotation. `environment` overrides variables of the new container (a redeploy with another
-    configuration, e.g. {"POOL": "sound"}). Returns timings {"drain_s", "stop_s", "create_s", "healthy_s", "total_s"} and the
-    image. The image must exist: call ensure_app_image(env, version) before.
-
-    Uses the lab's private Environment._create_replica (the lab has no public "replace a replica"
-    hook yet) and updates env.nodes, so faults and Target("app", replica=n) hit the new container.
+    Drains the node in the lb, replaces it through the lab's `env.replace_replica` (stopped with its
+    grace period, removed, a new one with the same name, aliases, labels, zone, address, hosts entries
+    and environment but the image of `version`), waits for its health check (v2 applies its schema
+    migration first), and puts it back in rotation. `environment` overrides variables of the new
+    replica (a redeploy with another configuration, e.g. {"POOL": "sound"}). Returns timings
+    {"drain_s", "replace_s", "healthy_s", "total_s"} and the image. The image must exist: call
+    ensure_app_image(env, version) before. Faults and Target("app", replica=n) then hit the new node.
     """
-    svc = env.spec.services[APP_SERVICE]
     current = env.node(APP_SERVICE, replica)
     tag = app_image(version)
     c = env.docker
@@ -377,22 +369,9 @@ def upgrade_node(env: Environment, replica: int, version: str = "2", *, drain_s:
     timings["drain_s"] = round(time.monotonic() - t, 3)
 
     t = time.monotonic()
-    try:
-        c.api.stop(current.container_name, timeout=int(svc.stop_grace_period or 2))
-    except Exception:  # already gone or stopped: it is removed next anyway
-        pass
-    try:
-        c.api.remove_container(current.container_name, force=True)
-    except docker.errors.NotFound:
-        pass
-    timings["stop_s"] = round(time.monotonic() - t, 3)
-
-    t = time.monotonic()
-    new_svc = dataclasses.replace(svc, image=tag, environment={**svc.environment, "APP_VERSION": version,
-                                                               **(environment or {})})
-    node: Node = env._create_replica(c, new_svc, replica)   # noqa: SLF001 - see docstring
-    env.nodes[APP_SERVICE][replica - 1] = node
-    timings["create_s"] = round(time.monotonic() - t, 3)
+    node: Node = env.replace_replica(current, image=tag,
+                                     environment={"APP_VERSION": version, **(environment or {})})
+    timings["replace_s"] = round(time.monotonic() - t, 3)
 
     t = time.monotonic()
     env.wait_healthy(node, deadline=deadline)
