@@ -188,6 +188,18 @@ class Drill:
         return run_runbook(self.env, self.timeline, runbook, fault_nodes=list(fault.nodes) if fault else None,
                            progress=self.progress)
 
+    def config_snapshot(self, services: list[str] | tuple[str, ...], *, moment: str = "before",
+                        settings: list[str] | tuple[str, ...] | None = None):
+        """Read the declared settings (``x-drillkit.config``) inside every running node of
+        ``services`` now, with testinfra, and record them on the timeline as ``moment`` — what
+        `drillkit.verdicts.config_parity` compares. Returns the readings."""
+        from drillkit.effective_config import snapshot
+        readings = snapshot(self.env, self.timeline, services, moment=moment, names=settings)
+        self.progress(f"config read ({moment}): " + ", ".join(
+            f"{r.node} {len(r.values)} settings" + (f", {len(r.errors)} unreadable" if r.errors else "")
+            for r in readings))
+        return readings
+
     def role(self, name: str, service: str | None = None):
         """The node holding role ``name`` now (`drillkit.roles.resolve_role`)."""
         from drillkit.roles import resolve_role

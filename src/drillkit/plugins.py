@@ -230,6 +230,8 @@ def attach_extensions(spec: Any, xdk: dict, f: str) -> None:
     spec.roles = parse_roles(xdk.get("roles"), f, spec.services)
     spec.ground_truth = parse_readers(xdk.get("ground_truth"), f, spec.services, spec.roles, base)
     spec.runbooks = parse_runbooks(xdk.get("runbooks"), f, spec, code_steps(spec))
+    from drillkit.effective_config import parse_settings
+    spec.config = parse_settings(xdk.get("config"), f, spec.services)
 
 
 def code_steps(spec: Any) -> dict[str, Callable]:

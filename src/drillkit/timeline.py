@@ -20,6 +20,10 @@ clock):
                   sending — it may have happened, ``id`` may be null); ``ledger`` (omitted when
                   ``writes``: the ground truth it is compared with); any extra attributes (``slot``)
 ``ground-truth``  what the stack holds after recovery: ``what`` (e.g. ``writes``), ``ids``
+``runbook``       a runbook step (or a change fault's step): ``runbook``, ``step``, ``event``
+                  (start|end|failed), ``detail``, ``seconds``
+``config``        settings read inside a node (drillkit.effective_config): ``moment`` (before|after|
+                  a label), ``service``, ``node``, ``settings`` {name: value}, ``errors`` {name: why}
 ``note``          free text for the report: ``text``
 ``verdict``       a checker's judgement: ``name``, ``key`` (its registry key), ``status``, ``sentence``,
                   ``value``, ``unit``, ``target``, ``details`` (e.g. when the last user was back)

@@ -123,6 +123,14 @@ def tl_budget(bad):
     return base(fail_from=5.0, fail_until=5.2 if bad else 5.0)
 
 
+def tl_config(bad):
+    tl = base()
+    for node, size in (("app-1", "20"), ("app-new-1", "4" if bad else "20")):
+        tl.add("config", t=4.9, moment="before", service=node.rsplit("-", 1)[0], node=node,
+               settings={"pool size": size, "session store": "redis"}, errors={})
+    return tl
+
+
 def window(tl: Timeline) -> VR.Window:
     truth = [r["what"] for r in tl.of("ground-truth")]
     return VR.Window(since=5.0, until=10.0, ground_truth=truth[0] if truth else None)
@@ -147,6 +155,7 @@ CASES = {
     "disruption_notice": (None, tl_notice, "0% of failed requests showed the disruption notice"),
     "error_budget": ("error_budget: {population: existing-sessions, slo: 0.99}", tl_budget,
                      "error budget: "),
+    "config_parity": (None, tl_config, "config parity: 1 setting differs — pool size: old 20, new 4 (app vs app-new)"),
 }
 
 
@@ -166,9 +175,10 @@ def test_each_verdict_parses_and_judges_both_ways(tmp_path, key):
         params = item.params
     else:  # needs facts the registry stack does not offer (bookings read back, a probe population)
         facts = VR.Facts(stack="booking", populations=(POP, "probe"), writers=("citizens",),
-                         ground_truth=("bookings",), faults=1)
-        params = VR.parse(kind, 0.9 if key == "disruption_notice" else 0, {}, key, _Checker(tmp_path / "x.yaml"),
-                          facts)
+                         ground_truth=("bookings",), faults=1,
+                         extra={"services": ("app", "app-new"), "config": {"pool size": None, "session store": None}})
+        raw = {"old": "app", "new": "app-new"} if key == "config_parity" else 0.9 if key == "disruption_notice" else 0
+        params = VR.parse(kind, raw, {}, key, _Checker(tmp_path / "x.yaml"), facts)
         assert VR.unmet(kind, facts, params) is None
     good = VR.compute(kind, make(False), params, window(make(False)))
     bad = VR.compute(kind, make(True), params, window(make(True)))

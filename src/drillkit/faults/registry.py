@@ -31,7 +31,7 @@ def register(kind: str):
 def _load_all() -> None:
     # importing the families registers their kinds
     import importlib
-    for mod in ("process", "network", "link", "zone", "resources", "database"):
+    for mod in ("process", "network", "link", "zone", "resources", "database", "change"):
         try:
             importlib.import_module(f"drillkit.faults.{mod}")
         except ModuleNotFoundError as exc:

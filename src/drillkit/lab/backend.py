@@ -190,6 +190,16 @@ class Backend(abc.ABC):
     @abc.abstractmethod
     def remove_replica(self, node: "Node") -> None: ...
 
+    def set_network_aliases(self, node: "Node", net: str, *, add: tuple[str, ...] = (),
+                            remove: tuple[str, ...] = ()) -> list[str]:
+        """Give a node extra DNS names on one of the run's networks, or take names away (a DNS
+        cutover: several nodes sharing a name are several A records). The node keeps its address,
+        its service name and its replica name. Returns the node's names on ``net`` afterwards.
+        Backends without per-node DNS names refuse."""
+        from drillkit.errors import LabError
+        raise LabError(f"the {self.name} backend cannot change a node's DNS names",
+                       fix="run DNS cutovers on the docker backend (--backend docker)")
+
     # -- zones -----------------------------------------------------------------------------------
     def zone_down(self, zone: str, nodes: list["Node"]) -> None:
         """A zone lost at once (its power). Default: SIGKILL to every node of the zone."""

@@ -30,7 +30,8 @@ HEALTH_KEYS = {"test", "interval", "timeout", "retries", "start_period", "disabl
 DEPLOY_KEYS = {"replicas"}
 BUILD_KEYS = {"context", "dockerfile", "args"}
 XDK_KEYS = {"stack", "description", "entrypoint", "zones", "links", "switches", "users", "clients",
-            "plugin", "roles", "ground_truth", "runbooks"}   # the stack contract: drillkit.plugins
+            "plugin", "roles", "ground_truth", "runbooks",   # the stack contract: drillkit.plugins
+            "config"}                                        # settings config_parity reads (effective_config)
 LINK_KEYS = {"name", "from", "to", "port", "listen"}
 SWITCH_KEYS = {"default", "choices", "description"}
 CONDITIONS = {"service_started", "service_healthy"}
@@ -159,6 +160,7 @@ class EnvironmentSpec:
     roles: dict[str, Any] = field(default_factory=dict)          # drillkit.roles.RoleSpec by name
     ground_truth: dict[str, Any] = field(default_factory=dict)   # drillkit.truth.ReaderSpec by name
     runbooks: dict[str, Any] = field(default_factory=dict)       # drillkit.runbook.Runbook by name
+    config: dict[str, Any] = field(default_factory=dict)         # drillkit.effective_config.Setting by name
 
     def accepts_switch(self, name: str) -> bool:
         """A declared switch, or any ``${NAME}`` the file references (``NAME`` or ``name`` for it)."""

@@ -412,3 +412,27 @@ class DockerBackend(Backend):
 
     def remove_replica(self, node: "Node") -> None:
         self.docker.api.remove_container(node.container_name, force=True)
+
+    def set_network_aliases(self, node: "Node", net: str, *, add: tuple[str, ...] = (),
+                            remove: tuple[str, ...] = ()) -> list[str]:
+        # Docker cannot change an endpoint's aliases in place: the node is disconnected from the
+        # network and connected again under the same address with the new names (a blip of a few ms
+        # on that network; connections survive, as the address does not change).
+        env, c = self.env, self.docker
+        if net not in env.spec.networks:
+            raise LabError(f"no network {net!r} in {env.spec.name}", fix=f"use one of {', '.join(env.spec.networks)}")
+        svc = env.spec.services[node.service]
+        fixed = {svc.name, node.name}
+        name = env.network_name(net)
+        with ENGINE_SLOTS:
+            info = c.api.inspect_container(node.container_name)
+            ep = (info["NetworkSettings"]["Networks"] or {}).get(name)
+            if ep is None:
+                raise LabError(f"{node} is not on network {net}", fix=f"{node.service} is on {', '.join(svc.networks)}")
+            short_id = info["Id"][:12]
+            current = [a for a in (ep.get("Aliases") or []) if a != short_id]
+            wanted = [a for a in dict.fromkeys([svc.name, node.name, *current, *add]) if a not in remove or a in fixed]
+            address = ep.get("IPAMConfig", {}) and ep["IPAMConfig"].get("IPv4Address") or ep.get("IPAddress")
+            c.api.disconnect_container_from_network(node.container_name, name)
+            c.api.connect_container_to_network(node.container_name, name, aliases=wanted, ipv4_address=address)
+        return wanted

@@ -244,6 +244,27 @@ def _expectation_verdicts(sc: Scenario, drill: Drill, since: float, until: float
     return out
 
 
+def _readings(sc: Scenario, drill: Drill, moment: str) -> None:
+    """What verdicts read from the stack at ``moment`` (``before``: the end of the steady state,
+    ``after``: at verify), recorded on the timeline (e.g. config_parity's settings)."""
+    for e in sc.expect.items:
+        kind = VR.VERDICTS[e.key]
+        if kind.readings is not None:
+            kind.readings(drill, e.params, moment)
+
+
+def _prepare_faults(sc: Scenario, drill: Drill) -> None:
+    """What a fault needs before the drill starts (a rolling upgrade's image built): done before the
+    steady state, so the schedule's times hold."""
+    for step in sc.faults:
+        cls = registry.FAULTS.get(step.kind)
+        if cls is None or not hasattr(cls, "prepare"):
+            continue
+        fault = registry.create(step.kind, step.target, where=f"faults[{step.index}]", file=str(sc.file),
+                                line=step.line, heal="none", **step.params)
+        fault.prepare(drill.env)
+
+
 def _runbook_verdict(exc: BaseException) -> Verdict:
     """A failed runbook fails the drill with its one sentence (the recovery procedure did not work)."""
     from drillkit.errors import DrillkitError
@@ -257,6 +278,7 @@ def run_scenario(scenario: Scenario, drill: Drill) -> list[Verdict]:
     sc, tl = scenario, drill.timeline
     tl.note(f"scenario: {sc.title} ({sc.file})")
     drill.readers.update(sc.ground_truth)
+    _prepare_faults(sc, drill)
     with drill.phase("steady"):
         start = tl.now()
         for kind, opts in sc.users.items():
@@ -269,6 +291,7 @@ def run_scenario(scenario: Scenario, drill: Drill) -> list[Verdict]:
         if sc.steady_availability:
             drill.check(*[V.availability(tl, population=p, minimum=m, since=start, label="steady state")
                           for p, m in sc.steady_availability.items()])
+        _readings(sc, drill, "before")
 
     schedule = Schedule(sc, drill)
     tripped: Verdict | None = None
@@ -299,6 +322,7 @@ def run_scenario(scenario: Scenario, drill: Drill) -> list[Verdict]:
 
     with drill.phase("verify"):
         drill.stop_traffic()
+        _readings(sc, drill, "after")
         verdicts = ([tripped] if tripped is not None else []) + \
             [_runbook_verdict(exc) for exc in schedule.runbook_errors] + \
             _expectation_verdicts(sc, drill, schedule.t0, until)

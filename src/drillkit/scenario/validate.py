@@ -411,12 +411,17 @@ class _Checker:
         if max_nodes is not None:
             params["max_nodes"] = max_nodes
         try:
-            registry.create(kind, target, where=where, file=self.f, line=kline, **params)
+            made = registry.create(kind, target, where=where, file=self.f, line=kline, **params)
         except ConfigError:
             raise
         except Exception as exc:  # a fault class refusing a value: say which, never a traceback
             raise self.err(f"fault {kind!r} refuses its attributes: {exc}", field=where, line=kline,
                            fix=f"check the attributes of {kind} (docs/scenarios.md)") from None
+        # what the fault names in the environment (e.g. the runbooks of a change fault) must be there
+        problem = made.check_spec(spec) if hasattr(made, "check_spec") else None
+        if problem is not None:
+            attr, message, fix = problem
+            raise self.err(message, item, attr if attr in item else "kind", field=f"{where}.{attr}", fix=fix)
         params.pop("max_nodes", None)
         return FaultStep(index=i, kind=kind, target=target, params=params, at=at, duration=duration,
                          every=every, times=times, line=kline, heal=heal)
@@ -738,7 +743,8 @@ class _Checker:
             session_populations=tuple(session_pops),
             writers=(tuple(users) or ("declared users/clients",)) if writers else (),
             ground_truth=tuple(ground_truth_names(spec, getattr(self, "_readers", None))), faults=len(faults),
-            extra={"environment": spec.name})
+            extra={"environment": spec.name, "services": tuple(spec.services),
+                   "config": {n: st.services for n, st in (getattr(spec, "config", None) or {}).items()}})
 
     def expect(self, raw: Any, top: dict, populations: list[str], users: dict, spec: EnvironmentSpec,
                faults: list[FaultStep], *, session_pops: list[str] = (), writers: bool = False) -> Expectations:

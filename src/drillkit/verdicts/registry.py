@@ -268,6 +268,9 @@ class VerdictKind:
     names: tuple[str, ...] = ()                   # verdict names of older records without ``kind``
     example: str = ""
     parse: Parse | None = None                    # a shape the generic parser cannot express
+    # readings the runner takes for it: readings(drill, params, moment) with moment "before" (end of
+    # the steady state, before the first fault) and "after" (at verify, before judging)
+    readings: Callable[[Any, dict[str, Any], str], None] | None = None
 
     def judges(self, verdict: Verdict) -> bool:
         if verdict.kind:
@@ -502,3 +505,83 @@ register(VerdictKind(
     column=Column("error_budget", "Error budget", "%"),
     example="{population: existing-sessions, slo: 0.995}"))
 
+
+
+# -- config parity (drillkit.verdicts.config_parity; read by drillkit.effective_config) ------------
+
+def _config_parse(raw: Any, parent: Any, key: Any, where: str, chk: Checker, facts: Facts) -> dict[str, Any]:
+    from drillkit.verdicts.config_parity import MOMENTS
+    declared: dict = dict(facts.extra.get("config") or {})          # setting -> services (None = all)
+    services = tuple(facts.extra.get("services") or ())
+    if not declared:
+        raise chk.err(f"environment {facts.extra.get('environment', facts.stack)!r} declares no config settings",
+                      parent, key, field=where, fix="declare x-drillkit.config (e.g. {pool size: {env: DB_POOL_SIZE}}) "
+                                                     "or drop config_parity; see docs/environments.md")
+    if isinstance(raw, str):
+        raw = {"old": raw}
+        m, container = raw, None
+    else:
+        m = chk.mapping(raw, parent, key, where, {"old", "new", "at", "settings", "max"},
+                        "{old: app, new: app-new, at: before}")
+        container = m
+    if "old" not in m:
+        raise chk.err("missing `old`", parent, key, field=f"{where}.old", fix="add old: <the service compared with>")
+
+    def c(k: str) -> tuple[Any, Any]:
+        return (container, k) if container is not None and k in container else (parent, key)
+
+    out: dict[str, Any] = {}
+    for k in ("old", "new"):
+        v = m.get(k)
+        if v is None and k == "new":
+            out[k] = None
+            continue
+        if not isinstance(v, str) or (services and v not in services):
+            raise chk.err(f"{k}: no service {v!r} in this environment", *c(k), field=f"{where}.{k}",
+                          fix=f"use one of {', '.join(services) or '(none)'}")
+        out[k] = v
+    at = m.get("at")
+    if at is not None and at not in MOMENTS:
+        raise chk.err(f"at must be one of {', '.join(MOMENTS)}, not {at!r}", *c("at"), field=f"{where}.at",
+                      fix="at: before (side by side before the change), after, or across (before vs after)")
+    out["at"] = at
+    names = m.get("settings")
+    if names is not None:
+        if isinstance(names, str):
+            names = [names]
+        if not isinstance(names, list) or not names or not all(isinstance(n, str) for n in names):
+            raise chk.err("settings must be a list of setting names", *c("settings"), field=f"{where}.settings",
+                          fix=f"e.g. settings: [{next(iter(declared))}]")
+        for n in names:
+            if n not in declared:
+                raise chk.err(f"no setting {n!r} in x-drillkit.config", *c("settings"), field=f"{where}.settings",
+                              fix=f"use {', '.join(declared)}")
+        names = tuple(names)
+    usable = [n for n in (names or declared) if all(declared[n] is None or s in declared[n]
+                                                     for s in {out["old"], out["new"] or out["old"]})]
+    if not usable:
+        raise chk.err(f"no declared setting applies to both {out['old']} and {out['new'] or out['old']}",
+                      *c("old"), field=where, fix="add the services to a setting's services: list")
+    out["settings"] = names
+    out["max"] = chk.integer(m.get("max", 0), *c("max"), field=f"{where}.max", lo=0, hi=10**6) \
+        if "max" in m else 0
+    return out
+
+
+def _config_readings(drill: Any, params: dict[str, Any], moment: str) -> None:
+    from drillkit.verdicts.config_parity import moments_needed
+    services = moments_needed(params["old"], params.get("new"), params.get("at")).get(moment)
+    if services:
+        drill.config_snapshot(services, moment=moment, settings=params.get("settings"))
+
+
+register(VerdictKind(
+    "config_parity", "config parity",
+    "settings read inside the containers (x-drillkit.config, testinfra) that differ between old and new "
+    "(side by side before a cutover, or a service before vs after a change), ≤ max; each drifted setting named",
+    lambda tl, p, w: V.config_parity(tl, p["old"], p.get("new"), at=p.get("at"), settings=p.get("settings"),
+                                     max=p.get("max", 0)),
+    parse=_config_parse, readings=_config_readings,
+    column=Column("config_parity", "Config drift", cell=lambda value, vs: "none" if value == 0 else
+                  f"{value} setting{'s' if value != 1 else ''}"),
+    example="{old: app, new: app-new, at: before}"))
