@@ -26,7 +26,7 @@ expression whose first group (or whole match) is the value; ``services``: where 
 ``docker exec``), only nodes labelled with the current run.
 
 A reading is a ``config`` record on the timeline: ``moment`` (``before``: at the end of the steady
-state, before the first fault; ``after``: at verify; or a drill's own label), ``service``,
+state, before the first fault; ``after``: once every fault is injected; or a drill's own label), ``service``,
 ``node``, ``settings`` ({name: value}) and ``errors`` ({name: why it could not be read}).
 """
 

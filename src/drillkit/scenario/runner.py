@@ -246,7 +246,8 @@ def _expectation_verdicts(sc: Scenario, drill: Drill, since: float, until: float
 
 def _readings(sc: Scenario, drill: Drill, moment: str) -> None:
     """What verdicts read from the stack at ``moment`` (``before``: the end of the steady state,
-    ``after``: at verify), recorded on the timeline (e.g. config_parity's settings)."""
+    before the first fault; ``after``: once every fault is injected, at the start of observe — the
+    change in place), recorded on the timeline (e.g. config_parity's settings)."""
     for e in sc.expect.items:
         kind = VR.VERDICTS[e.key]
         if kind.readings is not None:
@@ -302,6 +303,7 @@ def run_scenario(scenario: Scenario, drill: Drill) -> list[Verdict]:
             tripped = _watch(drill, schedule, until=None, event=schedule.injections_done)
         if tripped is None:
             with drill.phase("observe"):
+                _readings(sc, drill, "after")       # every fault injected: the change is in place
                 tripped = _watch(drill, schedule, until=schedule.t0 + sc.schedule_end)
         if tripped is not None:
             tl.note(tripped.sentence)
@@ -322,7 +324,6 @@ def run_scenario(scenario: Scenario, drill: Drill) -> list[Verdict]:
 
     with drill.phase("verify"):
         drill.stop_traffic()
-        _readings(sc, drill, "after")
         verdicts = ([tripped] if tripped is not None else []) + \
             [_runbook_verdict(exc) for exc in schedule.runbook_errors] + \
             _expectation_verdicts(sc, drill, schedule.t0, until)

@@ -127,7 +127,7 @@ def config_parity(tl: "Timeline", old: str, new: str | None = None, *, at: str |
                 if same and at != "across":     # replicas of one service against its first
                     parts.append(f"{name}: {d['old_node']} {d['old']}, {', '.join(nodes)} {value}")
                 else:
-                    who = pair if not same else f"{', '.join(nodes)} {when}"
+                    who = pair if not same else f"{', '.join(nodes)}, {when}"
                     parts.append(f"{name}: old {d['old']}, new {value} ({who})")
         n = len(differs)
         sentence = f"config parity: {n} setting{'s' if n != 1 else ''} differ{'s' if n == 1 else ''} — " + \

@@ -269,7 +269,7 @@ class VerdictKind:
     example: str = ""
     parse: Parse | None = None                    # a shape the generic parser cannot express
     # readings the runner takes for it: readings(drill, params, moment) with moment "before" (end of
-    # the steady state, before the first fault) and "after" (at verify, before judging)
+    # the steady state, before the first fault) and "after" (every fault injected, start of observe)
     readings: Callable[[Any, dict[str, Any], str], None] | None = None
 
     def judges(self, verdict: Verdict) -> bool:
