@@ -541,8 +541,6 @@ class Cutover(Fault):
             f"runbook {self.switch}"
         return f"cutover ({to})"
 
-    def targets(self) -> list[str]:
-        return [str(n) for n in self.nodes] if self.nodes else ["entry point"]
 
     def runbook_attributes(self) -> dict[str, str]:
         return {a: getattr(self, a) for a in ("switch", "switch_back", "copy") if getattr(self, a)}
@@ -574,7 +572,12 @@ class Cutover(Fault):
             raise FaultError(f"cutover: {problem[0]}: {problem[1]}", fix=problem[2])
         if self.alias:
             self.nodes = [*env.nodes.get(self.alias["old"], []), *env.nodes.get(self.alias["new"], [])]
-            check_blast_radius(env, self.nodes, self.max_nodes)
+        else:   # the nodes the runbooks act on (the entry point): heal none leaves them to the runbook
+            services = [st.attrs["target"].service for name in (self.copy, self.switch) if name
+                        for st in env.spec.runbooks[name].steps
+                        if st.attrs.get("target") is not None and st.attrs["target"].service]
+            self.nodes = [n for s in dict.fromkeys(services) for n in env.nodes.get(s, [])]
+        check_blast_radius(env, self.nodes, self.max_nodes)
         super().inject(env, tl)
 
     def heal(self, env: Environment, tl: "Timeline") -> None:

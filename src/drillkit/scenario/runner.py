@@ -303,8 +303,11 @@ def run_scenario(scenario: Scenario, drill: Drill) -> list[Verdict]:
             tripped = _watch(drill, schedule, until=None, event=schedule.injections_done)
         if tripped is None:
             with drill.phase("observe"):
+                # observe counts from the last injection made: a change fault (a rolling upgrade, a
+                # cutover) is made when its last step is done, not when it began
+                until = max(schedule.t0 + sc.schedule_end, tl.now() + sc.observe)
                 _readings(sc, drill, "after")       # every fault injected: the change is in place
-                tripped = _watch(drill, schedule, until=schedule.t0 + sc.schedule_end)
+                tripped = _watch(drill, schedule, until=until)
         if tripped is not None:
             tl.note(tripped.sentence)
             drill.progress(tripped.sentence)

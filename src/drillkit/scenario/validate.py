@@ -92,6 +92,10 @@ def _legacy_kinds(users: Any, spec: EnvironmentSpec) -> list[str]:
             and spec.stack in S.USER_KINDS[k][0] and not (isinstance(v, dict) and DEFINITION_KEYS & set(v))]
 
 
+def _RUNBOOK_HEAL(env: Any, timeline: Any) -> None:   # noqa: N802 - stands for a runbook heal while checking
+    """What a fault gets for ``heal: <runbook>`` while a scenario is checked (nothing runs)."""
+
+
 class _Checker:
     def __init__(self, path: Path):
         self.path = path
@@ -410,11 +414,16 @@ class _Checker:
         params = self.attributes(kind, params, item, where, kline)
         if max_nodes is not None:
             params["max_nodes"] = max_nodes
-        try:
-            made = registry.create(kind, target, where=where, file=self.f, line=kline, **params)
+        try:   # a runbook heal is a callable to the fault (what it is does not matter here)
+            made = registry.create(kind, target, where=where, file=self.f, line=kline,
+                                   heal=heal if isinstance(heal, str) else _RUNBOOK_HEAL, **params)
         except ConfigError:
             raise
         except Exception as exc:  # a fault class refusing a value: say which, never a traceback
+            from drillkit.errors import DrillkitError
+            if isinstance(exc, DrillkitError) and exc.fix:
+                raise self.err(f"fault {kind!r} refuses its attributes: {exc.message}", field=where, line=kline,
+                               fix=exc.fix) from None
             raise self.err(f"fault {kind!r} refuses its attributes: {exc}", field=where, line=kline,
                            fix=f"check the attributes of {kind} (docs/scenarios.md)") from None
         # what the fault names in the environment (e.g. the runbooks of a change fault) must be there

@@ -2,7 +2,7 @@
 node (old or new version, old or new landscape once copied) accepts any token it can read.
 
 POST /login {"user"} -> 200 {"token"}         GET /items/<id> -> 200 {"id", "title"}
-POST /notes {"body"} -> 201 {"id"}            GET /health -> 200     GET /version -> 200 {...}
+POST /notes {"body"} -> 201 {"id": a uuid}    GET /health -> 200     GET /version -> 200 {...}
 Every answer names the node in X-Drillkit-Node. No or an unknown session: 401. The database
 unreachable or every pooled connection busy for POOL_TIMEOUT s: 503.
 
@@ -112,8 +112,8 @@ class Handler(BaseHTTPRequestHandler):
                 return self.answer(200, {"id": row[1], "title": row[2]})
             if method == "POST" and self.path == "/notes":
                 body = str(self.body().get("body", ""))[:200]
-                row = sql("INSERT INTO notes (username, body, node) SELECT username, %s, %s FROM sessions "
-                          "WHERE token = %s RETURNING id", (body, NODE, token))
+                row = sql("INSERT INTO notes (id, username, body, node) SELECT %s, username, %s, %s FROM sessions "
+                          "WHERE token = %s RETURNING id", (uuid.uuid4().hex, body, NODE, token))
                 if row is None:
                     return self.answer(401, {"error": "no valid session"})
                 return self.answer(201, {"id": row[0]})

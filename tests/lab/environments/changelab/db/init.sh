@@ -23,7 +23,7 @@ CREATE DATABASE changelab OWNER changelab;
 CREATE TABLE sessions (token text PRIMARY KEY, username text NOT NULL, created_at timestamptz NOT NULL DEFAULT now());
 CREATE TABLE items (id int PRIMARY KEY, title text NOT NULL);
 INSERT INTO items SELECT g, 'Item ' || g FROM generate_series(1, 200) g;
-CREATE TABLE notes (id bigserial PRIMARY KEY, username text NOT NULL, body text NOT NULL, node text,
+CREATE TABLE notes (id text PRIMARY KEY, username text NOT NULL, body text NOT NULL, node text,
                     created_at timestamptz NOT NULL DEFAULT now());
 SQL
 su postgres -c "pg_ctl -D '$PGDATA' -m fast -w stop >/dev/null"
