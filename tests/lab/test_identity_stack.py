@@ -161,7 +161,7 @@ user: "checker-{i:02d}"
 steps:
   - {name: POST /login, method: POST, path: /login, body: {user: "citizen-{random:1..500:04d}", password: drill},
      expect: [200], save: {tok: body.token}, weight: 4}
-  - {name: POST /login, method: POST, path: /login, body: {user: "citizen-{random:1..500:04d}", password: wrong},
+  - {name: POST /login (wrong password), method: POST, path: /login, body: {user: "citizen-{random:1..500:04d}", password: wrong},
      expect: [401], weight: 1}
   - {name: "GET /tokens/{t}", path: "/tokens/{tok}", every: 3, population: existing-sessions}
 """
