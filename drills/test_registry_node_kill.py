@@ -15,9 +15,10 @@ EXISTING = "existing-sessions"   # the clerks' work on their sessions (their log
 USERS = 20
 # fault -> the last clerk hit back (3 successes in a row after its last failure). Sound: a clerk sticky
 # to the dead node fails once, after its 1.5-s timeout (the lb takes the node out within ~1 s), and is
-# back ~1.7-2.1 s after the kill; with lb_health=slow or lb_failover=off clerks fail until the node is
-# back (8 s + its start). 3 s keeps ~1 s of margin on the sound side and 5 s on the defects'.
-RECOVERY_TARGET_S = 3.0
+# back ~1.7-2.1 s after the kill (measured 1.9 s); with lb_health=slow or lb_failover=off clerks fail
+# until the node is back (8 s + its start: measured 9.6-10.0 s). 4 s passes a sound run even with one
+# more failure cycle (a late health check on a loaded machine: ~3.6 s) and stays >= 4 s below the defects.
+RECOVERY_TARGET_S = 4.0
 OBSERVE_S = 8.0
 
 

@@ -10,9 +10,11 @@ from drillkit.faults.network import Partition
 
 EXISTING = "existing-sessions"
 # Sound: a cut-off node fails its health checks (1-s read timeout, fall 2: out after ~2.5 s); a clerk
-# sticky to it fails at most twice (1.5-s timeouts) and is back after ~3.5 s. With lb_health=slow the
-# nodes stay in rotation through the whole 8-s partition: back only after the heal (> 8 s).
-RECOVERY_TARGET_S = 5.0
+# sticky to it fails twice (1.5-s timeouts) and is back after ~3.5-4 s (measured 3.9 s). With
+# lb_health=slow the nodes stay in rotation through the whole 8-s partition: back only after the heal
+# (>= 8 s by construction; measured 8.8 s). 6 s: ~2 s of margin on each side, and a sound run still
+# passes with a third failure cycle (checks late on a loaded machine: ~5.5 s).
+RECOVERY_TARGET_S = 6.0
 
 
 @pytest.mark.drill("registry", fault="partition", scenario="partition between app nodes and the session store",
