@@ -180,7 +180,7 @@ class EnvironmentSpec:
 
 # -- loading -----------------------------------------------------------------------------------
 def find_environment(name_or_path: str | os.PathLike) -> Path:
-    """`registry` -> environments/registry/compose.yaml; a path to a file or folder works too."""
+    """`NAME` -> environments/NAME/compose.yaml; a path to a file or folder works too."""
     p = Path(name_or_path)
     candidates = [p, p / "compose.yaml", p / "compose.yml", ENVIRONMENTS_DIR / p / "compose.yaml",
                   ENVIRONMENTS_DIR / p / "compose.yml", ENVIRONMENTS_DIR / f"{p}.yaml"]
