@@ -24,7 +24,6 @@ Helpers for drills and tests in Python: :func:`ensure_app_image`, :func:`upgrade
 
 from __future__ import annotations
 
-import dataclasses
 import time
 from typing import Any, Generator
 
@@ -208,24 +207,21 @@ def ensure_app_image(env: Any, version: str = "2") -> str:
 
 def upgrade_node(env: Any, replica: int, version: str = "2", *, drain_s: float = 1.0, deadline: float = 60.0,
                  environment: dict[str, str] | None = None) -> dict:
-    """Replace app-<replica> by a container of ``version`` (a rolling upgrade, one node).
+    """Replace app-<replica> by a replica of ``version`` (a rolling upgrade, one node).
 
-    Drains the node in the lb, stops it (SIGTERM, its grace period), removes it, creates the new
-    container with the same name, aliases, labels, zone and environment but the image of ``version``
-    (``environment`` overrides variables, e.g. a redeploy with {"POOL": "sound"}), waits for its health
-    check (v2 applies its schema migration first) and puts it back in rotation. Returns timings
-    {"image", "drain_s", "stop_s", "create_s", "healthy_s", "total_s"}. The image must exist
-    (:func:`ensure_app_image`). Uses the lab's Environment._create_replica (no public "replace a
-    replica" yet) and updates env.nodes, so faults aimed at app-<replica> hit the new container.
+    Drains the node in the lb, replaces it through the lab's ``env.replace_replica`` (stopped with its
+    grace period, removed, a new one with the same name, aliases, labels, zone, address and
+    environment but the image of ``version``; ``environment`` overrides variables, e.g. a redeploy
+    with {"POOL": "sound"}), waits for its health check (v2 applies its schema migration first) and
+    puts it back in rotation. Returns timings {"image", "drain_s", "replace_s", "healthy_s",
+    "total_s"}. The image must exist (:func:`ensure_app_image`). Faults aimed at app-<replica> then
+    hit the new replica.
     """
-    import docker.errors
     version = str(version)
-    svc = env.spec.services[APP]
     current = env.node(APP, replica)
     tag = app_image(version)
-    c = env.docker
     try:
-        c.api.inspect_image(tag)
+        env.docker.api.inspect_image(tag)
     except Exception:
         raise LabError(f"no image {tag}", fix=f"call ensure_app_image(env, {version!r}) first") from None
     t0 = time.monotonic()
@@ -235,21 +231,8 @@ def upgrade_node(env: Any, replica: int, version: str = "2", *, drain_s: float =
     time.sleep(drain_s)
     timings["drain_s"] = round(time.monotonic() - t, 3)
     t = time.monotonic()
-    try:
-        c.api.stop(current.container_name, timeout=int(svc.stop_grace_period or 2))
-    except Exception:  # already gone or stopped: it is removed next anyway
-        pass
-    try:
-        c.api.remove_container(current.container_name, force=True)
-    except docker.errors.NotFound:
-        pass
-    timings["stop_s"] = round(time.monotonic() - t, 3)
-    t = time.monotonic()
-    new_svc = dataclasses.replace(svc, image=tag, environment={**svc.environment, "APP_VERSION": version,
-                                                               **(environment or {})})
-    node = env._create_replica(c, new_svc, replica)   # noqa: SLF001 - see the docstring
-    env.nodes[APP][replica - 1] = node
-    timings["create_s"] = round(time.monotonic() - t, 3)
+    node = env.replace_replica(current, image=tag, environment={"APP_VERSION": version, **(environment or {})})
+    timings["replace_s"] = round(time.monotonic() - t, 3)
     t = time.monotonic()
     env.wait_healthy(node, deadline=deadline)
     lb_set_state(env, node.name, "ready")

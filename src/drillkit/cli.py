@@ -94,6 +94,8 @@ def _run_drills(args: argparse.Namespace, run) -> None:
                    "-o", "console_output_style=classic", "--rootdir", "."]
     for sw in args.switch:
         pytest_args.append(f"--drill-switch={sw}")
+    if args.backend:   # otherwise the plugin reads $DRILLKIT_BACKEND / drill_backend itself
+        pytest_args.append(f"--drill-backend={args.backend}")
     if args.keep_env_on_failure:
         pytest_args.append("--keep-env-on-failure")
     if args.attach:
@@ -277,7 +279,8 @@ def cmd_up(args: argparse.Namespace) -> int:
     from drillkit.lab.environment import Environment
     switches = _switches(args.switch)
     spec = load_environment(args.environment, switches)
-    env = Environment(spec, progress=_say)
+    from drillkit.lab.backend import backend_name
+    env = Environment(spec, progress=_say, backend=backend_name(args.backend, "--backend"))
     env.owner = f"keep:{os.environ.get('USER', 'user')}"
     env.up()
     adhoc = AdhocRun(env.run_id, args.report_dir)
@@ -497,6 +500,9 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--keep-env-on-failure", action="store_true", help="leave a failed drill's environment up")
     r.add_argument("--no-html", action="store_true", help="skip the Allure HTML report")
     r.add_argument("--no-pdf", action="store_true", help="skip the PDF of the management page")
+    r.add_argument("--backend", default=None, choices=["docker", "swarm"],
+                   help="where environments run: docker (one engine, default) or swarm (Docker Swarm, "
+                        "one Docker-in-Docker node per zone); default $DRILLKIT_BACKEND or docker")
     r.set_defaults(func=cmd_run)
 
     ls = sub.add_parser("list", help="list drills and scenarios: stack, fault, severity, source, last verdict")
@@ -513,6 +519,9 @@ def build_parser() -> argparse.ArgumentParser:
     u.add_argument("environment", help="a folder of environments/ or a compose.yaml")
     u.add_argument("-s", "--switch", action="append", default=[], metavar="NAME=VALUE", help="defect switch")
     u.add_argument("--report-dir", default=report_dir, help="where the run's ad-hoc timeline goes (default: reports)")
+    u.add_argument("--backend", default=None, choices=["docker", "swarm"],
+                   help="where environments run: docker (one engine, default) or swarm (Docker Swarm, "
+                        "one Docker-in-Docker node per zone); default $DRILLKIT_BACKEND or docker")
     u.set_defaults(func=cmd_up)
 
     inj = sub.add_parser("inject", help="inject a fault by hand into a run brought up with `drill up`",

@@ -547,7 +547,7 @@ def _do_kill(env, a, fault_nodes, cancel) -> str:
     done = []
     for n in nodes:
         if env.is_running(n):
-            env.docker.api.kill(n.container_name, signal="SIGKILL")
+            env.backend.kill(n, "SIGKILL")
             done.append(n.name)
     return f"killed {', '.join(done)}" if done else f"{', '.join(n.name for n in nodes)} already down"
 
@@ -557,7 +557,7 @@ def _do_stop(env, a, fault_nodes, cancel) -> str:
     nodes = _nodes(env, a["target"], fault_nodes)
     check_blast_radius(env, nodes)
     for n in nodes:
-        env.docker.api.stop(n.container_name, timeout=int(a.get("grace", 5)))
+        env.backend.stop(n, timeout=a.get("grace", 5))
     return f"stopped {', '.join(n.name for n in nodes)}"
 
 
@@ -565,15 +565,14 @@ def _do_start(env, a, fault_nodes, cancel) -> str:
     from drillkit.faults.base import check_blast_radius
     nodes = _nodes(env, a["target"], fault_nodes)
     check_blast_radius(env, nodes)
-    api = env.docker.api
     started = []
     for n in nodes:
-        st = api.inspect_container(n.container_name)["State"]
-        if st["Paused"]:
-            api.unpause(n.container_name)
+        st = env.backend.state(n)
+        if st.paused:
+            env.backend.unpause(n)
             started.append(n.name)
-        elif not st["Running"]:
-            api.start(n.container_name)
+        elif not st.running:
+            env.backend.start(n)
             started.append(n.name)
     if a.get("wait", True):
         deadline = a.get("deadline", 60.0)

@@ -2,6 +2,7 @@
 # LB_ROLE=registry (default): the registry's entry point, haproxy.cfg; LB_ROLE=identity: identity-lb,
 # the registry's way to the central login (identity.cfg, fixed fast checks).
 # Maps the LB_HEALTH switch to HAProxy health-check timing, then runs HAProxy in the foreground.
+# REPLICA_ALIASES=no (plain docker-compose, no lab): servers app-<n> resolve the service name instead.
 #   fast (default): inter 250ms fall 2 rise 2  -> a dead node leaves the rotation in ~0.5 s
 #   slow (DEFECT):  inter 2s   fall 10 rise 2  -> ~20 s of requests still sent to a dead node
 # LB_FAILOVER (registry role):
@@ -42,5 +43,13 @@ case "${NOTICE:-on}" in
     off) sed '/errorfile 50[234]/d' "$cfg" > /tmp/haproxy-no-notice.cfg; cfg=/tmp/haproxy-no-notice.cfg ;;
     *) echo "lb-entrypoint: NOTICE must be 'on' or 'off', not '${NOTICE}'" >&2; exit 64 ;;
 esac
-echo "lb-entrypoint: LB_ROLE=${LB_ROLE:-registry} NOTICE=${NOTICE:-on} ($cfg)"
+case "${REPLICA_ALIASES:-yes}" in
+    yes) ;;
+    # Plain docker-compose has no per-replica names (app-1 ...): every server resolves the service
+    # name instead; HAProxy's resolver gives servers sharing a name distinct addresses.
+    no) sed -E 's/^([[:space:]]*server[[:space:]]+)([a-z][a-z0-9-]*)-([0-9]+)([[:space:]]+)\2-\3:/\1\2-\3\4\2:/' \
+            "$cfg" > /tmp/haproxy-service-names.cfg; cfg=/tmp/haproxy-service-names.cfg ;;
+    *) echo "lb-entrypoint: REPLICA_ALIASES must be 'yes' or 'no', not '${REPLICA_ALIASES}'" >&2; exit 64 ;;
+esac
+echo "lb-entrypoint: LB_ROLE=${LB_ROLE:-registry} NOTICE=${NOTICE:-on} REPLICA_ALIASES=${REPLICA_ALIASES:-yes} ($cfg)"
 exec haproxy -W -db -f "$cfg" "$@"

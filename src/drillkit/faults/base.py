@@ -105,7 +105,7 @@ def check_blast_radius(env: Environment, nodes: list[Node], max_nodes: int | Non
                                fix="narrow the target or raise the drill's max_nodes")
     for n in nodes:
         try:
-            lbl = env.docker.api.inspect_container(n.container_name)["Config"]["Labels"] or {}
+            lbl = env.backend.labels(n)
         except Exception as exc:
             raise FaultError(f"{n}: container not found ({exc})") from None
         if lbl.get(L.RUN) != env.run_id:

@@ -42,24 +42,20 @@ def each(items: Iterable, fn: Callable) -> list:
     return [f.result() for f in futures]
 
 
-def container_ips(env: Environment, container: str) -> list[str]:
-    """The container's addresses on the run's networks; refuses a container of another run."""
-    info = env.docker.api.inspect_container(container)
-    if (info["Config"]["Labels"] or {}).get(L.RUN) != env.run_id:
-        raise FaultError(f"{container} does not belong to run {env.run_id}",
+def container_ips(env: Environment, node: Node) -> list[str]:
+    """The node's addresses on the run's networks; refuses a node of another run."""
+    if env.backend.labels(node).get(L.RUN) != env.run_id:
+        raise FaultError(f"{node.container_name} does not belong to run {env.run_id}",
                          fix="faults only touch objects labelled with the current run")
-    nets = {env.network_name(n) for n in env.spec.networks}
-    ips = [v["IPAddress"] for k, v in (info["NetworkSettings"]["Networks"] or {}).items()
-           if k in nets and v.get("IPAddress")]
+    ips = list(env.backend.addresses(node).values())
     if not ips:
-        raise FaultError(f"{container} has no address on the run's networks (not running?)",
+        raise FaultError(f"{node.container_name} has no address on the run's networks (not running?)",
                          fix="heal the fault that stopped it before cutting it off")
     return ips
 
 
 def toxiproxy_ips(env: Environment) -> list[str]:
-    found = env.docker.api.containers(filters={"label": [f"{L.RUN}={env.run_id}", f"{L.ROLE}=link-proxy"]})
-    return [ip for c in found for ip in container_ips(env, c["Names"][0].lstrip("/"))]
+    return env.backend.link_proxy_addresses()
 
 
 class IptablesFault(Fault):
@@ -169,7 +165,7 @@ def cut_plan(fault: IptablesFault, env: Environment, side_a: list[Node], side_b:
     still reach A (connection tracking: packets in the *original* direction of A's connections are
     dropped). ``b-to-a``: the mirror image. Only side A needs iptables and NET_ADMIN.
     """
-    b_ips = [ip for n in side_b for ip in container_ips(env, n.container_name)]
+    b_ips = [ip for n in side_b for ip in container_ips(env, n)]
     b_names = {n.container_name for n in side_b}
     proxy = toxiproxy_ips(env) if env.spec.links else []
     plan: dict[Node, list[Rule]] = {}
@@ -257,11 +253,10 @@ class Isolate(IptablesFault):
     def _plan(self, env: Environment) -> dict[Node, list[Rule]]:
         rules: list[Rule] = []
         for net in env.spec.networks:
-            info = env.docker.api.inspect_network(env.network_name(net))
-            if (info.get("Labels") or {}).get(L.RUN) != env.run_id:
-                raise FaultError(f"network {info['Name']} does not belong to run {env.run_id}")
-            for cfg in (info.get("IPAM") or {}).get("Config") or []:
-                subnet, gateway = cfg.get("Subnet"), cfg.get("Gateway")
+            info = env.backend.network_info(net)
+            if info.labels.get(L.RUN) != env.run_id:
+                raise FaultError(f"network {info.name} does not belong to run {env.run_id}")
+            for subnet, gateway in info.subnets:
                 if not subnet or ":" in subnet:
                     continue
                 if gateway:

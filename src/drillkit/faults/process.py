@@ -41,16 +41,14 @@ def check_grace(kind: str, grace) -> float:
 
 
 def stop_with_grace(env: Environment, node, grace: float) -> None:
-    """The container's stop signal (SIGTERM unless its image says otherwise), SIGKILL once
-    ``grace`` seconds have passed; with grace 0 SIGKILL alone. Returns when the node is down."""
-    api = env.docker.api
-    name = node.container_name
+    """The node's stop signal (SIGTERM unless its image says otherwise), SIGKILL once ``grace``
+    seconds have passed; with grace 0 SIGKILL alone. Returns when the node is down."""
+    backend = env.backend
     if grace <= 0:
-        api.kill(name, signal="SIGKILL")
+        backend.kill(node, "SIGKILL")
     else:
-        stop_signal = api.inspect_container(name)["Config"].get("StopSignal") or "SIGTERM"
         try:
-            api.kill(name, signal=stop_signal)
+            backend.kill(node, backend.stop_signal(node))
         except docker.errors.APIError as exc:
             if exc.status_code != 409:  # 409: not running any more
                 raise
@@ -58,11 +56,11 @@ def stop_with_grace(env: Environment, node, grace: float) -> None:
         while env.is_running(node) and time.monotonic() < end:
             time.sleep(0.05)
         if env.is_running(node):
-            api.kill(name, signal="SIGKILL")
-    # the kill is asynchronous: wait (bounded) until the engine reports the container down
+            backend.kill(node, "SIGKILL")
+    # the kill is asynchronous: wait (bounded) until the backend reports the node down
     end = time.monotonic() + 10
     while time.monotonic() < end:
-        if not api.inspect_container(name)["State"]["Running"]:
+        if not backend.state(node).running:
             return
         time.sleep(0.02)
     raise FaultError(f"{node}: still running 10 s after SIGKILL", fix="check the docker engine (`docker info`)")
@@ -72,14 +70,14 @@ class _BringBack(Fault):
     heal_deadline = 60.0
 
     def _heal(self, env: Environment) -> None:
-        api = env.docker.api
+        backend = env.backend
 
         def back(n):
-            st = api.inspect_container(n.container_name)["State"]
-            if st["Paused"]:
-                api.unpause(n.container_name)
-            elif not st["Running"]:
-                api.start(n.container_name)
+            st = backend.state(n)
+            if st.paused:
+                backend.unpause(n)
+            elif not st.running:
+                backend.start(n)
             env.wait_healthy(n, deadline=self.heal_deadline)
         _each(self.nodes, back)
 
@@ -89,7 +87,7 @@ class Kill(_BringBack):
     """SIGKILL: the node is gone at once, as in a power loss."""
 
     def _inject(self, env: Environment) -> None:
-        _each(self.nodes, lambda n: env.docker.api.kill(n.container_name, signal="SIGKILL"))
+        _each(self.nodes, lambda n: env.backend.kill(n, signal="SIGKILL"))
 
 
 @register("stop")
@@ -112,7 +110,7 @@ class Pause(_BringBack):
     """Freeze every process of the node (cgroup freezer): it holds its connections but answers nothing."""
 
     def _inject(self, env: Environment) -> None:
-        _each(self.nodes, lambda n: env.docker.api.pause(n.container_name))
+        _each(self.nodes, lambda n: env.backend.pause(n))
 
 
 @register("restart")
@@ -130,7 +128,7 @@ class Restart(_BringBack):
     def _inject(self, env: Environment) -> None:
         def restart(n) -> None:
             stop_with_grace(env, n, self.grace)
-            env.docker.api.start(n.container_name)
+            env.backend.start(n)
         _each(self.nodes, restart)
 
 
@@ -176,8 +174,8 @@ class CrashLoop(_BringBack):
             self._tl.note(f"crash_loop {self.fault_id}: {text}")
 
     def _inject(self, env: Environment) -> None:
-        api = env.docker.api
-        _each(self.nodes, lambda n: api.kill(n.container_name, signal="SIGKILL"))
+        backend = env.backend
+        _each(self.nodes, lambda n: backend.kill(n, signal="SIGKILL"))
         now = time.monotonic()
         for n in self.nodes:
             self.crashes[str(n)] = 1
@@ -187,7 +185,7 @@ class CrashLoop(_BringBack):
         self._thread.start()
 
     def _loop(self, env: Environment, started: float) -> None:
-        api = env.docker.api
+        backend = env.backend
         end = started + self.duration
         # per node: when it was last seen going down / coming up
         down_since = {n.container_name: started for n in self.nodes}
@@ -202,7 +200,7 @@ class CrashLoop(_BringBack):
                         since = up_since.setdefault(name, now)
                         if now - since >= self.up_for:
                             try:
-                                api.kill(name, signal="SIGKILL")
+                                backend.kill(n, signal="SIGKILL")
                             except docker.errors.APIError as exc:
                                 if exc.status_code != 409:  # 409: it went down by itself meanwhile
                                     raise
@@ -214,14 +212,14 @@ class CrashLoop(_BringBack):
                         up_since.pop(name, None)
                         since = down_since.setdefault(name, now)
                         if now - since >= self.restart_after:
-                            api.start(name)
+                            backend.start(n)
                             up_since[name] = time.monotonic()
                             down_since.pop(name, None)
                             self._note(f"started {n.name}")
             if not self._stop_loop.is_set():  # the loop ran its course: the nodes come back for good
                 for n in self.nodes:
                     if not env.is_running(n):
-                        api.start(n.container_name)
+                        backend.start(n)
                 self._note("loop ended, nodes started")
         except BaseException as exc:  # noqa: BLE001 - reported by heal
             self.loop_error = exc

@@ -18,7 +18,7 @@ import yaml
 from drillkit.errors import ConfigError
 
 __all__ = ["load_environment", "read_text_file", "EnvironmentSpec", "ServiceSpec", "LinkSpec", "SwitchSpec",
-           "PortSpec", "find_environment", "ENVIRONMENTS_DIR"]
+           "PortSpec", "find_environment", "ENVIRONMENTS_DIR", "lab_variables", "link_port_variable"]
 
 ENVIRONMENTS_DIR = Path(os.environ.get("DRILLKIT_ENVIRONMENTS", "environments"))
 
@@ -236,8 +236,10 @@ def load_environment(name_or_path: str | os.PathLike, switches: dict[str, str] |
     xdk = raw.get("x-drillkit") or _Map()
     _check_keys(xdk, XDK_KEYS, f, "x-drillkit")
     switch_specs = _switches(xdk.get("switches") or _Map(), f)
-    referenced = frozenset(_referenced(raw))
+    lab_vars = lab_variables(xdk.get("links"))        # the lab's own: not switches
+    referenced = frozenset(_referenced(raw)) - set(lab_vars)
     chosen, variables = _choose(switch_specs, switches or {}, f, referenced)
+    variables = {**lab_vars, **variables}
     raw = _interpolate(raw, variables, f)
     xdk = raw.get("x-drillkit") or _Map()
 
@@ -290,6 +292,29 @@ def load_environment(name_or_path: str | os.PathLike, switches: dict[str, str] |
     from drillkit.plugins import attach_extensions   # roles, ground truth, runbooks, plug-in
     attach_extensions(spec, xdk, f)
     return spec
+
+
+def link_port_variable(link: str) -> str:
+    """``replication`` -> ``DRILLKIT_LINK_REPLICATION_PORT``: the port a link's sources dial."""
+    return "DRILLKIT_LINK_" + re.sub(r"[^A-Za-z0-9]", "_", link).upper() + "_PORT"
+
+
+def lab_variables(links: Any) -> dict[str, str]:
+    """What the lab sets when it interpolates a Compose file, so that one file serves both the lab
+    and plain ``docker-compose`` (where the file's defaults apply):
+
+    * ``DRILLKIT_REPLICA_ALIASES=yes``: every replica answers to ``<service>-<n>`` (Compose has no
+      such names; a load balancer can fall back to the service name, e.g. ``${...:-no}``);
+    * ``DRILLKIT_LINK_<NAME>_PORT``: the port a link listens on (its ``listen``); without the lab
+      there is no proxy and the default — the target's port — is a direct connection.
+    """
+    out = {"DRILLKIT_REPLICA_ALIASES": "yes"}
+    for item in links if isinstance(links, list) else []:
+        if isinstance(item, dict) and item.get("name"):
+            listen = item.get("listen", item.get("port"))
+            if isinstance(listen, int):
+                out[link_port_variable(str(item["name"]))] = str(listen)
+    return out
 
 
 def _check_keys(m: Any, allowed: set[str], f: str, where: str, service: str | None = None) -> None:
