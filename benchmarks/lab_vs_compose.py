@@ -160,7 +160,7 @@ def stack_round(cluster, file: Path, stack: str, tasks: int, env_vars: dict) -> 
 
 
 # -- the table ----------------------------------------------------------------------------------------
-def table(title: str, other: str, rows: dict[str, dict[str, tuple[list, list]]]) -> str:
+def table(title: str, other: str, rows: dict[str, dict[str, tuple[list, list]]], goals: dict | None = None) -> str:
     m = statistics.median
     lines = [title, f"{'environment':12} {'step':5} {'drillkit':>9} {other:>14} {'ratio':>6} {'goal':>6}  rounds"]
     for env_name, steps in rows.items():
@@ -168,7 +168,7 @@ def table(title: str, other: str, rows: dict[str, dict[str, tuple[list, list]]])
             if not dk or not ot:
                 continue
             ratio = m(dk) / m(ot)
-            goal = GOALS.get(step)
+            goal = (goals or {}).get(step)
             lines.append(f"{env_name:12} {step:5} {m(dk):8.2f}s {m(ot):13.2f}s {ratio:6.2f} "
                          f"{'≤' + format(goal, '.2f') if goal else '':>6}  "
                          f"dk {' '.join(f'{x:.1f}' for x in dk)} | {' '.join(f'{x:.1f}' for x in ot)}")
@@ -206,7 +206,8 @@ def main() -> int:
                     print(f"{e} round {i + 1} {who}: up {u:.2f} s, down {d:.2f} s", flush=True)
             rows[e] = {"up": (up_dk, up_dc), "down": (down_dk, down_dc)}
         print()
-        print(table(f"drillkit lab (docker engine) vs docker-compose v1, medians of {args.rounds}", "compose v1", rows))
+        print(table(f"drillkit lab (docker engine) vs docker-compose v1, medians of {args.rounds}", "compose v1", rows,
+                    GOALS))
         print(json.dumps({"docker_vs_compose": rows}))
 
     if args.swarm:

@@ -83,9 +83,9 @@ def _run_drills(args: argparse.Namespace, run) -> None:
     if report.runs:
         _say(f"drill: gc: {report}")
     paths = args.paths or [p for p in DEFAULT_DRILLS if Path(p).exists()]
-    if not args.environments:  # the environments the selected drills use, not always the registry
+    if not args.environments:  # the environments the selected drills use
         from drillkit.selection import environments_used
-        args.environments = environments_used(paths, os.environ.get("DRILLKIT_ENVIRONMENT", "registry"))
+        args.environments = environments_used(paths, os.environ.get("DRILLKIT_ENVIRONMENT") or None)
     if not args.attach:
         for env in args.environments:
             _build(env, args.switch)
@@ -277,9 +277,9 @@ def cmd_up(args: argparse.Namespace) -> int:
     from drillkit.adhoc import AdhocRun
     from drillkit.lab.compose import find_environment, load_environment
     from drillkit.lab.environment import Environment
-    from drillkit.lab.backend import backend_name
     switches = _switches(args.switch)
     spec = load_environment(args.environment, switches)
+    from drillkit.lab.backend import backend_name
     env = Environment(spec, progress=_say, backend=backend_name(args.backend, "--backend"))
     env.owner = f"keep:{os.environ.get('USER', 'user')}"
     env.up()
@@ -427,7 +427,16 @@ def cmd_gc(args: argparse.Namespace) -> int:
 
 
 def cmd_images(args: argparse.Namespace) -> int:
-    for env in args.environments or ["registry"]:
+    envs = args.environments
+    if not envs:   # the environments the default drills use
+        from drillkit.selection import environments_used
+        envs = environments_used([p for p in DEFAULT_DRILLS if Path(p).exists()],
+                                 os.environ.get("DRILLKIT_ENVIRONMENT") or None)
+    if not envs:
+        from drillkit.errors import ConfigError
+        raise ConfigError("no environment named and no drill found that names one", field="environments",
+                          fix="give one: drill images ENV (a folder of environments/ or a compose.yaml)")
+    for env in envs:
         _build(env, [])
     return 0
 
@@ -548,7 +557,8 @@ def build_parser() -> argparse.ArgumentParser:
     g.set_defaults(func=cmd_gc)
 
     i = sub.add_parser("images", help="build the images of environments (cached by content)")
-    i.add_argument("environments", nargs="*", help="environments (default: registry)")
+    i.add_argument("environments", nargs="*", help="environments (default: those the drills in drills/ and "
+                                                    "scenarios/ use)")
     i.set_defaults(func=cmd_images)
 
     v = sub.add_parser("validate", help="check Compose files and scenarios; nothing is started")

@@ -21,14 +21,15 @@ __all__ = ["DrillSettings"]
 
 MARKER = ("drill(environment=None, *, switches=None, stack=None, fault=None, scenario=None, "
           "severity='normal', target=None, source=None, backend=None): a failover drill against a lab "
-          "environment; switches picks defect variants (e.g. {'sessions': 'node-local'}), "
-          "fault/scenario/severity label the Allure report, source names the incident it rehearses "
-          "(`drill list` shows it), backend pins docker or swarm")
+          "environment; switches picks defect variants (e.g. {'sessions': 'node-local'}), fault/scenario/"
+          "severity label the Allure report, source names the incident it rehearses (`drill list` shows "
+          "it), backend pins docker or swarm")
 
 OPTIONS = [
     # (cli, ini, env, type, default, help)
-    ("--drill-env", "drill_environment", "DRILLKIT_ENVIRONMENT", "string", "registry",
-     "environment for drills whose marker names none (a folder of environments/ or a compose.yaml)"),
+    ("--drill-env", "drill_environment", "DRILLKIT_ENVIRONMENT", "string", "",
+     "environment for drills whose marker names none (a folder of environments/ or a compose.yaml); "
+     "no default: such a drill is an error without it"),
     ("--drill-switch", "drill_switches", "DRILLKIT_SWITCHES", "linelist", [],
      "defect switch NAME=VALUE applied to every drill's environment (repeatable)"),
     ("--keep-env-on-failure", "drill_keep_env_on_failure", "DRILLKIT_KEEP_ENV_ON_FAILURE", "bool", False,
@@ -48,7 +49,7 @@ OPTIONS = [
 
 @dataclass
 class DrillSettings:
-    environment: str = "registry"
+    environment: str = ""                               # for drills whose marker names none
     switches: dict[str, str] = field(default_factory=dict)
     keep_env_on_failure: bool = False
     probe_interval: float = 0.05
@@ -224,6 +225,11 @@ def drill_env(request: pytest.FixtureRequest, drill_settings: DrillSettings, _dr
 
     kw = _marker_kwargs(request.node)
     env_name = kw.get("environment") or drill_settings.environment
+    if not env_name:
+        from drillkit.errors import ConfigError
+        raise ConfigError(f"{request.node.nodeid}: no environment to drill", field="drill marker",
+                          fix='name it in the marker, @pytest.mark.drill("<environment>", ...), or give '
+                              '--drill-env NAME (ini drill_environment, DRILLKIT_ENVIRONMENT)')
     switches = {**drill_settings.switches, **(kw.get("switches") or {})}
     spec = load_environment(env_name, switches)
     from drillkit.lab.backend import backend_name

@@ -547,7 +547,7 @@ def _do_kill(env, a, fault_nodes, cancel) -> str:
     done = []
     for n in nodes:
         if env.is_running(n):
-            env.backend.kill(n, signal="SIGKILL")
+            env.backend.kill(n, "SIGKILL")
             done.append(n.name)
     return f"killed {', '.join(done)}" if done else f"{', '.join(n.name for n in nodes)} already down"
 
@@ -557,7 +557,7 @@ def _do_stop(env, a, fault_nodes, cancel) -> str:
     nodes = _nodes(env, a["target"], fault_nodes)
     check_blast_radius(env, nodes)
     for n in nodes:
-        env.backend.stop(n, timeout=int(a.get("grace", 5)))
+        env.backend.stop(n, timeout=a.get("grace", 5))
     return f"stopped {', '.join(n.name for n in nodes)}"
 
 
@@ -565,15 +565,14 @@ def _do_start(env, a, fault_nodes, cancel) -> str:
     from drillkit.faults.base import check_blast_radius
     nodes = _nodes(env, a["target"], fault_nodes)
     check_blast_radius(env, nodes)
-    backend = env.backend
     started = []
     for n in nodes:
-        st = backend.state(n)
+        st = env.backend.state(n)
         if st.paused:
-            backend.unpause(n)
+            env.backend.unpause(n)
             started.append(n.name)
         elif not st.running:
-            backend.start(n)
+            env.backend.start(n)
             started.append(n.name)
     if a.get("wait", True):
         deadline = a.get("deadline", 60.0)

@@ -20,8 +20,8 @@ import pytest
 from drillkit.drill import Drill, DrillFailed
 from drillkit.lab.compose import load_environment
 from drillkit.lab.environment import Environment
-from drillkit.stacks import registry as R
 from drillkit.timeline import Timeline
+import stack_support as S
 
 ROOT = Path(__file__).resolve().parents[2]
 DRILL = ROOT / "drills" / "test_registry_db_failover.py"
@@ -73,16 +73,16 @@ def test_async_failover_loses_hundreds_and_never_runs_two_primaries(tmp_path, do
 
         # the test's own count: acknowledged ids on the timeline against the promoted primary
         acknowledged = [w["id"] for w in tl.writes() if w.get("outcome", "ok") == "ok"]
-        held = set(R.stored_move_ids(env, service="db-replica"))
+        held = set(S.stored_move_ids(env, service="db-replica"))
         lost = [i for i in acknowledged if i not in held]
         m = LOST.search(str(failed.value))
         assert m, str(failed.value)
         assert (int(m[1]), int(m[2])) == (len(lost), len(acknowledged))
         assert len(lost) >= 100, f"only {len(lost)} writes lost: the cut did not hold long enough"
 
-        assert R.primaries(env) == ["db-replica-1"]          # after the drill's body
+        assert S.primaries(env) == ["db-replica-1"]          # after the drill's body
         d.finish()                                           # the drill's end: every fault healed again
-        assert R.primaries(env) == ["db-replica-1"]
+        assert S.primaries(env) == ["db-replica-1"]
         # between drills the plugin sees the old primary marked as handed over and starts the next
         # drill in a fresh environment instead of resetting this one (reset would leave it down too:
         # tests/lab/test_fault_heal.py; here Toxiproxy's wedged app-db proxy would make reset fail)

@@ -23,7 +23,7 @@ def run_addresses(env: Any) -> set[str]:
     out: set[str] = set()
     for node in env.all_nodes():
         try:
-            out.update(env.backend.addresses(node).values())
+            out.update(a for a in env.backend.addresses(node).values() if a)
         except Exception:   # a killed-and-removed container has no address any more
             continue
     return out

@@ -22,7 +22,7 @@ Outcomes: ``ok`` once COMMIT returned; ``fail`` when the connection could not be
 sent) or the server refused the statement (an error before COMMIT rolls back); ``unknown`` for a
 write whose connection broke after sending, or that did not finish within ``timeout``: the client
 abandons it (the connection is cancelled and closed on a side thread) and reconnects for the next op.
-With several services, or a service with several replicas (a Patroni cluster as ``pg`` with
+With several services, or a service with several replicas (an HA cluster as ``pg`` with
 ``deploy.replicas: 3``), the connection string lists every replica of every service with
 ``target_session_attrs=read-write``, so libpq connects to whichever is the primary now.
 """

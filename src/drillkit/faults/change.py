@@ -150,7 +150,7 @@ class _Timed:
 # -- images ------------------------------------------------------------------------------------------
 def variant_image(env: Environment, service: str, build_args: dict[str, str]) -> str:
     """The tag of ``service``'s image built with other build arguments (e.g. ``APP_VERSION=2``):
-    the service's repository, tagged by the arguments (``drillkit/registry-app:args-3f2a…``)."""
+    the service's repository, tagged by the arguments (``drillkit/app:args-3f2a…``)."""
     svc = env.spec.services[service]
     repo = svc.image.rsplit(":", 1)[0] if ":" in svc.image.rsplit("/", 1)[-1] else svc.image
     digest = hashlib.sha1(json.dumps(build_args, sort_keys=True).encode()).hexdigest()[:10]
@@ -283,7 +283,7 @@ class RollingUpgrade(_Replacing):
         super().__init__(target, drain=drain, undrain=undrain, drain_wait=drain_wait, deadline=deadline, **kw)
         if image is not None and (not isinstance(image, str) or not image.strip()):
             raise FaultError(f"rolling_upgrade: image must be an image tag, not {image!r}",
-                             fix="e.g. image: drillkit/registry-app:v2")
+                             fix="e.g. image: myapp:v2")
         self.image = image or ""
         self.build_args = _variables("rolling_upgrade", "build_args", build_args)
         if self.image and self.build_args:

@@ -9,7 +9,6 @@ SIGKILL at once, as a power loss (a hard restart without writing it as kill + he
 
 from __future__ import annotations
 
-import math
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -43,20 +42,22 @@ def check_grace(kind: str, grace) -> float:
 
 def stop_with_grace(env: Environment, node, grace: float) -> None:
     """The node's stop signal (SIGTERM unless its image says otherwise), SIGKILL once ``grace``
-    seconds have passed; with grace 0 SIGKILL alone. Returns when the node is down.
-
-    Goes through the lab backend (``stop`` is the engine's own stop: the image's stop signal, then
-    SIGKILL); engines count the grace in whole seconds, so a fractional grace is rounded up."""
+    seconds have passed; with grace 0 SIGKILL alone. Returns when the node is down."""
     backend = env.backend
     if grace <= 0:
+        backend.kill(node, "SIGKILL")
+    else:
         try:
-            backend.kill(node, signal="SIGKILL")
+            backend.kill(node, backend.stop_signal(node))
         except docker.errors.APIError as exc:
             if exc.status_code != 409:  # 409: not running any more
                 raise
-    else:
-        backend.stop(node, timeout=math.ceil(grace))
-    # the kill is asynchronous: wait (bounded) until the engine reports the node down
+        end = time.monotonic() + grace
+        while env.is_running(node) and time.monotonic() < end:
+            time.sleep(0.05)
+        if env.is_running(node):
+            backend.kill(node, "SIGKILL")
+    # the kill is asynchronous: wait (bounded) until the backend reports the node down
     end = time.monotonic() + 10
     while time.monotonic() < end:
         if not backend.state(node).running:

@@ -10,8 +10,8 @@ is read again from its Compose file.
 What this module relies on from ``lab/environment.py`` (kept small on purpose): the constructor
 ``Environment(spec, run_id, progress=, build=)``, the attributes ``nodes`` (service -> [Node] by
 replica), ``published`` ((service, replica, container port) -> host port), ``links`` (a
-:class:`~drillkit.lab.links.LinkServer` or None), ``owner``, ``backend._toxiproxy_ip`` (network ->
-address, the docker backend's; only scale-out reads it), ``_up``, the :class:`Node` dataclass and ``TOXIPROXY_SERVICE``.
+:class:`~drillkit.lab.links.LinkServer` or None), ``owner`` and the docker backend's ``_toxiproxy_ip`` (network ->
+address; only `scale` reads it), ``_up``, the :class:`Node` dataclass and ``TOXIPROXY_SERVICE``.
 An attached environment is never brought up or torn down by whoever attached it.
 """
 
@@ -79,7 +79,7 @@ def attach(run_id: str, *, spec: EnvironmentSpec | None = None, environment: str
             nets = ((r.get("NetworkSettings") or {}).get("Networks") or {})
             for net in spec.networks:
                 address = (nets.get(env.network_name(net)) or {}).get("IPAddress")
-                if address and hasattr(env.backend, "_toxiproxy_ip"):
+                if address:
                     env.backend._toxiproxy_ip[net] = address
             continue
         if role != "service":

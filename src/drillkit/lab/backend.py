@@ -124,6 +124,10 @@ class Backend(abc.ABC):
     def stop(self, node: "Node", timeout: float) -> None:
         """SIGTERM, SIGKILL after ``timeout`` seconds."""
 
+    def stop_signal(self, node: "Node") -> str:
+        """The signal that asks the node to stop (its image may say, e.g. SIGINT for PostgreSQL)."""
+        return "SIGTERM"
+
     @abc.abstractmethod
     def pause(self, node: "Node") -> None: ...
 

@@ -182,7 +182,7 @@ class EnvironmentSpec:
 
 # -- loading -----------------------------------------------------------------------------------
 def find_environment(name_or_path: str | os.PathLike) -> Path:
-    """`registry` -> environments/registry/compose.yaml; a path to a file or folder works too."""
+    """`NAME` -> environments/NAME/compose.yaml; a path to a file or folder works too."""
     p = Path(name_or_path)
     candidates = [p, p / "compose.yaml", p / "compose.yml", ENVIRONMENTS_DIR / p / "compose.yaml",
                   ENVIRONMENTS_DIR / p / "compose.yml", ENVIRONMENTS_DIR / f"{p}.yaml"]
@@ -238,9 +238,10 @@ def load_environment(name_or_path: str | os.PathLike, switches: dict[str, str] |
     xdk = raw.get("x-drillkit") or _Map()
     _check_keys(xdk, XDK_KEYS, f, "x-drillkit")
     switch_specs = _switches(xdk.get("switches") or _Map(), f)
-    referenced = frozenset(_referenced(raw))
+    lab_vars = lab_variables(xdk.get("links"))        # the lab's own: not switches
+    referenced = frozenset(_referenced(raw)) - set(lab_vars)
     chosen, variables = _choose(switch_specs, switches or {}, f, referenced)
-    variables = {**lab_variables(xdk.get("links")), **variables}
+    variables = {**lab_vars, **variables}
     raw = _interpolate(raw, variables, f)
     xdk = raw.get("x-drillkit") or _Map()
 

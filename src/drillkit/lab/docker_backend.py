@@ -198,10 +198,10 @@ class DockerBackend(Backend):
         nets = env.spec.networks
         # the API and every link's listener are published on 127.0.0.1 (a probe can go through a link)
         listens = [l.listen for l in env.spec.links]
-        # Toxiproxy dials upstreams without a timeout; a dial to a node killed a moment ago (its address
-        # gone, SYNs unanswered) then takes Linux's full SYN retry time (~2 min), and Toxiproxy's update
-        # of that link (a runbook's repoint) waits for it. Two SYN retries bound it to ~7 s.
         with ENGINE_SLOTS:
+            # Toxiproxy dials upstreams without a timeout; a dial to a node killed a moment ago (its
+            # address gone, SYNs unanswered) then takes Linux's full SYN retry time (~2 min), and
+            # Toxiproxy's update of that link (a runbook's repoint) waits for it. Two SYN retries: ~7 s.
             host_config = c.api.create_host_config(
                 port_bindings={8474: ("127.0.0.1", None), **{p: ("127.0.0.1", None) for p in listens}},
                 sysctls={"net.ipv4.tcp_syn_retries": "2"})
@@ -314,6 +314,9 @@ class DockerBackend(Backend):
 
     def stop(self, node: "Node", timeout: float) -> None:
         self.docker.api.stop(node.container_name, timeout=int(timeout))
+
+    def stop_signal(self, node: "Node") -> str:
+        return self.docker.api.inspect_container(node.container_name)["Config"].get("StopSignal") or "SIGTERM"
 
     def pause(self, node: "Node") -> None:
         self.docker.api.pause(node.container_name)

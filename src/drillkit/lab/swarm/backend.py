@@ -48,13 +48,32 @@ if TYPE_CHECKING:  # pragma: no cover
 __all__ = ["SwarmBackend", "remove_swarm_objects"]
 
 TASK_WAIT_S = 60.0
+# task states after which swarm (restart policy none) will not run the replica again by itself;
+# "exited"/"dead"/"created"/"removed": the task's container as its engine reports it
+TERMINAL = {"failed", "shutdown", "complete", "rejected", "orphaned", "remove", "none",
+            "exited", "dead", "created", "removed"}
 
 
 def remove_swarm_objects(manager, run_id: str, *, nodes: list | None = None, wait: float = 60.0) -> dict[str, int]:
     """Remove the run's services, networks, configs and secrets from a swarm (by label), and wait
-    until the services' containers are gone from ``nodes`` (inner engine clients)."""
+    until the services' containers are gone from ``nodes`` (inner engine clients). The containers
+    are killed first, as on one engine: a lab run needs no graceful stop (a PostgreSQL task would
+    otherwise take its whole grace period)."""
     flt = {"label": f"{L.RUN}={run_id}"}
     api = manager.api
+
+    def kill_all(c) -> None:
+        try:
+            for x in c.api.containers(filters=flt):
+                try:
+                    c.api.kill(x["Id"], signal="SIGKILL")
+                except docker.errors.APIError:   # gone or stopped meanwhile
+                    pass
+        except Exception:   # a node that is down has nothing left to kill
+            pass
+    if nodes:
+        with ThreadPoolExecutor(max_workers=len(nodes)) as pool:
+            list(pool.map(kill_all, nodes))
     services = api.services(filters=flt)
     with ThreadPoolExecutor(max_workers=max(1, min(8, len(services)))) as pool:
         list(pool.map(lambda s: _ignore_missing(api.remove_service, s["ID"]), services))
@@ -138,18 +157,37 @@ class SwarmBackend(Backend):
             self._networks[net] = res["Id"]
         for n in spec.services:
             env.nodes.setdefault(n, [])
-        if spec.links:
-            self._start_toxiproxy()
+        links_ready, link_error = threading.Event(), []
+        proxy = None
+        if spec.links:   # in parallel: only the links' sources wait for it (they need its address)
+            def links() -> None:
+                try:
+                    self._start_toxiproxy()
+                    links_ready.set()
+                except BaseException as exc:  # noqa: BLE001 - raised below
+                    link_error.append(exc)
+                    env._abort.set()
+            proxy = threading.Thread(target=links, daemon=True, name="dk-swarm-links")
+            proxy.start()
+        else:
+            links_ready.set()
 
         def start(svc: ServiceSpec) -> list:
             nodes = [self._create_service(svc, r) for r in range(1, svc.replicas + 1)]
             env.nodes[svc.name] = nodes
             return nodes
 
-        start_in_order(spec.services, start=start,
-                       ready=lambda svc, n, deadline: self._await(n, deadline),
-                       deadline=time.monotonic() + env.up_timeout, abort=env._abort,
-                       progress=env.progress, env_name=spec.name, timeout_s=env.up_timeout)
+        try:
+            start_in_order(spec.services, start=start,
+                           ready=lambda svc, n, deadline: self._await(n, deadline),
+                           gates=lambda svc: [links_ready] if any(svc.name in l.sources for l in spec.links) else [],
+                           deadline=time.monotonic() + env.up_timeout, abort=env._abort,
+                           progress=env.progress, env_name=spec.name, timeout_s=env.up_timeout)
+        finally:
+            if proxy is not None:
+                proxy.join()
+        if link_error:
+            raise link_error[0]
         self.refresh_published()
 
     def teardown(self) -> None:
@@ -364,7 +402,7 @@ class SwarmBackend(Backend):
         st = self.state(node)
         if st.paused:
             self.unpause(node)
-        elif not st.running:
+        elif not st.running and st.status in TERMINAL:   # a task on its way up is left alone
             self._force_update(node)
 
     def restart(self, node: "Node", timeout: float = 1.0) -> None:

@@ -3,7 +3,10 @@
 Each node is a container of the host engine, built from Debian's ``docker.io`` on the lab's base
 image, running its own dockerd (overlay2 on a volume of its own). ``--privileged`` is refused on
 these machines; what works (LAB.md) is ``--cap-add SYS_ADMIN --cap-add NET_ADMIN --security-opt
-seccomp=unconfined --cgroupns=host -v /sys/fs/cgroup:/sys/fs/cgroup:rw``. The nodes share one bridge
+seccomp=unconfined --cgroupns=host -v /sys/fs/cgroup:/sys/fs/cgroup:rw``, plus ``SYS_PTRACE``:
+without it the inner runc cannot join the namespaces of a process of another user, so ``exec``
+into any container whose image sets ``USER`` (PostgreSQL, Redis) fails with "error executing setns
+process" — and with it the health checks of such services. The nodes share one bridge
 network of the run with fixed addresses (a node killed and started again keeps its address, so the
 swarm finds it again), form one swarm (the first node is the only manager) and carry the label
 ``drillkit.zone``. Images reach the inner engines by ``docker save`` on the host and ``load`` in each
@@ -47,7 +50,7 @@ RUN printf '#!/bin/sh\nrm -rf /var/run/docker.pid /var/run/docker /run/drillkit/
 VOLUME /var/lib/docker
 ENTRYPOINT ["/usr/local/bin/swarm-node"]
 """
-NODE_CAPS = ["SYS_ADMIN", "NET_ADMIN"]
+NODE_CAPS = ["SYS_ADMIN", "NET_ADMIN", "SYS_PTRACE"]
 INNER_POOL = "10.210.0.0/16"      # the inner engines' local bridges
 OVERLAY_POOL = "10.220.0.0/16"    # the swarm's overlay networks
 ENGINE_WAIT_S = 60.0

@@ -137,3 +137,30 @@ def test_grace_refuses_what_is_not_seconds(kind, grace):
 
 def test_restart_lists_grace_among_its_attributes():
     assert parameters("restart")["grace"].default == 1.0
+
+
+def test_drill_runbook_heal_names_its_runbook_and_binds_the_fault():
+    """`drill.runbook_heal(name)`: the environment's runbook as a fault's heal; injecting the fault binds
+    it, so steps without a target act on the fault's nodes; recorded by the runbook's name."""
+    from types import SimpleNamespace
+
+    from drillkit.drill import Drill
+    from drillkit.errors import DrillkitError
+    from drillkit.runbook import Runbook, Step
+
+    calls = []
+    step = Step("mark", "mark", {}, call=lambda env, tl: calls.append("mark") or "marked")
+    env = SimpleNamespace(spec=SimpleNamespace(name="bench", runbooks={"promote": Runbook("promote", (step,))}))
+    tl = Timeline()
+    d = Drill(env, tl, allure_steps=False)
+    heal = d.runbook_heal("promote")
+    f = Noted(heal=heal)
+    assert heal.fault is None and heal_name(f.heal_mode) == "runbook promote"
+    env.leave_as_is = lambda node, why: None
+    d.inject(f)
+    assert heal.fault is f
+    d.heal(f)
+    assert f.calls == ["inject", "stop"] and calls == ["mark"]
+    assert [(r["step"], r["event"]) for r in tl.of("runbook")] == [("mark", "start"), ("mark", "end")]
+    with pytest.raises(DrillkitError, match="has no runbook 'nope'.*have: promote"):
+        d.runbook_heal("nope")

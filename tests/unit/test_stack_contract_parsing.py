@@ -150,9 +150,9 @@ def test_psql_command_is_csv_with_errors_stopping_it():
     assert cmd[cmd.index("-U") + 1] == "app" and cmd[cmd.index("-h") + 1] == "127.0.0.1"
 
 
-def test_registry_keeps_its_compatibility_reader():
+def test_registry_declares_its_writes_reader():
     spec = load_environment(ROOT / "environments/registry/compose.yaml")
-    assert has_ground_truth(spec, "writes")
+    assert has_ground_truth(spec, "writes") and spec.ground_truth["writes"].kind == "sql"
 
 
 # -- runbooks -----------------------------------------------------------------------------------------
