@@ -46,6 +46,25 @@ def test_the_11_april_pattern_is_said_in_one_sentence():
     assert contrast.details["pattern"] == "11 April 2019"
 
 
+def test_the_pattern_says_but_slow_when_the_working_population_slowed_down():
+    """The source's words: logged-in users kept working, slowly. p95 before the window is the reference."""
+    tl = Timeline()
+    requests(tl, "new-logins", 0.0, 10.0, step=0.5)
+    requests(tl, "existing-sessions", 0.0, 10.0, step=0.5, latency=0.05)
+    tl.add("phase", t=10.0, phase="morning", event="start")
+    requests(tl, "new-logins", 10.0, 30.0, ok=False, step=0.5)
+    requests(tl, "existing-sessions", 10.0, 30.0, step=0.5, latency=0.6)
+    tl.add("phase", t=30.0, phase="morning", event="end")
+    *_, contrast = availability_by_population(tl, {"new-logins": 0.9, "existing-sessions": 0.95}, phase="morning")
+    assert contrast.sentence == ("new logins failed for 19.5 s while existing sessions stayed available "
+                                 "(100.0%) but slow (p95 600 ms, 12.0× the 50 ms before) — the pattern of "
+                                 "the 11 April 2019 outage")
+    assert contrast.details["slowdown"] == {"p95_s": 0.6, "before_p95_s": 0.05}
+    # not slower (identity_down: the same 20 ms before and during): no "but slow"
+    assert "slow" not in availability_by_population(
+        identity_down(), {"new-logins": 0.9, "existing-sessions": 0.9})[-1].sentence
+
+
 def test_contrast_passes_when_every_population_meets_its_minimum():
     verdicts = availability_by_population(identity_down(), {"new-logins": 0.0, "existing-sessions": 0.9})
     assert [v.status for v in verdicts] == [PASS, PASS, PASS]

@@ -74,6 +74,14 @@ def tl_sessions(bad):
     return tl
 
 
+def tl_drafts(bad):
+    tl = base()
+    if bad:
+        tl.probe(population=POP, client=f"{POP}-0", op="PUT /moves/drafts/{id}/step/{n}", ok=False, t=6.0,
+                 t_end=6.01, status=404, session="draft-lost", error="draft d1 lost at step 2 (HTTP 404)")
+    return tl
+
+
 def tl_writes(bad):
     tl = base()
     for i in range(10):
@@ -141,6 +149,7 @@ CASES = {
     "recovery_time": ("recovery_time: {population: existing-sessions, max: 2s}", tl_recovery,
                       "5 of 5 existing-sessions users hit"),
     "sessions_lost": ("sessions_lost: 0", tl_sessions, "sessions lost: 1 of 5 (expected 0)"),
+    "drafts_lost": ("drafts_lost: 0", tl_drafts, "drafts lost: 1 (1 user) (expected 0)"),
     "writes_lost": ("writes_lost: 0", tl_writes, "3 of 10 acknowledged writes lost while all 500 requests"),
     "availability": ("availability: {existing-sessions: 0.9}", tl_availability,
                      "existing-sessions: 60.0% of"),

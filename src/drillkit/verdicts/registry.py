@@ -417,6 +417,16 @@ register(VerdictKind(
     names=("sessions lost",), example="0"))
 
 register(VerdictKind(
+    "drafts_lost", "drafts lost",
+    "form state the service had accepted (a draft) found gone later while the session held, ≤ max "
+    "(clients mark such requests session: draft-lost)",
+    lambda tl, p, w: V.drafts_lost(tl, population=p["population"], expected=p["max"]),
+    params=(Param("max", "count", 0, "most drafts allowed to be lost", "0"), POPULATION),
+    shorthand="max", requires=(NEEDS_SESSIONS,),
+    column=Column("drafts_lost", "Drafts lost"),
+    names=("drafts lost",), example="0"))
+
+register(VerdictKind(
     "writes_lost", "acknowledged writes lost",
     "acknowledged writes missing from the stack's data after recovery, ≤ max, with when they were "
     "acknowledged relative to inject and heal; unknown-outcome writes reported apart",

@@ -1,0 +1,113 @@
+"""The registry's change drills proven both ways, each figure compared with the test's own count.
+
+- scenarios/registry_rolling_upgrade.yaml (SCENARIOS.md, incident 4): v1 -> v2 node by node while
+  form clerks are mid-form keeps every session and draft; a v2 that cannot read v1 sessions (the
+  setting of the switch ``v2_sessions: incompatible``, given to the v2 containers) is caught: the
+  sessions lost are the clerks the test itself saw refused (a 401 after a 2xx in the timeline file).
+
+One environment for the module (the defects come with the change, not with the stack), so the
+registry starts once.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import pytest
+from stack_support import stored_move_ids
+
+from drillkit.drill import DrillFailed
+from drillkit.scenario.model import load_scenario
+from drillkit.scenario.runner import run_scenario
+
+pytestmark = [pytest.mark.lab, pytest.mark.slow]
+
+ROOT = Path(__file__).resolve().parents[2]
+ROLLING = ROOT / "scenarios" / "registry_rolling_upgrade.yaml"
+SOURCE = "SCENARIOS.md incident 4"
+FIGURES: dict[str, object] = {}
+
+
+def records(drill) -> list[dict]:
+    return [json.loads(line) for line in Path(drill.timeline.path).read_text().splitlines() if line.strip()]
+
+
+def refused_clients(recs: list[dict]) -> set[str]:
+    """Users that got a 401 after the service had served them (own count, from HTTP statuses alone)."""
+    served, refused = set(), set()
+    for r in sorted((r for r in recs if r["kind"] == "probe" and r["population"] == "existing-sessions"),
+                    key=lambda r: r["t"]):
+        if r["status"] in (200, 201):
+            served.add(r["client"])
+        elif r["status"] == 401 and r["client"] in served:
+            refused.add(r["client"])
+    return refused
+
+
+def drafts_gone(recs: list[dict]) -> int:
+    """Form requests answered 404/410 on a draft (own count, from HTTP statuses alone)."""
+    return sum(1 for r in recs if r["kind"] == "probe" and r["population"] == "existing-sessions"
+               and r["status"] in (404, 410))
+
+
+def acknowledged(recs: list[dict]) -> set[str]:
+    return {str(r["id"]) for r in recs if r["kind"] == "write" and r.get("outcome", "ok") == "ok"}
+
+
+def verdict(recs: list[dict], key: str) -> dict:
+    return next(r for r in recs if r["kind"] == "verdict" and r["key"] == key)
+
+
+def upgraded(recs: list[dict]) -> list[str]:
+    """The nodes the rolling upgrade replaced by v2, in order (its steps on the timeline)."""
+    return [r["step"].split()[0] for r in recs if r["kind"] == "runbook" and r["event"] == "end"
+            and r["step"].endswith(" upgrade")]
+
+
+def versions(env) -> dict[str, str]:
+    """Each app node's APP_VERSION as its process sees it (own reading, not the fault's)."""
+    return {n.name: env.exec(n, ["sh", "-c", "cat /proc/1/environ | tr '\\0' '\\n' | sed -n 's/^APP_VERSION=//p'"]).strip()
+            for n in env.nodes["app"]}
+
+
+@pytest.mark.drill("registry", fault="rolling_upgrade", scenario="rolling upgrade v1 -> v2 (sound)",
+                   severity="critical", source=SOURCE)
+def test_rolling_upgrade_keeps_sessions_and_drafts(drill):
+    run_scenario(load_scenario(ROLLING), drill)
+    recs = records(drill)
+    assert upgraded(recs) == ["app-1", "app-2", "app-3", "app-4"]
+    assert set(versions(drill.env).values()) == {"1"}                   # healed: v1 everywhere again
+    own_refused, own_drafts = refused_clients(recs), drafts_gone(recs)
+    FIGURES["compatible"] = {k: verdict(recs, k)["value"] for k in ("sessions_lost", "drafts_lost", "writes_lost",
+                                                                      "availability")}
+    assert verdict(recs, "sessions_lost")["value"] == len(own_refused) == 0
+    assert verdict(recs, "drafts_lost")["value"] == own_drafts == 0
+    acked = acknowledged(recs)
+    assert acked and acked <= set(stored_move_ids(drill.env))          # every submitted form is a move
+    forms = [r for r in recs if r["kind"] == "probe" and r["population"] == "existing-sessions" and r["ok"]]
+    assert len({r["node"] for r in forms}) >= 4                         # clerks were served by v1 and v2 nodes
+
+
+@pytest.mark.drill("registry", fault="rolling_upgrade", scenario="rolling upgrade v1 -> v2 (v2 refuses v1 sessions)",
+                   severity="critical", source=SOURCE)
+def test_rolling_upgrade_to_a_v2_that_refuses_v1_sessions_is_caught(drill, tmp_path):
+    text = ROLLING.read_text(encoding="utf-8")
+    text = text.replace("    build_args: {APP_VERSION: \"2\"}\n",
+                        "    build_args: {APP_VERSION: \"2\"}\n    environment: {V2_SESSIONS: incompatible}\n")
+    assert "V2_SESSIONS" in text
+    path = tmp_path / "rolling_incompatible.yaml"
+    path.write_text(text, encoding="utf-8")
+    with pytest.raises(DrillFailed, match=r"sessions lost: [1-9]\d* of 12 \(expected 0\)") as failed:
+        run_scenario(load_scenario(path), drill)
+    recs = records(drill)
+    own = refused_clients(recs)
+    FIGURES["incompatible"] = {k: verdict(recs, k)["value"] for k in ("sessions_lost", "drafts_lost", "writes_lost",
+                                                                        "availability")}
+    FIGURES["incompatible sentence"] = re.sub(r"\s+", " ", str(failed.value))[:300]
+    assert verdict(recs, "sessions_lost")["value"] == len(own) >= 1
+    assert verdict(recs, "writes_lost")["value"] == 0                  # a refused form is not a lost move
+    assert acknowledged(recs) <= set(stored_move_ids(drill.env))
+    assert set(versions(drill.env).values()) == {"1"}
+    print("\nregistry change drill figures:", json.dumps(FIGURES, default=str))
