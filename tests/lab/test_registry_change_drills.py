@@ -5,12 +5,19 @@
   setting of the switch ``v2_sessions: incompatible``, given to the v2 containers) is caught: the
   sessions lost are the clerks the test itself saw refused (a 401 after a 2xx in the timeline file).
 
+- drills/test_registry_landscape_migration.py (SCENARIOS.md, incident 1, 11 April 2019): the
+  migration carrying the old pool over keeps config parity and both populations through the morning
+  load; carrying ``pool: small`` over is named by config_parity before the load, and the load finds it
+  (the contrast sentence is printed). The drifted value is the test's own reading of each node's
+  environment.
+
 One environment for the module (the defects come with the change, not with the stack), so the
 registry starts once.
 """
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import re
 from pathlib import Path
@@ -26,6 +33,7 @@ pytestmark = [pytest.mark.lab, pytest.mark.slow]
 
 ROOT = Path(__file__).resolve().parents[2]
 ROLLING = ROOT / "scenarios" / "registry_rolling_upgrade.yaml"
+MIGRATION = ROOT / "drills" / "test_registry_landscape_migration.py"
 SOURCE = "SCENARIOS.md incident 4"
 FIGURES: dict[str, object] = {}
 
@@ -111,3 +119,54 @@ def test_rolling_upgrade_to_a_v2_that_refuses_v1_sessions_is_caught(drill, tmp_p
     assert acknowledged(recs) <= set(stored_move_ids(drill.env))
     assert set(versions(drill.env).values()) == {"1"}
     print("\nregistry change drill figures:", json.dumps(FIGURES, default=str))
+
+
+# -- the 11 April 2019 landscape migration ------------------------------------------------------------
+def migration_drill():
+    spec = importlib.util.spec_from_file_location("registry_landscape_migration", MIGRATION)
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+def pools(env) -> dict[str, str]:
+    """Each app node's POOL as its process sees it (own reading, not testinfra's)."""
+    return {n.name: env.exec(n, ["sh", "-c", "cat /proc/1/environ | tr '\\0' '\\n' | sed -n 's/^POOL=//p'"]).strip()
+            for n in env.nodes["app"]}
+
+
+def config_verdict_before_morning(recs: list[dict]) -> dict:
+    """The parity finding was there before the morning load began (its note precedes the phase)."""
+    morning = next(r["t"] for r in recs if r["kind"] == "phase" and r["phase"] == "morning" and r["event"] == "start")
+    note = next(r for r in recs if r["kind"] == "note" and r["text"].startswith("before the morning load: "))
+    assert note["t"] <= morning
+    return note
+
+
+@pytest.mark.drill("registry", fault="landscape migration", scenario="11 April 2019 migration (config carried over)",
+                   severity="critical", source="SCENARIOS.md incident 1")
+def test_landscape_migration_with_the_old_pool_holds(drill):
+    verdicts = migration_drill().landscape_migration(drill, "sound")
+    recs = records(drill)
+    note = config_verdict_before_morning(recs)
+    FIGURES["11 April sound"] = [v.sentence for v in verdicts]
+    assert verdicts[0].status == "pass" and "agree" in note["text"], note["text"]
+    assert set(pools(drill.env).values()) == {"sound"}
+
+
+@pytest.mark.drill("registry", fault="landscape migration", scenario="11 April 2019 migration (pool: small drifted in)",
+                   severity="critical", source="SCENARIOS.md incident 1")
+def test_landscape_migration_with_a_drifted_pool_is_named_before_the_load_finds_it(drill):
+    with pytest.raises(DrillFailed) as failed:
+        migration_drill().landscape_migration(drill, "small")
+    recs = records(drill)
+    note = config_verdict_before_morning(recs)
+    FIGURES["11 April parity"] = note["text"]
+    FIGURES["11 April verdicts"] = [r["sentence"] for r in recs if r["kind"] == "verdict"]
+    print("\n11 April drill:", json.dumps({k: v for k, v in FIGURES.items() if k.startswith("11 April")}, indent=1))
+    assert "pool: old sound, new small" in note["text"], note["text"]
+    parity = verdict(recs, "config_parity")
+    assert parity["status"] == "fail" and parity["value"] == 1
+    assert sorted(parity["details"]["differs"]["pool"]["new"]["small"]) == ["app-1", "app-2", "app-3", "app-4"]
+    assert set(pools(drill.env).values()) == {"sound"}              # healed: the old configuration back
+    assert "config parity" in str(failed.value)
