@@ -137,7 +137,7 @@ def pools(env) -> dict[str, str]:
 
 def config_verdict_before_morning(recs: list[dict]) -> dict:
     """The parity finding was there before the morning load began (its note precedes the phase)."""
-    morning = next(r["t"] for r in recs if r["kind"] == "phase" and r["phase"] == "morning" and r["event"] == "start")
+    morning = next(r["t"] for r in recs if r["kind"] == "phase" and r["phase"] == "observe" and r["event"] == "start")
     note = next(r for r in recs if r["kind"] == "note" and r["text"].startswith("before the morning load: "))
     assert note["t"] <= morning
     return note
