@@ -11,6 +11,11 @@
   (the contrast sentence is printed). The drifted value is the test's own reading of each node's
   environment.
 
+- scenarios/registry_schema_migration.yaml: the migration that fails halfway in a transaction is
+  rolled back by the database: no acknowledged move lost (the primary's rows read with psql), the
+  schema as before, availability during the migration reported (its defect, the same migration
+  statement by statement, is proven on changelab: test_change_faults.py).
+
 One environment for the module (the defects come with the change, not with the stack), so the
 registry starts once.
 """
@@ -23,7 +28,7 @@ import re
 from pathlib import Path
 
 import pytest
-from stack_support import stored_move_ids
+from stack_support import registry_psql, stored_move_ids
 
 from drillkit.drill import DrillFailed
 from drillkit.scenario.model import load_scenario
@@ -34,6 +39,7 @@ pytestmark = [pytest.mark.lab, pytest.mark.slow]
 ROOT = Path(__file__).resolve().parents[2]
 ROLLING = ROOT / "scenarios" / "registry_rolling_upgrade.yaml"
 MIGRATION = ROOT / "drills" / "test_registry_landscape_migration.py"
+SCHEMA = ROOT / "scenarios" / "registry_schema_migration.yaml"
 SOURCE = "SCENARIOS.md incident 4"
 FIGURES: dict[str, object] = {}
 
@@ -170,3 +176,29 @@ def test_landscape_migration_with_a_drifted_pool_is_named_before_the_load_finds_
     assert sorted(parity["details"]["differs"]["pool"]["new"]["small"]) == ["app-1", "app-2", "app-3", "app-4"]
     assert set(pools(drill.env).values()) == {"sound"}              # healed: the old configuration back
     assert "config parity" in str(failed.value)
+
+
+# -- the failed schema migration -------------------------------------------------------------------
+@pytest.mark.drill("registry", fault="schema_migration", scenario="failed schema migration, rolled back",
+                   severity="critical", source="SCENARIOS.md incident 4")
+def test_failed_schema_migration_is_rolled_back_and_loses_no_move(drill):
+    columns = "SELECT column_name FROM information_schema.columns WHERE table_name = 'moves' ORDER BY ordinal_position"
+    before = registry_psql(drill.env, columns)
+    run_scenario(load_scenario(SCHEMA), drill)
+    recs = records(drill)
+    inject = next(r for r in recs if r["kind"] == "fault" and r["event"] == "inject")
+    assert inject["detail"]["outcome"] == "rolled back" and inject["detail"]["applied"] == 0
+    assert registry_psql(drill.env, columns) == before                     # the schema as it was
+    acked, stored = acknowledged(recs), set(stored_move_ids(drill.env))
+    lost = verdict(recs, "writes_lost")
+    assert lost["value"] == len(acked - stored) == 0 and acked
+    av = verdict(recs, "availability")
+    heal = next(r["t"] for r in recs if r["kind"] == "fault" and r["event"] == "heal")
+    during = [r for r in recs if r["kind"] == "probe" and r["population"] == "existing-sessions"
+              and inject["t"] <= r["t"] <= heal]
+    own = sum(r["ok"] for r in during) / len(during)
+    FIGURES["schema migration"] = {"writes_lost": lost["value"], "acknowledged": len(acked),
+                                   "availability_during": av["value"], "own_during_fault": round(own, 4),
+                                   "lock_seconds": inject["detail"]["seconds"], "sentence": av["sentence"]}
+    print("\nschema migration drill:", json.dumps(FIGURES["schema migration"]))
+    assert own < 1.0                                                       # the lock was felt (moves waited)
