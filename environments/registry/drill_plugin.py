@@ -9,7 +9,8 @@ Code, because data cannot say it:
 ``form-clerks`` (user kind)
     clerks who walk the 3-step move form *one form action per iteration*, so that think time falls
     between the steps and a fault or an upgrade lands in the middle of a form (SCENARIOS.md, incident
-    4). A draft the service had accepted that answers 404/410 later is a **draft lost** — the form's
+    4). A draft the service had accepted that answers 404/410 later, or that can no longer be submitted
+    (409 without the move's id), is a **draft lost** — the form's
     state lives across iterations, which a journey declared as data does not keep. Probe records of
     lost drafts carry ``session: "draft-lost"``; a submitted move is a ``write`` (op ``move-form``,
     ledger ``writes``).
@@ -112,6 +113,12 @@ class FormClerk(Client):
             return Outcome(FAIL, error=lost, session=DRAFT_LOST, **common)
         body = r.body if isinstance(r.body, dict) else {}
         submitted_before = op.data == "submit" and r.status == 409 and "id" in body   # a retry after a lost answer
+        if op.data == "submit" and r.status == 409 and not submitted_before:
+            # the form can never be sent (e.g. "draft is being submitted" left by a node stopped mid-submit):
+            # what the clerk entered is lost to them; they start a new form instead of retrying forever
+            lost = f"draft {self.draft} stuck at submit (HTTP 409: {body.get('error', '')})"
+            self.draft, self.step = None, 0
+            return Outcome(FAIL, error=lost, session=DRAFT_LOST, **common)
         if not (r.ok or submitted_before):
             return Outcome(FAIL, error=f"HTTP {r.status}", **common)
         out = Outcome(OK, session=SESSION_VALID, **common)

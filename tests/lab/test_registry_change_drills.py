@@ -61,9 +61,10 @@ def refused_clients(recs: list[dict]) -> set[str]:
 
 
 def drafts_gone(recs: list[dict]) -> int:
-    """Form requests answered 404/410 on a draft (own count, from HTTP statuses alone)."""
-    return sum(1 for r in recs if r["kind"] == "probe" and r["population"] == "existing-sessions"
-               and r["status"] in (404, 410))
+    """Form requests answered 404/410 on a draft, or 409 on a submit that did not succeed (own count,
+    from HTTP statuses alone)."""
+    return sum(1 for r in recs if r["kind"] == "probe" and r["population"] == "existing-sessions" and not r["ok"]
+               and (r["status"] in (404, 410) or (r["status"] == 409 and r["op"].endswith("/submit"))))
 
 
 def acknowledged(recs: list[dict]) -> set[str]:
@@ -141,6 +142,17 @@ def pools(env) -> dict[str, str]:
             for n in env.nodes["app"]}
 
 
+def own_slowdown(recs: list[dict]) -> float:
+    """p95 of the logged-in clerks' answered requests in the morning / in the steady state (own count)."""
+    def p95(phase: str) -> float:
+        s = next(r["t"] for r in recs if r["kind"] == "phase" and r["phase"] == phase and r["event"] == "start")
+        e = next(r["t"] for r in recs if r["kind"] == "phase" and r["phase"] == phase and r["event"] == "end")
+        lat = sorted(r["latency"] for r in recs if r["kind"] == "probe" and r["population"] == "existing-sessions"
+                     and r["ok"] and s <= r["t"] < e)
+        return lat[min(len(lat) - 1, int(round(0.95 * (len(lat) - 1))))]
+    return p95("observe") / p95("steady")
+
+
 def config_verdict_before_morning(recs: list[dict]) -> dict:
     """The parity finding was there before the morning load began (its note precedes the phase)."""
     morning = next(r["t"] for r in recs if r["kind"] == "phase" and r["phase"] == "observe" and r["event"] == "start")
@@ -157,6 +169,8 @@ def test_landscape_migration_with_the_old_pool_holds(drill):
     note = config_verdict_before_morning(recs)
     FIGURES["11 April sound"] = [v.sentence for v in verdicts]
     assert verdicts[0].status == "pass" and "agree" in note["text"], note["text"]
+    slow = next(v for v in verdicts if v.name == "morning slowdown")
+    assert slow.status == "pass" and abs(slow.value - own_slowdown(recs)) < 0.05
     assert set(pools(drill.env).values()) == {"sound"}
 
 
@@ -176,6 +190,9 @@ def test_landscape_migration_with_a_drifted_pool_is_named_before_the_load_finds_
     assert sorted(parity["details"]["differs"]["pool"]["new"]["small"]) == ["app-1", "app-2", "app-3", "app-4"]
     assert set(pools(drill.env).values()) == {"sound"}              # healed: the old configuration back
     assert "config parity" in str(failed.value)
+    slow = next(r for r in recs if r["kind"] == "verdict" and r["name"] == "morning slowdown")
+    own = own_slowdown(recs)
+    assert slow["status"] == "fail" and abs(slow["value"] - own) < 0.05, (slow, own)
 
 
 # -- the failed schema migration -------------------------------------------------------------------

@@ -590,6 +590,10 @@ class Handler(BaseHTTPRequestHandler):
         self._dispatch("PATCH")
 
     def _dispatch(self, method: str) -> None:
+        with IN_FLIGHT:
+            self._dispatch_one(method)
+
+    def _dispatch_one(self, method: str) -> None:
         started = time.monotonic()
         url = urlsplit(self.path)
         self.query = parse_qs(url.query)
@@ -856,6 +860,31 @@ class Handler(BaseHTTPRequestHandler):
         return 201, {"id": move_id, "draft_id": draft_id}
 
 
+class _InFlight:
+    """Requests being answered now: a stop waits for them (a graceful stop, as a rolling upgrade's)."""
+
+    def __init__(self) -> None:
+        self.n = 0
+        self.cond = threading.Condition()
+
+    def __enter__(self) -> None:
+        with self.cond:
+            self.n += 1
+
+    def __exit__(self, *exc) -> None:
+        with self.cond:
+            self.n -= 1
+            self.cond.notify_all()
+
+    def wait_idle(self, timeout: float) -> bool:
+        with self.cond:
+            return self.cond.wait_for(lambda: self.n == 0, timeout=timeout)
+
+
+IN_FLIGHT = _InFlight()
+STOP_WAIT = float(os.environ.get("STOP_WAIT", "1.5"))   # s a stop waits for requests being answered
+
+
 class Server(ThreadingHTTPServer):
     daemon_threads = True
     request_queue_size = 128
@@ -863,9 +892,12 @@ class Server(ThreadingHTTPServer):
 
 
 def main() -> None:
-    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))  # PID 1: stop promptly on docker stop
     threading.Thread(target=migrate_forever, name="migrate", daemon=True).start()
     server = Server(("0.0.0.0", PORT), Handler)
+    # PID 1: stop promptly on docker stop, but let the requests being answered finish first (up to
+    # STOP_WAIT s, inside the stop grace period): a submit cut off between its lock in the store and
+    # its commit would leave the clerk's draft locked ("draft is being submitted") for good.
+    signal.signal(signal.SIGTERM, lambda *_: threading.Thread(target=server.shutdown, daemon=True).start())
     log(f"registry v{VERSION} listening on :{PORT}, sessions={STORE.mode} ack={ACK} "
         f"pool={POOL}({POOL_SIZE}) v2_sessions={V2_SESSIONS} identity={IDENTITY_URL}")
     try:
@@ -874,6 +906,7 @@ def main() -> None:
         pass
     finally:
         server.server_close()
+        IN_FLIGHT.wait_idle(STOP_WAIT)
 
 
 if __name__ == "__main__":
