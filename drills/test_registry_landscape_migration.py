@@ -48,12 +48,14 @@ def landscape_migration(drill, pool: str) -> list:
     DrillFailed, from ``drill.check``, when one fails). The config_parity verdict is judged right after
     the migration, before the morning load, and kept in the timeline in that order."""
     tl = drill.timeline
+    # the old landscape's settings, read before anybody works (reading takes docker execs: outside the
+    # steady state, whose answer times are the morning's reference)
+    drill.config_snapshot(["app"], moment="before")
     with drill.phase("steady"):
         rtt = drill.inject(Latency(link="app-db", latency=DB_RTT_MS))
         drill.users("clerks", BEFORE_8, name="clerks-before-8")
         drill.wait(3.0)
         drill.check(V.availability(tl, population=EXISTING, minimum=0.99, label="steady state"))
-        drill.config_snapshot(["app"], moment="before")
     migration = RollingUpgrade(Target("app"), environment={"POOL": pool}, drain="drain-node",
                                undrain="undrain-node", drain_wait="500ms")
     with drill.phase("inject"):                 # the migration weekend
