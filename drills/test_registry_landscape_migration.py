@@ -21,6 +21,15 @@ The drill:
    the logged-in clerks' p95 in the morning at most 3× the one before the migration.
 
 Heal: the migration rolled back node by node (the old landscape's configuration).
+
+What the lab measured (2 cores, 8 -> 24 clerks and 24 logging in): carried over sound, both
+populations 100 % and the clerks' p95 1.1-1.2x the steady state; carried over ``small``, config_parity
+names ``pool: old sound, new small`` before the morning, and the morning finds it as slowness (p95
+5-7x), not as failed logins: in this registry a login waits in the same pool queue as a read, and a
+clerk gives up (1.5 s) long before a login does (8 s), so more load fails logged-in clerks first
+(48 logging in: existing sessions 96.1 %, new logins 100 %; with identity's pool drifted to 1 as well,
+the same). The source's "new logins impossible while logged-in users kept working" needs a login path
+that queues apart from the clerks' reads; the contrast verdict would then say so in the source's words.
 """
 
 from __future__ import annotations
