@@ -8,6 +8,7 @@ import os
 import re
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -16,6 +17,7 @@ from drillkit import labels as L
 
 ROOT = Path(__file__).resolve().parents[2]
 TINY_ENV = "tests/lab/environments/tiny"
+HEALTH = ["python3", "-c", "import urllib.request; urllib.request.urlopen('http://127.0.0.1:8000/', timeout=1)"]
 pytestmark = pytest.mark.slow
 
 
@@ -43,7 +45,15 @@ def test_inject_heal_attach_down(tmp_path, docker):
         assert [f["fault_id"] for f in state(tmp_path, run)["faults"]] == ["f101"]
         healed = drill(tmp_path, "heal", fid, "--run", run)
         assert healed.returncode == 0 and "f101: healed" in healed.stdout, healed.stderr
-        assert docker.api.inspect_container(web2)["State"]["Health"]["Status"] == "healthy"
+        # heal waited for the node's own health test (run in it by the lab); Docker's scheduled
+        # check (every 300 ms) says so a moment later
+        out = docker.api.exec_create(web2, HEALTH)
+        docker.api.exec_start(out["Id"])
+        assert docker.api.exec_inspect(out["Id"])["ExitCode"] == 0
+        end = time.monotonic() + 15
+        while docker.api.inspect_container(web2)["State"]["Health"]["Status"] != "healthy":
+            assert time.monotonic() < end, "Docker never saw web-2 healthy after the heal"
+            time.sleep(0.1)
 
         # a toxic on the link, and a drill run attached to the same environment meanwhile
         lat = drill(tmp_path, "inject", "latency", "client-web", "latency=200", "--run", run)

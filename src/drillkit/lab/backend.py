@@ -20,12 +20,12 @@ import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from drillkit.errors import ConfigError
+from drillkit.errors import ConfigError, LabError
 
 if TYPE_CHECKING:  # pragma: no cover
     from drillkit.lab.environment import Environment, Node
 
-__all__ = ["Backend", "NodeState", "NetworkInfo", "BACKENDS", "DEFAULT_BACKEND", "BACKEND_ENV",
+__all__ = ["Backend", "link_hosts", "NodeState", "NetworkInfo", "BACKENDS", "DEFAULT_BACKEND", "BACKEND_ENV",
            "backend_name", "create_backend"]
 
 BACKENDS = ("docker", "swarm")
@@ -56,6 +56,19 @@ class NetworkInfo:
     name: str                                   # the engine's name (run-prefixed)
     labels: dict[str, str] = field(default_factory=dict)
     subnets: tuple[tuple[str, str | None], ...] = ()   # (subnet, gateway or None)
+
+
+def link_hosts(spec, svc, proxy_ip: dict[str, str]) -> dict[str, str]:
+    """The hosts entries that send a link's sources to Toxiproxy: link target -> the proxy's address
+    on a network the source shares with it (``proxy_ip``: network -> address)."""
+    hosts = {}
+    for link in spec.links:
+        if svc.name in link.sources:
+            net = next((n for n in svc.networks if n in proxy_ip), None)
+            if net is None:
+                raise LabError(f"link {link.name!r}: {svc.name} shares no network with toxiproxy")
+            hosts[link.target] = proxy_ip[net]
+    return hosts
 
 
 def backend_name(value: str | None = None, origin: str = "backend") -> str:

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 from drillkit import labels as L
 from drillkit.errors import HealthCheckFailed, LabError
 from drillkit.lab import health
-from drillkit.lab.backend import Backend, NetworkInfo, NodeState
+from drillkit.lab.backend import Backend, NetworkInfo, NodeState, link_hosts
 from drillkit.lab.compose import ServiceSpec
 from drillkit.lab.docker_client import client as docker_client
 from drillkit.lab.links import LinkServer
@@ -236,14 +236,7 @@ class DockerBackend(Backend):
             env._abort.set()
 
     def _extra_hosts(self, svc: ServiceSpec) -> dict[str, str]:
-        hosts = {}
-        for link in self.env.spec.links:
-            if svc.name in link.sources:
-                net = next((n for n in svc.networks if n in self._toxiproxy_ip), None)
-                if net is None:
-                    raise LabError(f"link {link.name!r}: {svc.name} shares no network with toxiproxy")
-                hosts[link.target] = self._toxiproxy_ip[net]
-        return hosts
+        return link_hosts(self.env.spec, svc, self._toxiproxy_ip)
 
     def _create_container(self, c, svc: ServiceSpec, replica: int) -> "Node":
         """Create (not start) a replica's container with its fixed addresses, aliases and labels."""

@@ -34,7 +34,7 @@ import docker.types
 from drillkit import labels as L
 from drillkit.errors import LabError
 from drillkit.lab import health
-from drillkit.lab.backend import Backend, NetworkInfo, NodeState
+from drillkit.lab.backend import Backend, NetworkInfo, NodeState, link_hosts
 from drillkit.lab.compose import ServiceSpec
 from drillkit.lab.docker_backend import ENGINE_SLOTS
 from drillkit.lab.links import LinkServer
@@ -249,14 +249,7 @@ class SwarmBackend(Backend):
                     P.service_name(env._prefix(), P.TOXIPROXY, 1), env.run_id)
 
     def _hosts(self, svc: ServiceSpec) -> dict[str, str]:
-        hosts = {}
-        for link in self.env.spec.links:
-            if svc.name in link.sources:
-                net = next((n for n in svc.networks if n in self._toxiproxy_ip), None)
-                if net is None:
-                    raise LabError(f"link {link.name!r}: {svc.name} shares no network with toxiproxy")
-                hosts[link.target] = self._toxiproxy_ip[net]
-        return hosts
+        return link_hosts(self.env.spec, svc, self._toxiproxy_ip)
 
     def _task_template(self, svc: ServiceSpec, node: "Node") -> docker.types.TaskTemplate:
         env = self.env
