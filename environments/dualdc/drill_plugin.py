@@ -141,6 +141,7 @@ class MailClient(Client):
             raise ConfigError("mail clients need the running environment (its DNS server)", field="users",
                               fix="start them in a drill: drill.users('retrying', 6)")
         self.server = ctx.address(DNS_SERVICE, DNS_PORT)
+        self.subnets = []                       # open may run again (the pool retries a failed open)
         for net in env.spec.networks:
             info = env.backend.network_info(net)
             if info.labels.get(L.RUN) != env.run_id:
