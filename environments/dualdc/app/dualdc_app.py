@@ -4,8 +4,9 @@
     a mail server's two protocol paths over HTTP on port 8080: ``GET /mailbox/<user>`` (the user's own
     mailbox, answered by the server itself) and ``GET /shared/<box>`` (a shared mailbox, read from the
     store ``STORE_URL``: a second protocol path with its own connection, which is where the source's
-    protocol bug broke access to shared mailboxes). ``/health``; every answer names the node in
-    ``X-Drillkit-Node``.
+    protocol bug broke access to shared mailboxes; 502 when the store does not answer within
+    ``STORE_TIMEOUT`` seconds, 0.5 by default: below the clients' 1 s, so a broken path is an answer,
+    not a dead server). ``/health``; every answer names the node in ``X-Drillkit-Node``.
 ``store``
     the mailbox store (the source's database availability group) on port 7000: ``GET /box/<box>``.
 ``dns``
@@ -59,7 +60,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
         if role == "server" and parts[0] == "shared" and len(parts) == 2:
             url = f"{os.environ.get('STORE_URL', 'http://store:7000')}/box/{parts[1]}"
             try:
-                with urllib.request.urlopen(url, timeout=float(os.environ.get("STORE_TIMEOUT", "1"))) as r:
+                with urllib.request.urlopen(url, timeout=float(os.environ.get("STORE_TIMEOUT", "0.5"))) as r:
                     box = json.loads(r.read())
             except (OSError, ValueError) as exc:   # reset, refused, timed out, garbled
                 return self.answer(502, {"error": f"shared mailbox unreachable: {type(exc).__name__}", "node": NODE})
@@ -70,6 +71,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
 class HttpServer(socketserver.ThreadingMixIn, http.server.HTTPServer):
     daemon_threads = True
     allow_reuse_address = True
+    request_queue_size = 128    # socketserver's default backlog of 5 drops SYNs of 20 clients: 1-s stalls
 
 
 def serve_http(role, port):
