@@ -79,3 +79,15 @@ def test_writes_lost_unknown_without_ground_truth():
     tl = Timeline()
     tl.write(client="c", id="1", op="move")
     assert writes_lost(tl).status == "unknown"
+
+
+def test_availability_of_requests_none_answered_has_no_latency_figure():
+    """A window where every request failed (a broken protocol path) says so; no `nan ms`."""
+    from drillkit.verdicts import availability
+    tl = kill_timeline(20.0)
+    v = availability(tl, population="existing-sessions", since=6.0, until=10.0)
+    assert v.value < 1 and "nan" not in v.sentence
+    only_failed = Timeline()
+    only_failed.probe(population="shared", client="c", op="r", ok=False, t=1.0, t_end=1.1, error="HTTP 502")
+    v = availability(only_failed, population="shared")
+    assert v.value == 0.0 and v.sentence.endswith("none answered") and v.details["p95_ms"] is None

@@ -420,5 +420,6 @@ def test_environments_used_by_the_selected_drills(tmp_path):
     (drills / "test_c.py").write_text("def test_fixture_only(drill_env): pass\n")
     assert environments_used([str(drills)], default="mine") == ["booking", "identity", "mine"]
     assert environments_used([str(drills / "test_c.py") + "::test_fixture_only"], default="d") == ["d"]
-    assert environments_used([str(ROOT / "scenarios")]) == [str(ROOT / "environments/registry/compose.yaml")]
+    assert environments_used([str(ROOT / "scenarios")]) == [str(ROOT / "environments/dualdc/compose.yaml"),
+                                                             str(ROOT / "environments/registry/compose.yaml")]
     assert environments_used([str(tmp_path / "nothing")]) == []

@@ -25,12 +25,14 @@ def availability(tl: Timeline, *, population: str, minimum: float | None = None,
     ok = sum(1 for r in probes if r["ok"])
     ratio = ok / len(probes)
     lat = [r["latency"] for r in probes if r["ok"]]
-    p95 = percentile(lat, 0.95)
+    p95 = percentile(lat, 0.95) if lat else None       # no request answered: no latency, not NaN
     status = PASS if minimum is None or ratio >= minimum else FAIL
     target = f"≥ {minimum:.1%}" if minimum is not None else None
     return Verdict(name, status,
                    f"{population}: {ratio:.1%} of {len(probes)} requests succeeded"
-                   f"{f' ({label})' if label else ''}, p95 latency {p95 * 1000:.0f} ms"
+                   f"{f' ({label})' if label else ''}, "
+                   + (f"p95 latency {p95 * 1000:.0f} ms" if p95 is not None else "none answered")
                    + (f" (target {target})" if target else ""),
                    value=round(ratio, 4), unit="ratio", target=target,
-                   details={"requests": len(probes), "ok": ok, "p95_ms": round(p95 * 1000, 1)})
+                   details={"requests": len(probes), "ok": ok,
+                            "p95_ms": None if p95 is None else round(p95 * 1000, 1)})
