@@ -119,7 +119,7 @@ class OpenLoop:
         weights = [a.weight for a in self.actions]
         start = time.monotonic()
         self.t_start = start - tl.t0
-        tl.add("load", event="start", label=self.label, population=self.population, base=round(self.base, 6),
+        tl.add("load", t=self.t_start, event="start", label=self.label, population=self.population, base=round(self.base, 6),
                shape=self.describe or type(self.shape).__name__, duration=round(self.shape.duration, 6),
                actions=[a.name for a in self.actions], concurrency=self.concurrency, timeout=self.timeout,
                phases=[p.as_dict(self.t_start) for p in phases_of(self.shape, self.base)])
@@ -128,7 +128,7 @@ class OpenLoop:
         end = start + self.shape.duration
         i = 0
         try:
-            while not self._stop.is_set() and due < end and i < self.max_arrivals:
+            while not self._stop.is_set() and due < end - 1e-9 and i < self.max_arrivals:
                 rate = self.shape.tick(due - start)
                 if rate is None:
                     break

@@ -13,7 +13,9 @@ was absorbed. Pure functions over the timeline's probes (sliding windows, see
   the alert warned that many seconds ahead; zero or negative: it came with or after the outage; None
   when the alert never fired or the SLO never broke.
 - **Absorption** (:func:`absorption`): from the surge's start until the SLO holds again and keeps
-  holding for ``stable`` seconds; 0 when it never broke; None when it was not back by the end.
+  holding for ``stable`` seconds — the start of the first holding window after the last broken one
+  (the window's requests, answered since then, met the SLO); 0 when it never broke; None when it was
+  not back by the end.
 """
 
 from __future__ import annotations
@@ -180,7 +182,7 @@ def absorption(tl: Timeline, population: str, slo: Slo, *, label: str | None = N
     last = max(k for k, (w, b) in enumerate(judged) if b)
     after = judged[last + 1:]
     held = [w for w, b in after if b is False]
-    if not held or after[-1][0].end - after[0][0].end < stable - 1e-9 or any(b is None for _, b in after):
+    if not held or after[-1][0].end - after[0][0].end < stable - 1e-9:
         return Absorption(None, at, None, broken[0].end, worst)
-    back = after[0][0].end
+    back = max(at, after[0][0].start)     # the first window that holds again: the users' view from its start
     return Absorption(back - at, at, back, broken[0].end, worst)
