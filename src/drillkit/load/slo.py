@@ -92,19 +92,20 @@ def alert_fires(windows: list[WindowStats], rule: AlertRule, baseline: float, af
     return None
 
 
-def baseline_span(tl: Timeline, probes: list[dict], window: float) -> tuple[float, float] | None:
+def baseline_span(tl: Timeline, probes: list[dict], window: float, min_requests: int = 5) -> tuple[float, float] | None:
     """Where the baseline is taken: the steady phase, else the first load's first phase, else the
-    first three windows of the population's requests."""
-    for name, a, b in tl.phases():
-        if name == "steady" and b is not None and b > a:
-            return a, b
+    first three windows of the population's requests — the first of these with enough answers."""
+    spans: list[tuple[float, float]] = [(a, b) for name, a, b in tl.phases() if name == "steady" and b is not None and b > a]
     runs = load_runs(tl)
     if runs and runs[0].phases:
         ph = runs[0].phases[0]
-        return ph["start"], ph["end"]
+        spans.append((ph["start"], ph["end"]))
     if probes:
         a = min(p["t"] for p in probes)
-        return a, a + 3 * window
+        spans.append((a, a + 3 * window))
+    for a, b in spans:
+        if sum(1 for p in probes if a <= p.get("t_end", p["t"]) < b) >= min_requests:
+            return a, b
     return None
 
 
@@ -128,7 +129,7 @@ def lead_time(tl: Timeline, population: str, rule: AlertRule, slo: Slo, *, step:
         return LeadTime(None, None, None, None, None)
     end = max(p.get("t_end", p["t"]) for p in probes)
     start = min(p["t"] for p in probes)
-    span = baseline_span(tl, probes, rule.window)
+    span = baseline_span(tl, probes, rule.window, rule.min_requests)
     base = None
     if span is not None:
         inside = [_answer(p) for p in probes if span[0] <= p.get("t_end", p["t"]) < span[1]]
