@@ -104,3 +104,30 @@ def test_no_lead_time_when_the_service_refuses_at_once(drill, tmp_path):
     recs = records(drill)
     refused = sum(1 for r in recs if r["kind"] == "probe" and r["status"] == 503)
     assert refused > 0                                   # own count: the service did refuse
+
+
+def test_capacity_command_prints_the_breaking_point(tmp_path):
+    """`drill capacity` as users run it: up, search, table and sentence, exit 1 (forecast not covered), down."""
+    import subprocess
+    import sys
+    p = scenario(tmp_path, """\
+search:
+  rate: 20/s
+  actions: [visitors]
+  slo: {p95: 500ms, served: 0.99}
+  factors: [1, 8]
+  hold: 3s
+  settle: 1s
+  refine: 0
+""")
+    proc = subprocess.run([sys.executable, "-m", "drillkit.cli", "capacity", str(p), "--forecast", "8", "--json",
+                           "--report-dir", str(tmp_path)], capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    result = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert result["broke_at"] == 8 and result["held_at"] == 1 and result["covered"] is False
+    assert "breaks at ×8 of today's load (held at ×1); the forecast ×8 is not covered" in proc.stderr
+    assert "| ×8 | 160/s |" in proc.stderr
+    from drillkit.lab.docker_client import client
+    from lab_support import run_objects
+    run = json.loads(Path(result["timeline"]).read_text().splitlines()[0])["run"]
+    assert run_objects(client(), run) == ([], [], [])                  # nothing left behind
