@@ -161,13 +161,17 @@ def _served_rate(tl: Timeline, label: str) -> tuple[float | None, float | None, 
 
 
 @judges("scaleout_gain")
-def scaleout_gain(tl: Timeline, *, before: str, after: str, minimum: float = 0.2) -> Verdict:
-    """Do more instances help? Served arrivals/s of load ``after`` (e.g. at 10 instances) over load
-    ``before`` (5 instances), as a gain: ≥ ``minimum`` (0.2 = 20 % more) passes.
+def scaleout_gain(tl: Timeline, *, before: str, after: str, minimum: float = 0.2,
+                  faster: float | None = None) -> Verdict:
+    """Do more instances help? Load ``after`` (e.g. at 10 instances) against load ``before`` (5) of
+    the same shape: they help when served arrivals/s grew by ≥ ``minimum`` (0.2 = 20 % more), or —
+    with ``faster`` — when the p95 answer time of the served ones fell by ≥ ``faster`` (0.3 = 30 %
+    faster: the same load served sooner, for a load the smaller size already served in full).
 
-    Sentence: ``more instances help: 27.9 → 52.1 served/s (+87 %), p95 1450 → 210 ms, 5 → 10
-    instances (target ≥ +20 %)`` or ``more instances do not help: 8.1 → 8.3 served/s (+2 %) ...``."""
-    name, target = "scale-out gain", f"≥ +{minimum:.0%} served/s"
+    Sentence: ``more instances help: 100.0 → 100.0 served/s (+0%), p95 872 → 480 ms (45% faster),
+    5 → 10 (target ≥ +20% served/s or ≥ 30% faster)``."""
+    name = "scale-out gain"
+    target = f"≥ +{minimum:.0%} served/s" + (f" or ≥ {faster:.0%} faster" if faster is not None else "")
     a, pa, oa = _served_rate(tl, before)
     b, pb, ob = _served_rate(tl, after)
     if a is None or b is None or not a:
@@ -175,14 +179,17 @@ def scaleout_gain(tl: Timeline, *, before: str, after: str, minimum: float = 0.2
         return Verdict(name, UNKNOWN, f"scale-out gain unknown: no load {missing!r} with served arrivals",
                        target=target)
     gain = b / a - 1
-    helps = gain >= minimum
+    quicker = (1 - pb / pa) if pa and pb is not None else None
+    helps = gain >= minimum or (faster is not None and quicker is not None and quicker >= faster)
     p = lambda v: "—" if v is None else f"{v * 1000:.0f} ms"  # noqa: E731
+    speed = "" if quicker is None else f" ({quicker:.0%} faster)" if quicker >= 0 else f" ({-quicker:.0%} slower)"
     return Verdict(name, PASS if helps else FAIL,
                    f"more instances {'help' if helps else 'do not help'}: {a:.1f} → {b:.1f} served/s "
-                   f"({gain:+.0%}), p95 {p(pa)} → {p(pb)}, {before} → {after} (target {target})",
+                   f"({gain:+.0%}), p95 {p(pa)} → {p(pb)}{speed}, {before} → {after} (target {target})",
                    value=round(gain * 100, 1), unit="%", target=target,
                    details={"before": {"label": before, "served_per_s": round(a, 3), "p95_s": pa, "offered": oa},
-                            "after": {"label": after, "served_per_s": round(b, 3), "p95_s": pb, "offered": ob}})
+                            "after": {"label": after, "served_per_s": round(b, 3), "p95_s": pb, "offered": ob},
+                            "p95_faster": None if quicker is None else round(quicker, 4)})
 
 
 @judges("lead_time")

@@ -640,11 +640,14 @@ register(VerdictKind(
 
 register(VerdictKind(
     "scaleout_gain", "scale-out gain",
-    "served arrivals/s of one load over another (e.g. 5 → 10 instances) grew by ≥ min",
-    lambda tl, p, w: L.scaleout_gain(tl, before=p["before"], after=p["after"], minimum=p["min"]),
+    "served arrivals/s of one load over another (e.g. 5 → 10 instances) grew by ≥ min, or its p95 fell "
+    "by ≥ faster",
+    lambda tl, p, w: L.scaleout_gain(tl, before=p["before"], after=p["after"], minimum=p["min"],
+                                     faster=p["faster"]),
     params=(Param("before", "name", help="label of the load before scaling out", example="'5'"),
             Param("after", "name", help="label of the load after scaling out", example="'10'"),
-            Param("min", "ratio", 0.2, "least gain (0.2 = 20 % more served/s)", "0.2")),
+            Param("min", "ratio", 0.2, "least gain (0.2 = 20 % more served/s)", "0.2"),
+            Param("faster", "ratio", None, "or: least fall of the p95 answer time (0.3 = 30 % faster)", "0.3")),
     requires=(NEEDS_LOAD,),
     column=Column("scaleout_gain", "Scale-out gain", "%"),
     example="{before: '5', after: '10', min: 0.2}"))
