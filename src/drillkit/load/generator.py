@@ -210,7 +210,7 @@ class OpenLoop:
     def _open(self, kind: int, n: int, rng: random.Random) -> Client | None:
         a = self.actions[kind]
         client = a.make(n - 1)
-        client.name = f"{self.label}-{a.name}-w{n:03d}"
+        client.name = client.name or f"{self.label}-{a.name}-w{n:03d}"   # a kind's own naming ({user}) stays
         ctx = ClientContext(name=client.name, index=n - 1, rng=rng, timeline=self.timeline, env=self.env,
                             base_url=self.base_url)
         try:
