@@ -3,15 +3,17 @@ downloads, 600,000 replacement PINs in days — "the server did not go to its kn
 lesson: a platform where more containers absorb the load.
 
 New logins arrive at 3 a second; 5 s in, within a second, at 60 a second (×20), and they stay; 2 s
-into the surge the operators add four instances (``env.scale``: 2 → 6). The surge is absorbed when a
-5 s window of new logins again has ≥ 95 % served with p95 ≤ 3 s, and it keeps holding (5 s); the
-drill wants that within 10 s of the surge's start.
+into the surge the operators add two instances (``env.scale``: 2 → 4). Even four instances serve a
+little less than the surge (~13 logins/s each, the eID database being slow), so what is asked is the
+lesson's "to its knees, not KO": the surge is absorbed when a 5 s window of new logins again has
+≥ 80 % served with p95 ≤ 5 s, and it keeps holding (5 s); the drill wants that within 15 s of the
+surge's start.
 
 The bulkhead is the login's bounded wait for a database connection (identity's ``db_pool``
 switch): ``timeout`` refuses a login that cannot get one within 2 s (a fast 503: the excess is shed,
-the rest served); ``no-timeout`` (the defect) lets every login wait — threads pile up behind the pool,
-clients give up, the instances work off logins nobody waits for, and the service stays KO long after
-the surge.
+the rest served in time); ``no-timeout`` (the defect) lets every login wait — the queue behind the
+pools grows by the excess every second, clients give up, the instances work off logins nobody waits
+for, and the service is KO for as long as the surge lasts.
 
 Uses only the stack contract's doors: the user kind ``new-logins`` by name (identity's
 ``x-drillkit.users``), ``env.scale``, the load verdicts.
@@ -27,10 +29,10 @@ from drillkit.verdicts import load as L
 
 SURGE = {"shape": "surge", "rate": 3, "factor": 20, "at": "5s", "rise": "1s", "duration": "35s",
          "timeout": 5.0, "concurrency": 400}
-INSTANCES = 6                     # 2 -> 6: ~13 logins/s each with the slow database
+INSTANCES = 4                     # 2 -> 4: ~13 logins/s each with the slow database: ~52/s, short of 60/s
 SCALE_AFTER = 7.0                 # s from the load's start: 2 s into the surge
-ABSORBED_WITHIN = 10.0
-SLO = Slo(p95=3.0, availability=0.95, window=5.0)
+ABSORBED_WITHIN = 15.0
+SLO = Slo(p95=5.0, availability=0.80, window=5.0)
 
 
 @pytest.mark.drill("identity", fault="load surge ×20 + scale-out", scenario="eID surge ×20: absorbed by more instances",
