@@ -5,12 +5,14 @@
 1. Builds the images (cached) first, then starts registry, booking and identity *together* and
    reports each one's time to healthy (images built) and the wall time until all three are healthy.
 2. Total memory of the run's containers from ``docker stats --no-stream`` (per stack and in total).
-3. Throughput of each stack's main user path at its baseline user count (closed loop, 5 s):
-   registry 20 clerks (read records, every 4th a move), booking 10 citizens (list → hold → book),
-   identity 5 users making new logins back to back.
+3. Throughput of each stack's main user path at its baseline user count (closed loop, 5 s), with
+   the user kinds each stack declares in its compose.yaml: registry 20 ``clerks`` (read records,
+   every 4th a move), booking 10 ``citizens-any-day`` (list → hold → book), identity 5 ``logins``
+   (new logins back to back).
 4. Saturation point of each stack: an open-loop rate stepped up (2 s per step, at most 10 s per
    load) until the p95 latency of a step exceeds 1 s; the last step under 1 s is the saturation
-   point (requests/s answered in that step).
+   point (requests/s answered in that step). Each arrival is one iteration of the same user kind
+   (``kind_action``).
 
 Booking baseline: the source system was sized for 25,000 bookings per quarter. The drill compresses
 one quarter of opening hours (13 weeks x 42 h = 546 h) into one hour of drill time (compression
@@ -24,11 +26,9 @@ is labelled with this run and removed at the end (also on Ctrl-C).
 from __future__ import annotations
 
 import argparse
-import random
 import re
 import subprocess
 import sys
-import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -36,15 +36,13 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 
 from drillkit import labels as L  # noqa: E402
+from drillkit.clients.kinds import pool_for  # noqa: E402
 from drillkit.lab import images  # noqa: E402
 from drillkit.lab.compose import load_environment  # noqa: E402
 from drillkit.lab.docker_client import client as docker_client  # noqa: E402
 from drillkit.lab.environment import Environment  # noqa: E402
 from drillkit.timeline import Timeline  # noqa: E402
-from drillkit.traffic.citizens import citizens  # noqa: E402
-from drillkit.traffic.identity_users import login_action, new_logins  # noqa: E402
-from drillkit.traffic.shapes import LoadGenerator, Steps, per_second, percentile  # noqa: E402
-from drillkit.traffic.users import clerks  # noqa: E402
+from drillkit.traffic.shapes import LoadGenerator, Steps, kind_action, per_second, percentile  # noqa: E402
 
 BASELINE_PER_QUARTER = 25_000
 DRILL_SECONDS_PER_QUARTER = 3600.0
@@ -53,43 +51,15 @@ P95_LIMIT = 1.0
 STEP_SECONDS = 2.0
 
 
-# --- actions for the open-loop saturation search ---------------------------------------------
-def registry_action(call, i: int) -> None:
-    """A clerk's main path: read a resident record on an existing session (logs in once per worker)."""
-    if not call.http.token:
-        r = call("POST", "/login", {"user": f"clerk-{call.rng.randint(1, 200):03d}", "password": "drill"},
-                 op="POST /login")
-        call.http.token = r.body.get("token") if r.ok and isinstance(r.body, dict) else None
-        if not call.http.token:
-            return
-    call("GET", f"/residents/{call.rng.randint(1, 2000)}", op="GET /residents/{id}", auth=True)
-
-
-def booking_action(call, i: int) -> None:
-    """A citizen's main path: free slots of a random day → hold one → book it."""
-    import datetime
-    day = datetime.date(2026, 1, 5) + datetime.timedelta(days=call.rng.randrange(91))
-    while day.isoweekday() > 5:
-        day += datetime.timedelta(days=1)
-    office = call.rng.randint(1, 4)
-    r = call("GET", f"/offices/{office}/slots?date={day}&limit=20", op="GET /offices/{id}/slots")
-    slots = r.body.get("slots") if r.ok and isinstance(r.body, dict) else None
-    if not slots:
-        return
-    r = call("POST", "/holds", {"slot_id": call.rng.choice(slots)["id"], "citizen": call.client},
-             op="POST /holds", accept=(409,))
-    if r.status != 201:
-        return
-    call("POST", "/bookings", {"hold_id": r.body["hold_id"]}, op="POST /bookings", accept=(409, 410))
-
-
 SATURATION = {
-    # stack: (action, first rate, step, max rate) in actions/s; booking actions are 3 requests each
-    "registry": (registry_action, 20, 30, 140),
-    "booking": (booking_action, 5, 7, 33),
-    "identity": (login_action, 4, 4, 20),
+    # stack: (user kind, first rate, step, max rate) in iterations/s; a booking iteration is 3 requests
+    "registry": ("clerks", 20, 30, 140),
+    "booking": ("citizens-any-day", 5, 7, 33),
+    "identity": ("logins", 4, 4, 20),
 }
-BASELINE_USERS = {"registry": 20, "booking": 10, "identity": 5}
+# stack: (user kind, users, the population its work counts for)
+BASELINE = {"registry": ("clerks", 20, "existing-sessions"), "booking": ("citizens-any-day", 10, "citizens"),
+            "identity": ("logins", 5, "new-logins")}
 
 
 # --- measuring -------------------------------------------------------------------------------
@@ -110,17 +80,10 @@ def memory_mib(run_ids: dict[str, str]) -> dict[str, float]:
 
 def baseline(stack: str, env: Environment, seconds: float = 5.0) -> dict:
     tl = Timeline()
-    n = BASELINE_USERS[stack]
-    if stack == "registry":
-        pool = clerks(env.url(), tl, n, think=0.2, max_duration=seconds + 5)
-        pop, unit = "existing-sessions", "requests"
-    elif stack == "booking":
-        pool = citizens(env.url(), tl, n, think=0.2, spread="any-day", cancel_ratio=0.0, max_duration=seconds + 5)
-        pop, unit = "citizens", "bookings"
-    else:
-        pool = new_logins(env.url(), tl, n, think=0.2, max_duration=seconds + 5)
-        pop, unit = "new-logins", "logins"
-    pool.start(wait_logged_in=20)
+    kind, n, pop = BASELINE[stack]
+    unit = {"registry": "requests", "booking": "bookings", "identity": "logins"}[stack]
+    pool = pool_for(kind, n, timeline=tl, env=env, think=0.2, max_duration=seconds + 5)
+    pool.start(wait_ready=20)
     t0 = tl.now()
     time.sleep(seconds)
     t1 = tl.now()
@@ -128,7 +91,7 @@ def baseline(stack: str, env: Environment, seconds: float = 5.0) -> dict:
     probes = [p for p in tl.probes(pop) if t0 <= p["t"] < t1]
     ok = [p for p in probes if p["ok"]]
     if stack == "booking":
-        done = len([w for w in tl.writes() if w["op"] == "booking" and t0 <= w["t"] < t1 + 3])
+        done = len([w for w in tl.writes(ledger="bookings", outcome="ok") if t0 <= w["t"] < t1 + 3])
     elif stack == "identity":
         done = len([p for p in ok if p["op"] == "POST /login"])
     else:
@@ -139,16 +102,16 @@ def baseline(stack: str, env: Environment, seconds: float = 5.0) -> dict:
 
 
 def saturation(stack: str, env: Environment) -> dict:
-    action, first, step, top = SATURATION[stack]
-    tl = Timeline()
+    kind, first, step, top = SATURATION[stack]
+    tl = Timeline()        # this load's own: every probe on it is the load's
     shape = Steps(first, step, STEP_SECONDS, top)
     t_start = tl.now()
-    LoadGenerator(env.url(), tl, shape, action, population="sat", workers=128, timeout=5.0,
-                  max_duration=min(60.0, shape.duration + 0.1), max_requests=50_000).run()
+    LoadGenerator(env.url(), tl, shape, kind_action(kind, env=env, timeout=5.0), population="sat", workers=128,
+                  timeout=5.0, max_duration=min(60.0, shape.duration + 0.1), max_requests=50_000).run()
     steps = []
     for k in range(shape.count):
         a, b = t_start + k * STEP_SECONDS, t_start + (k + 1) * STEP_SECONDS
-        ps = [p for p in tl.probes("sat") if a <= p["t"] < b]
+        ps = [p for p in tl.probes() if a <= p["t"] < b]
         lat = [p["latency"] if p["status"] is not None else 5.0 for p in ps]  # no answer counts as 5 s
         okr = sum(p["ok"] for p in ps) / max(1, len(ps))
         steps.append({"rate": first + k * step, "req_s": sum(1 for p in ps if p["op"] != "arrival") / STEP_SECONDS,

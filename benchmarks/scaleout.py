@@ -11,7 +11,8 @@ printed, with every round's figure beside it. The issue's expectation: restricte
 scalable grows.
 
 Load: ``--citizens`` closed-loop citizens without think time, each booking a random slot of a random
-day of the quarter (``spread="any-day"``: little contention, so the lock — not collisions — decides),
+day of the quarter (the booking stack's user kind ``citizens-any-day``: little contention, so the lock
+— not collisions — decides),
 for ``--seconds`` per measurement after a 1 s warm-up. Booking baseline for comparison: 25,000
 bookings per quarter with one quarter of opening hours (546 h) compressed into one hour of drill
 (546 : 1) = 6.9 bookings/s; the x4 overload = 27.8 bookings/s.
@@ -31,24 +32,26 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 from drillkit import labels as L  # noqa: E402
 from drillkit.lab.compose import load_environment  # noqa: E402
 from drillkit.lab.environment import Environment  # noqa: E402
+from drillkit.clients.kinds import pool_for  # noqa: E402
 from drillkit.timeline import Timeline  # noqa: E402
-from drillkit.traffic.citizens import CITIZENS, citizens  # noqa: E402
 from drillkit.traffic.shapes import per_second, percentile  # noqa: E402
+
+CITIZENS = "citizens"
 
 BASELINE = per_second(25_000, drill_seconds_per_quarter=3600)
 
 
 def measure(env: Environment, n: int, seconds: float, seed: int) -> dict:
     tl = Timeline()
-    pool = citizens(env.url(), tl, n, seed=seed, think=0.0, spread="any-day", cancel_ratio=0.0,
-                    timeout=5.0, max_duration=seconds + 3)
-    pool.start(wait_logged_in=5)
+    pool = pool_for("citizens-any-day", n, timeline=tl, env=env, seed=seed, think=0.0, timeout=5.0,
+                    max_duration=seconds + 3)
+    pool.start(wait_ready=5)
     time.sleep(1.0)                     # warm-up: connections, caches
     t0 = tl.now()
     time.sleep(seconds)
     t1 = tl.now()
     pool.stop()
-    booked = [w for w in tl.writes() if w["op"] == "booking" and t0 <= w["t"] < t1]
+    booked = [w for w in tl.writes(ledger="bookings", outcome="ok") if t0 <= w["t"] < t1]
     probes = [p for p in tl.probes(CITIZENS) if t0 <= p["t"] < t1]
     books = [p["latency"] for p in probes if p["op"] == "POST /bookings" and p["ok"]]
     holds = [p["latency"] for p in probes if p["op"] == "POST /holds" and p["ok"]]

@@ -27,9 +27,9 @@ from drillkit.lab.compose import load_environment  # noqa: E402
 from drillkit.lab.environment import Environment  # noqa: E402
 from drillkit.scenario.model import load_scenario  # noqa: E402
 from drillkit.scenario.runner import run_scenario  # noqa: E402
-from drillkit.stacks.registry import stored_move_ids  # noqa: E402
 from drillkit.timeline import Timeline  # noqa: E402
-from drillkit.traffic.users import EXISTING  # noqa: E402
+
+EXISTING = "existing-sessions"
 
 COMPOSE = REPO / "environments" / "registry" / "compose.yaml"
 USERS, RECOVER = 20, 1.0
@@ -58,7 +58,7 @@ expect:
 def direct(drill: Drill, steady: float, observe: float) -> None:
     """The Python way, block for block what the scenario says."""
     with drill.phase("steady"):
-        drill.clerks(USERS)
+        drill.users("clerks", USERS)
         drill.probe(interval=0.05, path="/version")
         drill.wait(steady)
         drill.check(V.availability(drill.timeline, population=EXISTING, minimum=0.99, label="steady state"))
@@ -71,7 +71,7 @@ def direct(drill: Drill, steady: float, observe: float) -> None:
         drill.wait(RECOVER)
     with drill.phase("verify"):
         drill.stop_traffic()
-        drill.record_ground_truth("writes", stored_move_ids(drill.env))
+        drill.ground_truth("writes")
         drill.check(V.recovery_time(drill.timeline, target=5.0, population=EXISTING, consecutive=3),
                     V.sessions_lost(drill.timeline), V.writes_lost(drill.timeline))
 

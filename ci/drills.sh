@@ -8,7 +8,7 @@
 # Settings (environment variables; all optional):
 #   DRILL_PATHS          drill files or folders when none are given as arguments (default: drills/ scenarios/)
 #   DRILL_SWITCHES       defect switches, space-separated NAME=VALUE (default: none — the sound stack)
-#   DRILL_ENVIRONMENTS   environments whose images to build first, space-separated (default: registry)
+#   DRILL_ENVIRONMENTS   environments whose images to build first, space-separated (default: those the selected drills use)
 #   DRILLKIT_REPORT_DIR  where the reports go (default: reports)
 #   DRILL_IMAGE_CACHE    a tar file: images are loaded from it before and saved to it after the run
 #   DRILL_NO_FAIL=1      exit 0 after the run; `ci/drills.sh verdict …` gives the verdict later

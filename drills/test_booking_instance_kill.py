@@ -8,8 +8,8 @@ import pytest
 from drillkit import verdicts as V
 from drillkit.faults.base import Target
 from drillkit.faults.process import Kill
-from drillkit.stacks.booking import record_ground_truth
-from drillkit.traffic.citizens import CITIZENS
+
+CITIZENS = "citizens"
 
 RECOVERY_TARGET_S = 3.0
 
@@ -20,7 +20,7 @@ RECOVERY_TARGET_S = 3.0
 def test_booking_instance_kill(drill):
     """Kill booking app-2 under 20 citizens: recovery within 3 s, no booking lost, none twice."""
     with drill.phase("steady"):
-        drill.citizens(20, think=0.1)
+        drill.users("citizens", 20, think=0.1)   # x-drillkit.users.citizens of the booking compose.yaml
         drill.probe()
         drill.wait(2.0)
         drill.check(V.availability(drill.timeline, population=CITIZENS, minimum=0.98, label="steady state"))
@@ -33,9 +33,10 @@ def test_booking_instance_kill(drill):
         drill.wait(1.0)
     with drill.phase("verify"):
         drill.stop_traffic()
-        record_ground_truth(drill, drill.env)
+        drill.ground_truth("bookings")         # active bookings and their slots
+        drill.ground_truth("booking-ids")      # every booking row, cancelled ones too
         drill.check(
             V.recovery_time(drill.timeline, target=RECOVERY_TARGET_S, population=CITIZENS),
-            V.writes_lost(drill.timeline, what="booking-ids"),
+            V.writes_lost(drill.timeline, what="booking-ids", ledger="bookings"),
             V.double_bookings(drill.timeline),
         )

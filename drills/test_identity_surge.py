@@ -15,7 +15,7 @@ the rest served in time); ``no-timeout`` (the defect) lets every login wait — 
 pools grows by the excess every second, clients give up, the instances work off logins nobody waits
 for, and the service is KO for as long as the surge lasts.
 
-Uses only the stack contract's doors: the user kind ``new-logins`` by name (identity's
+Uses only the stack contract's doors: the user kind ``logins`` by name (identity's
 ``x-drillkit.users``), ``env.scale``, the load verdicts.
 """
 
@@ -44,7 +44,7 @@ def test_identity_surge(drill):
         # 4 connections, not this machine's CPU, bounds its logins (~13/s each): instances add capacity
         drill.inject(Latency(link="identity-db", latency=40))
     with drill.phase("inject"):
-        surge = drill.load(SURGE, "new-logins", population="new-logins", wait=False)
+        surge = drill.load(SURGE, "logins", population="new-logins", wait=False)
         scaled = threading.Timer(SCALE_AFTER, lambda: drill.env.scale("app", INSTANCES))
         scaled.start()
         surge.join()

@@ -12,7 +12,8 @@ import pytest
 
 from drillkit import verdicts as V
 from drillkit.faults.link import Latency
-from drillkit.traffic.users import EXISTING, NEW_LOGINS
+
+EXISTING, NEW_LOGINS = "existing-sessions", "new-logins"
 
 # Half of the new logins get *some* answer within this while they cannot succeed. 24 newcomers are
 # more than identity's pools hold (2 nodes x 4 connections): with a pool timeout the waiting ones get
@@ -28,8 +29,8 @@ ANSWER_TARGET_S = 3.5
 def test_registry_login_path_degraded(drill):
     """Slow identity's DB link: existing sessions ≥ 99% available, new logins answered (median ≤ 3.5 s)."""
     with drill.phase("steady"):
-        drill.clerks(10)
-        drill.newcomers(NEWCOMERS, timeout=10.0)
+        drill.users("clerks", 10)
+        drill.users("newcomers", NEWCOMERS, timeout=10.0)   # a fresh login every time: new-logins
         drill.wait(3.0)
         drill.check(V.availability(drill.timeline, population=EXISTING, minimum=0.99, label="steady state"),
                     V.availability(drill.timeline, population=NEW_LOGINS, minimum=0.9, label="steady state"))

@@ -7,10 +7,14 @@ import pytest
 
 from drillkit import verdicts as V
 from drillkit.faults.network import Partition
-from drillkit.stacks.registry import stored_move_ids
-from drillkit.traffic.users import EXISTING
 
-RECOVERY_TARGET_S = 5.0
+EXISTING = "existing-sessions"
+# Sound: a cut-off node fails its health checks (1-s read timeout, fall 2: out after ~2.5 s); a clerk
+# sticky to it fails twice (1.5-s timeouts) and is back after ~3.5-4 s (measured 3.9 s). With
+# lb_health=slow the nodes stay in rotation through the whole 8-s partition: back only after the heal
+# (>= 8 s by construction; measured 8.8 s). 6 s: ~2 s of margin on each side, and a sound run still
+# passes with a third failure cycle (checks late on a loaded machine: ~5.5 s).
+RECOVERY_TARGET_S = 6.0
 
 
 @pytest.mark.drill("registry", fault="partition", scenario="partition between app nodes and the session store",
@@ -19,7 +23,7 @@ RECOVERY_TARGET_S = 5.0
 def test_registry_session_store_partition(drill):
     """Cut app-1 and app-2 off the session store: recovery within 5 s, no session and no write lost."""
     with drill.phase("steady"):
-        drill.clerks(20)
+        drill.users("clerks", 20)
         drill.probe()
         drill.wait(2.0)
         drill.check(V.availability(drill.timeline, population=EXISTING, minimum=0.99, label="steady state"))
@@ -32,7 +36,7 @@ def test_registry_session_store_partition(drill):
         drill.wait(2.0)
     with drill.phase("verify"):
         drill.stop_traffic()
-        drill.record_ground_truth("writes", stored_move_ids(drill.env))
+        drill.ground_truth("writes")
         drill.check(
             V.recovery_time(drill.timeline, target=RECOVERY_TARGET_S, population=EXISTING),
             V.sessions_lost(drill.timeline),

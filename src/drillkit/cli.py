@@ -84,9 +84,9 @@ def _run_drills(args: argparse.Namespace, run) -> None:
     if report.runs:
         _say(f"drill: gc: {report}")
     paths = args.paths or [p for p in DEFAULT_DRILLS if Path(p).exists()]
-    if not args.environments:  # the environments the selected drills use, not always the registry
+    if not args.environments:  # the environments the selected drills use
         from drillkit.selection import environments_used
-        args.environments = environments_used(paths, os.environ.get("DRILLKIT_ENVIRONMENT", "registry"))
+        args.environments = environments_used(paths, os.environ.get("DRILLKIT_ENVIRONMENT") or None)
     if not args.attach:
         for env in args.environments:
             _build(env, args.switch)
@@ -95,6 +95,8 @@ def _run_drills(args: argparse.Namespace, run) -> None:
                    "-o", "console_output_style=classic", "--rootdir", "."]
     for sw in args.switch:
         pytest_args.append(f"--drill-switch={sw}")
+    if args.backend:   # otherwise the plugin reads $DRILLKIT_BACKEND / drill_backend itself
+        pytest_args.append(f"--drill-backend={args.backend}")
     if args.keep_env_on_failure:
         pytest_args.append("--keep-env-on-failure")
     if args.attach:
@@ -278,7 +280,8 @@ def cmd_up(args: argparse.Namespace) -> int:
     from drillkit.lab.environment import Environment
     switches = _switches(args.switch)
     spec = load_environment(args.environment, switches)
-    env = Environment(spec, progress=_say)
+    from drillkit.lab.backend import backend_name
+    env = Environment(spec, progress=_say, backend=backend_name(args.backend, "--backend"))
     env.owner = f"keep:{os.environ.get('USER', 'user')}"
     env.up()
     adhoc = AdhocRun(env.run_id, args.report_dir)
@@ -425,21 +428,30 @@ def cmd_gc(args: argparse.Namespace) -> int:
 
 
 def cmd_images(args: argparse.Namespace) -> int:
-    for env in args.environments or ["registry"]:
+    envs = args.environments
+    if not envs:   # the environments the default drills use
+        from drillkit.selection import environments_used
+        envs = environments_used([p for p in DEFAULT_DRILLS if Path(p).exists()],
+                                 os.environ.get("DRILLKIT_ENVIRONMENT") or None)
+    if not envs:
+        from drillkit.errors import ConfigError
+        raise ConfigError("no environment named and no drill found that names one", field="environments",
+                          fix="give one: drill images ENV (a folder of environments/ or a compose.yaml)")
+    for env in envs:
         _build(env, [])
     return 0
 
 
 def cmd_validate(args: argparse.Namespace) -> int:
-    import yaml
+    """Each file is a scenario (as pytest would collect it) or a Compose file; any content - also
+    bytes that are not text - gives `ok` or one line naming the file (exit 2). Nothing starts."""
+    from drillkit.lab.compose import load_environment
+    from drillkit.scenario.model import load_scenario, looks_like_scenario
     for f in args.files:
         p = Path(f)
-        text = p.read_text(encoding="utf-8") if p.is_file() else ""
-        if p.is_file() and p.suffix in (".yaml", ".yml") and "\nscenario:" in "\n" + text:
-            from drillkit.scenario.model import load_scenario
+        if p.is_file() and looks_like_scenario(p):
             load_scenario(p)
         else:
-            from drillkit.lab.compose import load_environment
             load_environment(f)
         _say(f"{f}: ok")
     return 0
@@ -494,6 +506,9 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--keep-env-on-failure", action="store_true", help="leave a failed drill's environment up")
     r.add_argument("--no-html", action="store_true", help="skip the Allure HTML report")
     r.add_argument("--no-pdf", action="store_true", help="skip the PDF of the management page")
+    r.add_argument("--backend", default=None, choices=["docker", "swarm"],
+                   help="where environments run: docker (one engine, default) or swarm (Docker Swarm, "
+                        "one Docker-in-Docker node per zone); default $DRILLKIT_BACKEND or docker")
     r.set_defaults(func=cmd_run)
 
     ls = sub.add_parser("list", help="list drills and scenarios: stack, fault, severity, source, last verdict")
@@ -510,6 +525,9 @@ def build_parser() -> argparse.ArgumentParser:
     u.add_argument("environment", help="a folder of environments/ or a compose.yaml")
     u.add_argument("-s", "--switch", action="append", default=[], metavar="NAME=VALUE", help="defect switch")
     u.add_argument("--report-dir", default=report_dir, help="where the run's ad-hoc timeline goes (default: reports)")
+    u.add_argument("--backend", default=None, choices=["docker", "swarm"],
+                   help="where environments run: docker (one engine, default) or swarm (Docker Swarm, "
+                        "one Docker-in-Docker node per zone); default $DRILLKIT_BACKEND or docker")
     u.set_defaults(func=cmd_up)
 
     inj = sub.add_parser("inject", help="inject a fault by hand into a run brought up with `drill up`",
@@ -545,7 +563,8 @@ def build_parser() -> argparse.ArgumentParser:
     g.set_defaults(func=cmd_gc)
 
     i = sub.add_parser("images", help="build the images of environments (cached by content)")
-    i.add_argument("environments", nargs="*", help="environments (default: registry)")
+    i.add_argument("environments", nargs="*", help="environments (default: those the drills in drills/ and "
+                                                    "scenarios/ use)")
     i.set_defaults(func=cmd_images)
 
     v = sub.add_parser("validate", help="check Compose files and scenarios; nothing is started")

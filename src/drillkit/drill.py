@@ -14,7 +14,6 @@ from drillkit.faults.base import Fault
 from drillkit.lab.environment import Environment
 from drillkit.timeline import Timeline
 from drillkit.traffic.probe import Probe
-from drillkit.traffic.users import UserPool, clerks
 from drillkit.verdicts.base import FAIL, Verdict
 
 __all__ = ["Drill", "DrillFailed"]
@@ -39,7 +38,7 @@ class Drill:
         self.progress = progress or (lambda m: None)
         self.allure_steps = allure_steps
         self.faults: list[Fault] = []
-        self.pools: list[UserPool] = []
+        self.pools: list[Any] = []            # drillkit.clients.ClientPool
         self.probes: list[Probe] = []
         self.verdicts: list[Verdict] = []
         self.faulted_services: list[str] = []
@@ -69,35 +68,27 @@ class Drill:
         time.sleep(seconds)
 
     # -- traffic ---------------------------------------------------------------------------------
-    def clerks(self, count: int = 20, **kw: Any) -> UserPool:
-        pool = clerks(self.env.url(), self.timeline, count, **kw).start()
-        self.pools.append(pool)
-        if pool.logged_in < count:
-            raise DrillkitError(f"only {pool.logged_in} of {count} clerks could log in before the drill",
-                                fix="the steady state does not hold: look at the entry point's logs")
-        return pool
-
     def users(self, kind: Any, count: int | None = None, *, require_all: bool = True,
               wait_ready: float = 60.0, **opts: Any) -> Any:
         """Start synthetic users; they are stopped with the drill's traffic.
 
-        ``kind``: the name of a user kind of the environment (``x-drillkit.users``), a
-        :class:`~drillkit.clients.UserKind`, a :class:`~drillkit.clients.Client` subclass or a
-        factory ``f(i) -> Client`` — or a ready-made pool (the traffic module's ``UserPool``).
-        ``opts``: ``think``, ``seed``, ``max_duration``, ``name``. Returns once every user is ready
-        (logged in), or raises: the steady state does not hold.
+        ``kind``: the name of a user kind the environment offers (``x-drillkit.users``, or its stack
+        plug-in's code), a :class:`~drillkit.clients.UserKind` or :class:`~drillkit.clients.CodeKind`,
+        a :class:`~drillkit.clients.Client` subclass or a factory ``f(i) -> Client`` — or a
+        :class:`~drillkit.clients.ClientPool` made by the caller (not started yet).
+        ``opts``: ``think``, ``seed``, ``max_duration``, ``name``, and ``timeout``/``first`` for a
+        kind. Returns the pool once every user is ready (logged in), or raises: the steady state does
+        not hold.
         """
-        if hasattr(kind, "users") and hasattr(kind, "start"):     # a UserPool made by the caller
+        from drillkit.clients.pool import ClientPool
+        if isinstance(kind, ClientPool):
             pool = kind
-            pool.start()
-            self.pools.append(pool)
-            total, ready = len(pool.users), pool.logged_in
         else:
             from drillkit.clients.kinds import pool_for
             pool = pool_for(kind, count, timeline=self.timeline, env=self.env, section="users", **opts)
-            self.pools.append(pool)
-            pool.start(wait_ready=wait_ready)
-            total, ready = len(pool.clients), pool.ready
+        self.pools.append(pool)
+        pool.start(wait_ready=wait_ready)
+        total, ready = len(pool.clients), pool.ready
         if require_all and ready < total:
             hint = ""
             errors = getattr(pool, "open_errors", None)
@@ -121,14 +112,6 @@ class Drill:
             raise DrillkitError(f"only {pool.ready} of {len(pool.clients)} {pool.name} clients could open{hint}",
                                 fix="the steady state does not hold: is the service up and reachable?")
         return pool
-
-    def citizens(self, count: int = 20, **kw: Any) -> UserPool:
-        from drillkit.traffic.citizens import citizens
-        return self.users(citizens(self.env.url(), self.timeline, count, **kw))
-
-    def newcomers(self, count: int = 5, **kw: Any) -> UserPool:
-        from drillkit.traffic.users import newcomers
-        return self.users(newcomers(self.env.url(), self.timeline, count, **kw))
 
     def load(self, shape: Any, actions: Any = None, *, label: str | None = None, wait: bool = True,
              **opts: Any):
@@ -198,6 +181,9 @@ class Drill:
 
     # -- faults ----------------------------------------------------------------------------------
     def inject(self, fault: Fault) -> Fault:
+        heal = getattr(fault, "heal_mode", None)
+        if hasattr(heal, "runbook") and hasattr(heal, "fault") and heal.fault is None:
+            heal.fault = fault                 # a runbook heal: steps without a target act on its nodes
         self.faults.append(fault)
         self.progress(f"inject: {fault.describe()}")
         fault.inject(self.env, self.timeline)
@@ -237,22 +223,41 @@ class Drill:
         """Run a runbook now — a name of ``x-drillkit.runbooks``, a `drillkit.runbook.Runbook`, or a
         list of steps — each step timed on the timeline. A failed step raises `RunbookFailed` (one
         sentence). ``fault``: its nodes are the target of steps that name none."""
-        from drillkit.runbook import Runbook, run_runbook
+        from drillkit.runbook import run_runbook
+        return run_runbook(self.env, self.timeline, self._runbook(runbook),
+                           fault_nodes=list(fault.nodes) if fault else None, progress=self.progress)
+
+    def runbook_heal(self, runbook: Any):
+        """A fault's heal that runs a runbook instead of undoing the fault:
+        ``drill.inject(Kill(Target("db"), heal=drill.runbook_heal("promote-replica")))`` — the old
+        primary is never started again; the runbook's steps are timed on the timeline when the fault
+        is healed, and steps that name no target act on the fault's nodes. ``runbook`` as for
+        :meth:`runbook`."""
+        from drillkit.runbook import runbook_heal
+        return runbook_heal(self._runbook(runbook), progress=self.progress)
+
+    def _runbook(self, runbook: Any):
+        from drillkit.runbook import Runbook
         if isinstance(runbook, str):
             books = self.env.spec.runbooks
             if runbook not in books:
                 raise DrillkitError(f"environment {self.env.spec.name!r} has no runbook {runbook!r}",
                                     fix=f"declare it under x-drillkit.runbooks (have: {', '.join(books) or 'none'})")
-            runbook = books[runbook]
+            return books[runbook]
         if not isinstance(runbook, Runbook):
-            runbook = Runbook("steps", tuple(runbook))
-        return run_runbook(self.env, self.timeline, runbook, fault_nodes=list(fault.nodes) if fault else None,
-                           progress=self.progress)
+            return Runbook("steps", tuple(runbook))
+        return runbook
 
     def role(self, name: str, service: str | None = None):
         """The node holding role ``name`` now (`drillkit.roles.resolve_role`)."""
         from drillkit.roles import resolve_role
         return resolve_role(self.env, name, service)
+
+    def role_nodes(self, name: str, service: str | None = None) -> list:
+        """Every node holding role ``name`` now (`drillkit.roles.role_nodes`): after a failover
+        drill exactly one should hold ``primary`` — two is split brain."""
+        from drillkit.roles import role_nodes
+        return role_nodes(self.env, name, service)
 
     # -- verdicts ----------------------------------------------------------------------------------
 

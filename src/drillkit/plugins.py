@@ -2,7 +2,8 @@
 
 drillkit's core knows no stack. A stack offers optional capabilities (Jepsen's ``db.clj`` model):
 
-- **user kinds** — synthetic users (``users: {clerks: 20}``): ``name -> factory``
+- **user kinds** — synthetic users (``users: {clerks: 20}``): ``name ->`` a
+  `drillkit.clients.CodeKind` (or a factory ``f(i) -> Client``)
 - **clients** — client classes for any protocol (``open / invoke / close``): ``kind -> class``
 - **ground-truth readers** — what the stack holds after recovery: ``name -> reader(env)`` returning a
   `drillkit.truth.GroundTruth`, a list of ids, or ``{"ids": [...], "<column>": [...]}``
@@ -189,19 +190,14 @@ def entry_point_plugin(stack: str) -> StackPlugin | None:
 
 # -- the merged view ------------------------------------------------------------------------------
 def _builtins(spec: Any) -> StackPlugin:
-    """What drillkit itself offers a stack: today, the compatibility ground-truth table."""
-    readers: dict[str, Callable] = {}
-    try:
-        from drillkit.scenario.ground_truth import legacy_readers
-        readers.update(legacy_readers(getattr(spec, "stack", "")))
-    except ImportError:  # pragma: no cover - removed in phase 2
-        pass
-    return StackPlugin(name="drillkit", ground_truth=readers)
+    """What drillkit itself offers every stack: nothing stack-specific (the core knows no stack); the
+    built-in step kinds and reader kinds are part of the data language, not of this merge."""
+    return StackPlugin(name="drillkit")
 
 
 def _from_data(spec: Any) -> StackPlugin:
-    """What the Compose file's x-drillkit declares as data (readers; user kinds and clients once
-    their parsers land), as plug-in entries."""
+    """The Compose file's ground-truth readers as plug-in entries (user kinds and clients declared as
+    data are looked up before any plug-in: `drillkit.clients.kinds.lookup`)."""
     return StackPlugin(name=getattr(spec, "stack", ""), ground_truth=dict(getattr(spec, "ground_truth", {}) or {}))
 
 

@@ -20,14 +20,16 @@ import pytest
 __all__ = ["DrillSettings"]
 
 MARKER = ("drill(environment=None, *, switches=None, stack=None, fault=None, scenario=None, "
-          "severity='normal', target=None, source=None): a failover drill against a lab environment; "
-          "switches picks defect variants (e.g. {'sessions': 'node-local'}), fault/scenario/severity "
-          "label the Allure report, source names the incident it rehearses (`drill list` shows it)")
+          "severity='normal', target=None, source=None, backend=None): a failover drill against a lab "
+          "environment; switches picks defect variants (e.g. {'sessions': 'node-local'}), fault/scenario/"
+          "severity label the Allure report, source names the incident it rehearses (`drill list` shows "
+          "it), backend pins docker or swarm")
 
 OPTIONS = [
     # (cli, ini, env, type, default, help)
-    ("--drill-env", "drill_environment", "DRILLKIT_ENVIRONMENT", "string", "registry",
-     "environment for drills whose marker names none (a folder of environments/ or a compose.yaml)"),
+    ("--drill-env", "drill_environment", "DRILLKIT_ENVIRONMENT", "string", "",
+     "environment for drills whose marker names none (a folder of environments/ or a compose.yaml); "
+     "no default: such a drill is an error without it"),
     ("--drill-switch", "drill_switches", "DRILLKIT_SWITCHES", "linelist", [],
      "defect switch NAME=VALUE applied to every drill's environment (repeatable)"),
     ("--keep-env-on-failure", "drill_keep_env_on_failure", "DRILLKIT_KEEP_ENV_ON_FAILURE", "bool", False,
@@ -39,18 +41,22 @@ OPTIONS = [
     ("--drill-attach", "drill_attach", "DRILLKIT_ATTACH", "string", "",
      "run the drills against the environment of a run already up (`drill up`): it is used as it is "
      "and never removed"),
+    ("--drill-backend", "drill_backend", "DRILLKIT_BACKEND", "string", "docker",
+     "where environments run: docker (containers on one engine) or swarm (Docker Swarm services, "
+     "one Docker-in-Docker node per zone); a drill marker's backend= wins"),
 ]
 
 
 @dataclass
 class DrillSettings:
-    environment: str = "registry"
+    environment: str = ""                               # for drills whose marker names none
     switches: dict[str, str] = field(default_factory=dict)
     keep_env_on_failure: bool = False
     probe_interval: float = 0.05
     report_dir: Path = Path("reports")
     attach: str = ""                                    # run id of an environment already up
     used: dict = field(default_factory=dict)            # environment name -> spec, for the report
+    backend: str = "docker"
     results: list = field(default_factory=list)
     environments: dict = field(default_factory=dict)   # (module, env, switches) -> Environment
     kept: list = field(default_factory=list)
@@ -124,6 +130,12 @@ def pytest_configure(config: pytest.Config) -> None:
                                                 field=origin, fix="e.g. --probe-interval 0.05"))) from None
     s.report_dir = Path(vals["drill_report_dir"][0])
     s.attach = str(vals["drill_attach"][0] or "").strip()
+    from drillkit.lab.backend import backend_name
+    raw, origin = vals["drill_backend"]
+    try:
+        s.backend = backend_name(str(raw or "docker"), origin)
+    except ConfigError as exc:
+        raise pytest.UsageError(str(exc)) from None
     config.stash[settings_key] = s
 
     # SIGTERM (CI cancel, `kill`) must run the same teardown as Ctrl-C.
@@ -213,16 +225,31 @@ def drill_env(request: pytest.FixtureRequest, drill_settings: DrillSettings, _dr
 
     kw = _marker_kwargs(request.node)
     env_name = kw.get("environment") or drill_settings.environment
+    if not env_name:
+        from drillkit.errors import ConfigError
+        raise ConfigError(f"{request.node.nodeid}: no environment to drill", field="drill marker",
+                          fix='name it in the marker, @pytest.mark.drill("<environment>", ...), or give '
+                              '--drill-env NAME (ini drill_environment, DRILLKIT_ENVIRONMENT)')
     switches = {**drill_settings.switches, **(kw.get("switches") or {})}
     spec = load_environment(env_name, switches)
-    key = (_module_nodeid(request.node), spec.name, tuple(sorted(spec.chosen.items())))
+    from drillkit.lab.backend import backend_name
+    backend = backend_name(kw.get("backend") or drill_settings.backend, "drill marker backend")
+    key = (_module_nodeid(request.node), spec.name, tuple(sorted(spec.chosen.items())), backend)
     env = drill_settings.environments.get(key)
     tr = request.config.pluginmanager.get_plugin("terminalreporter")
     progress = _progress(request)
+    if not drill_settings.attach and env is not None and env.left_as_is:
+        # an earlier drill handed nodes over to a runbook (e.g. a fenced primary): reset must not
+        # resurrect them, so this drill gets a fresh environment instead
+        progress(f"{spec.name}: {', '.join(sorted(env.left_as_is.values()))}; starting a fresh environment")
+        if env not in drill_settings.kept:      # one kept for debugging stays up (`drill down` removes it)
+            env.down()
+        drill_settings.environments.pop(key, None)
+        env = None
     if drill_settings.attach:
         env = _attached_env(drill_settings, spec, switches, progress)
     elif env is None:
-        env = Environment(spec, progress=progress)
+        env = Environment(spec, progress=progress, backend=backend)
         drill_settings.environments[key] = env
         env.up()
     else:
@@ -306,6 +333,7 @@ def drill(request: pytest.FixtureRequest, drill_env, drill_settings: DrillSettin
         if hasattr(request.node, "function") else request.node.name
     timeline = Timeline(tl_path, drill=request.node.nodeid, run=drill_env.run_id,
                         environment=spec.name, meta={"switches": spec.chosen, "stack": stack,
+                                                     "backend": drill_env.backend.name,
                                                      "fault": fault, "scenario": scenario})
     progress = _progress(request)
     d = Drill(drill_env, timeline, probe_interval=drill_settings.probe_interval, progress=progress)

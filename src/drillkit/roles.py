@@ -128,11 +128,7 @@ def run_bounded(env: "Environment", node: "Node", cmd: tuple[str, ...] | list[st
 
     def go() -> None:
         try:
-            c = env.docker
-            ex = c.api.exec_create(node.container_name, list(cmd), user=user or "")
-            out = c.api.exec_start(ex["Id"]).decode("utf-8", "replace")
-            result["out"] = out
-            result["code"] = c.api.exec_inspect(ex["Id"])["ExitCode"]
+            result["code"], result["out"] = env.backend.exec(node, list(cmd), user=user or "")
         except Exception as exc:  # container gone, engine error: the caller reports it
             result["out"] = f"{type(exc).__name__}: {exc}"
             result["code"] = None

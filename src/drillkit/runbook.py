@@ -22,7 +22,8 @@ Step kinds (`BUILTIN_STEPS`); a stack plug-in can add more (`drillkit.plugins`):
 ``exec``        a command in a target (``on``): exit code (``expect_exit``, default 0) and/or output
                 (``expect_output``, a regular expression) checked; a service with several replicas
                 runs it on every replica that runs
-``wait_until``  a command (as exec) or an HTTP check (``http: /health`` on the entry point) repeated
+``wait_until``  a command (as exec), an HTTP check (``http: /health`` on the entry point) or a role
+                count (``role: primary, holders: 1``: exactly that many running nodes hold it) repeated
                 every ``interval`` until it passes, failing after ``deadline``
 ``link``        repoint a Toxiproxy link's upstream (``{name, upstream}``); if Toxiproxy 2.12 wedges on
                 the update, the proxy is recreated under the same name and listen address, its toxics
@@ -60,7 +61,8 @@ BUILTIN_STEPS = ("exec", "wait_until", "link", "kill", "stop", "start", "sleep",
 FAULT_NODES = "fault"           # a heal step's target: the nodes the fault hit
 _TARGET_OPTS = {"kill": set(), "stop": {"grace"}, "start": {"wait", "deadline"}}
 _EXEC_KEYS = {"on", "command", "user", "expect_exit", "expect_output", "timeout"}
-_WAIT_KEYS = {"on", "command", "http", "user", "expect_exit", "expect_output", "deadline", "interval", "timeout"}
+_WAIT_KEYS = {"on", "command", "http", "role", "holders", "user", "expect_exit", "expect_output", "deadline",
+              "interval", "timeout"}
 _HTTP_KEYS = {"path", "status", "contains", "service", "port", "replica"}
 _LINK_KEYS = {"name", "upstream", "timeout"}
 
@@ -311,14 +313,18 @@ def _step_attrs(kind: str, v: Any, f: str, line: int | None, fld: str, spec: Any
         return attrs, None
     if kind == "wait_until":
         m = _check_keys(v, _WAIT_KEYS, f, line, fld, "{on: db, command: pg_isready, deadline: 60s}")
-        if ("command" in m) == ("http" in m):
-            raise _err("wait_until needs either `command` or `http`", f, line, fld,
-                       "command: <true when exit 0> with on: <target>, or http: /health")
+        if sum(k in m for k in ("command", "http", "role")) != 1:
+            raise _err("wait_until needs one of `command`, `http` or `role`", f, line, fld,
+                       "command: <true when exit 0> with on: <target>, http: /health, or role: primary, holders: 1")
+        if "holders" in m and "role" not in m:
+            raise _err("holders goes with role", f, _line(m, "holders"), f"{fld}.holders", "role: primary, holders: 1")
         attrs = {"deadline": _dur(m.get("deadline", 60), f, _line(m, "deadline"), f"{fld}.deadline", positive=True),
                  "interval": _dur(m.get("interval", 0.5), f, _line(m, "interval"), f"{fld}.interval", positive=True)}
         attrs["timeout"] = _dur(m.get("timeout", min(10.0, attrs["deadline"])), f, _line(m, "timeout"),
                                 f"{fld}.timeout", positive=True)
-        if "command" in m:
+        if "role" in m:
+            attrs.update(_role_count(m, f, line, fld, spec))
+        elif "command" in m:
             attrs.update(target=_target(m.get("on"), f, _line(m, "on") if "on" in m else line, f"{fld}.on", spec,
                                         in_heal),
                          command=_command(m, f, fld), user=m.get("user"), **_expectations(m, f, fld))
@@ -347,6 +353,26 @@ def _step_attrs(kind: str, v: Any, f: str, line: int | None, fld: str, spec: Any
         return {"name": name, "upstream": str(up),
                 "timeout": _dur(m.get("timeout", 10), f, _line(m, "timeout"), f"{fld}.timeout", positive=True)}, None
     raise _err(f"unknown step kind {kind!r}", f, line, fld, f"use one of {', '.join(BUILTIN_STEPS)}")  # pragma: no cover
+
+
+def _role_count(m: dict, f: str, line: int | None, fld: str, spec: Any) -> dict[str, Any]:
+    """``role: primary, holders: 1``: until exactly that many running nodes hold the role (two
+    primaries after a failover is a finding, none is an outage)."""
+    from drillkit.lab.compose import _line
+    roles = getattr(spec, "roles", {}) or {}
+    extra = [k for k in ("on", "user", "expect_exit", "expect_output") if k in m]
+    if extra:
+        raise _err(f"a role check has no {extra[0]}", f, _line(m, extra[0]), f"{fld}.{extra[0]}",
+                   "role: primary, holders: 1 (the role's own check decides)")
+    role = m["role"]
+    if role not in roles:
+        raise _err(f"no role {role!r} is declared", f, _line(m, "role"), f"{fld}.role",
+                   f"declare it under x-drillkit.roles (have: {', '.join(roles) or 'none'})")
+    holders = m.get("holders", 1)
+    if isinstance(holders, bool) or not isinstance(holders, int) or holders < 0:
+        raise _err(f"holders must be a whole number ≥ 0, not {holders!r}", f, _line(m, "holders"),
+                   f"{fld}.holders", "e.g. holders: 1")
+    return {"role": role, "holders": holders}
 
 
 def _is_replica_alias(host: str, spec: Any) -> bool:
@@ -473,7 +499,14 @@ def _do_wait(env, a, fault_nodes, cancel) -> str:
     while True:
         attempts += 1
         try:
-            if "http" in a:
+            if "role" in a:
+                from drillkit.roles import role_nodes
+                held = [n.name for n in role_nodes(env, a["role"])]
+                if len(held) == a["holders"]:
+                    return (f"role {a['role']} held by {', '.join(held) or 'no node'} after {attempts} attempt(s)")
+                last = (f"role {a['role']} held by {len(held)} node(s)" + (f" ({', '.join(held)})" if held else "")
+                        + f", expected {a['holders']}")
+            elif "http" in a:
                 h = a["http"]
                 status, body = _http_once(env, h, min(a["timeout"], max(0.1, end - time.monotonic())))
                 if status == h["status"] and h.get("contains", "") in body and \
@@ -514,7 +547,7 @@ def _do_kill(env, a, fault_nodes, cancel) -> str:
     done = []
     for n in nodes:
         if env.is_running(n):
-            env.docker.api.kill(n.container_name, signal="SIGKILL")
+            env.backend.kill(n, "SIGKILL")
             done.append(n.name)
     return f"killed {', '.join(done)}" if done else f"{', '.join(n.name for n in nodes)} already down"
 
@@ -524,7 +557,7 @@ def _do_stop(env, a, fault_nodes, cancel) -> str:
     nodes = _nodes(env, a["target"], fault_nodes)
     check_blast_radius(env, nodes)
     for n in nodes:
-        env.docker.api.stop(n.container_name, timeout=int(a.get("grace", 5)))
+        env.backend.stop(n, timeout=a.get("grace", 5))
     return f"stopped {', '.join(n.name for n in nodes)}"
 
 
@@ -532,15 +565,14 @@ def _do_start(env, a, fault_nodes, cancel) -> str:
     from drillkit.faults.base import check_blast_radius
     nodes = _nodes(env, a["target"], fault_nodes)
     check_blast_radius(env, nodes)
-    api = env.docker.api
     started = []
     for n in nodes:
-        st = api.inspect_container(n.container_name)["State"]
-        if st["Paused"]:
-            api.unpause(n.container_name)
+        st = env.backend.state(n)
+        if st.paused:
+            env.backend.unpause(n)
             started.append(n.name)
-        elif not st["Running"]:
-            api.start(n.container_name)
+        elif not st.running:
+            env.backend.start(n)
             started.append(n.name)
     if a.get("wait", True):
         deadline = a.get("deadline", 60.0)

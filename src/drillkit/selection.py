@@ -1,10 +1,10 @@
-"""Which environments the selected drills use — so `drill run` builds those images, not the registry's.
+"""Which environments the selected drills use — so `drill run` builds those images and no others.
 
 Read without running anything: a YAML scenario names its ``environment:`` (validated as when it is
-collected); a Python drill names it in ``@pytest.mark.drill("registry", ...)`` (or
+collected); a Python drill names it in ``@pytest.mark.drill("<environment>", ...)`` (or
 ``environment=...``, also in a module's ``pytestmark``), and a drill whose marker names none — or a
 test that only asks for the ``drill``/``drill_env`` fixture — uses the default environment
-(``--drill-env`` / ``DRILLKIT_ENVIRONMENT``, else ``registry``).
+(``--drill-env`` / ``DRILLKIT_ENVIRONMENT``; none if not set).
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ __all__ = ["environments_used"]
 _DRILL_FIXTURES = {"drill", "drill_env"}
 
 
-def environments_used(paths: list[str], default: str = "registry") -> list[str]:
+def environments_used(paths: list[str], default: str | None = None) -> list[str]:
     """Environment references (names or Compose paths) the drills under ``paths`` use, each once
     (by the Compose file it resolves to), in the order first seen."""
     out: list[str] = []
@@ -50,7 +50,7 @@ def _files(paths: list[str]):
             yield p
 
 
-def _refs(paths: list[str], default: str):
+def _refs(paths: list[str], default: str | None):
     from drillkit.scenario.model import looks_like_scenario
     for f in _files(paths):
         if f.suffix in (".yaml", ".yml") and looks_like_scenario(f):
@@ -58,7 +58,7 @@ def _refs(paths: list[str], default: str):
             if ref:
                 yield ref
         elif f.suffix == ".py" and (f.name.startswith("test_") or f.name.endswith("_test.py")):
-            yield from _python_environments(f, default)
+            yield from (ref for ref in _python_environments(f, default) if ref)   # none: pytest says so
 
 
 def _scenario_environment(f: Path) -> str | None:
@@ -76,7 +76,7 @@ def _is_drill_marker(node: ast.AST) -> bool:
         and isinstance(node.func.value, ast.Attribute) and node.func.value.attr == "mark"
 
 
-def _marker_environment(call: ast.Call, default: str) -> str:
+def _marker_environment(call: ast.Call, default: str | None) -> str | None:
     if call.args and isinstance(call.args[0], ast.Constant) and isinstance(call.args[0].value, str):
         return call.args[0].value
     for kw in call.keywords:
@@ -85,7 +85,7 @@ def _marker_environment(call: ast.Call, default: str) -> str:
     return default
 
 
-def _python_environments(f: Path, default: str):
+def _python_environments(f: Path, default: str | None):
     try:
         tree = ast.parse(f.read_text(encoding="utf-8"), filename=str(f))
     except (SyntaxError, UnicodeDecodeError, OSError):

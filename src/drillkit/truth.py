@@ -8,9 +8,9 @@ really holds. Readers are declared by name in the environment's Compose file or 
         writes:                                   # the name the ledger uses (write records' `ledger`)
           kind: sql
           on: {role: primary}                     # whichever node is primary now (drillkit.roles)
-          query: SELECT id FROM moves ORDER BY id
-          user: registry
-          database: registry
+          query: SELECT id FROM orders ORDER BY id
+          user: shop
+          database: shop
 
 Kinds (every reader runs inside the lab's own containers or against the entry point on 127.0.0.1):
 
@@ -167,7 +167,7 @@ def _reader(name: str, raw: Any, f: str, line: int | None, services: dict, roles
                 rx = re.compile(str(v))
             except re.error as exc:
                 raise ConfigError(f"not a regular expression: {exc}", file=f, line=kl, field=kf,
-                                  fix="e.g. match: 'booking:(\\d+)' (group 1 is the id)") from None
+                                  fix="e.g. match: 'order:(\\d+)' (group 1 is the id)") from None
             attrs[k] = rx
         elif k == "columns":
             if not isinstance(v, dict) or not v:
@@ -212,8 +212,8 @@ def _reader(name: str, raw: Any, f: str, line: int | None, services: dict, roles
 
 
 _EXAMPLES = {
-    "sql": "kind: sql, on: db, query: SELECT id FROM moves, user: registry, database: registry",
-    "redis": "kind: redis, on: cache, command: SMEMBERS bookings",
+    "sql": "kind: sql, on: db, query: SELECT id FROM orders, user: shop, database: shop",
+    "redis": "kind: redis, on: cache, command: SMEMBERS orders",
     "http": "kind: http, path: /moves, ids: 'items[*].id'",
     "exec": "kind: exec, on: app, command: cat /data/ids.txt",
     "python": "kind: python, call: ./drill_plugin.py:stored_ids",
@@ -288,9 +288,8 @@ def extract_path(data: Any, path: str) -> list[Any]:
 # -- which readers a drill has ----------------------------------------------------------------------
 def readers_for(spec: Any, extra: dict[str, Any] | None = None) -> dict[str, Any]:
     """Every ground truth a drill on ``spec`` can read, by name: `drillkit.plugins.plugin_for`'s
-    (built-ins — the compatibility table `drillkit.scenario.ground_truth.GROUND_TRUTH` until the
-    shipped stacks declare theirs — < the stack plug-in < the environment's declared readers), then
-    the scenario's ``extra`` readers, which win over all of them."""
+    (the stack plug-in < the environment's declared readers), then the scenario's ``extra`` readers,
+    which win over all of them."""
     from drillkit.plugins import plugin_for
     return {**plugin_for(spec).ground_truth, **(extra or {})}
 

@@ -1,9 +1,11 @@
 """The booking stack (environments/booking) against real containers.
 
 The API contract drills rely on (list, hold, book, cancel; 400/404/409/410 and never a 500 for bad
-input, with nothing written), the citizens' ledger against the database, and the promise of incident
-3: no double booking under a concurrent burst with the sound default — and double bookings with the
-``booking=no-unique`` defect (``allocation=scalable``), the burst repeated so the defect shows.
+input, with nothing written), the ledger of the ``citizens`` user kind (declared as data in
+compose.yaml) against the database read directly, and the promise of incident 3: no double booking
+under a concurrent burst with the sound default — and double bookings with the ``booking=no-unique``
+defect (``allocation=scalable``), the burst repeated so the defect shows. The ground truths the
+verdicts read are the declared readers ``bookings`` and ``booking-ids``.
 
 Set DRILLKIT_TEST_RUN_PREFIX to prefix the run id (object names) of these runs.
 """
@@ -17,19 +19,28 @@ import time
 
 import pytest
 
+import stack_support as S
 from drillkit import labels as L
+from drillkit.clients.kinds import pool_for
+from drillkit.drill import Drill
 from drillkit.errors import DockerUnavailable
 from drillkit.lab.compose import load_environment
 from drillkit.lab.environment import Environment
-from drillkit.stacks import booking as stack
 from drillkit.timeline import Timeline
-from drillkit.traffic.citizens import CITIZENS, Citizen, burst, citizens
 from drillkit.verdicts.duplicates import double_bookings, duplicates
 from drillkit.verdicts.writes import writes_lost
 
 pytestmark = [pytest.mark.lab, pytest.mark.slow]
 
 PREFIX = os.environ.get("DRILLKIT_TEST_RUN_PREFIX", "")
+CITIZENS = "citizens"
+
+
+def read_back(env: Environment, tl: Timeline) -> None:
+    """The declared ground truths, read and recorded as a drill's verify phase does."""
+    d = Drill(env, tl, allure_steps=False)
+    d.ground_truth("bookings")
+    d.ground_truth("booking-ids")
 
 
 def start(switches: dict[str, str]) -> Environment:
@@ -133,7 +144,7 @@ BAD_PATHS = [
 
 
 def test_bad_input_is_4xx_never_500_and_writes_nothing(sound):
-    before = stack.counts(sound)
+    before = S.booking_counts(sound)
     seen = []
     for body, want in BAD_HOLDS:
         seen.append(("POST /holds", body[:40], want, raw(sound, "POST", "/holds", body)[0]))
@@ -144,7 +155,7 @@ def test_bad_input_is_4xx_never_500_and_writes_nothing(sound):
     wrong = [s for s in seen if s[2] != s[3]]
     assert not wrong, wrong
     assert all(s[3] < 500 for s in seen)
-    assert stack.counts(sound) == before
+    assert S.booking_counts(sound) == before
 
 
 def test_expired_hold_is_410_and_books_nothing(sound):
@@ -152,51 +163,57 @@ def test_expired_hold_is_410_and_books_nothing(sound):
     status, hold = raw(sound, "POST", "/holds", json.dumps({"slot_id": slot, "citizen": "late"}))
     assert status == 201
     # HOLD_TTL is 30 s; age the hold in the database instead of waiting.
-    stack.psql(sound, f"UPDATE holds SET expires_at = now() - interval '1 second' WHERE id = '{hold['hold_id']}'")
-    before = stack.counts(sound)
+    S.booking_psql(sound, f"UPDATE holds SET expires_at = now() - interval '1 second' WHERE id = '{hold['hold_id']}'")
+    before = S.booking_counts(sound)
     status, body = raw(sound, "POST", "/bookings", json.dumps({"hold_id": hold["hold_id"]}))
     assert status == 410, body
-    assert stack.counts(sound) == before
+    assert S.booking_counts(sound) == before
     status, again = raw(sound, "POST", "/holds", json.dumps({"slot_id": slot, "citizen": "next"}))
     assert status == 201, again                                   # the expired hold freed the slot
 
 
 def test_citizens_ledger_matches_the_database(sound):
     tl = Timeline()
-    pool = citizens(sound.url(), tl, 6, seed=3, think=0.05, cancel_ratio=0.3, max_duration=4.0)
+    pool = pool_for("citizens", 6, timeline=tl, env=sound, seed=3, think=0.05, max_duration=4.0)
     with pool:
         time.sleep(3.0)
-    stack.record_ground_truth(tl, sound)
+    read_back(sound, tl)
     probes = tl.probes(CITIZENS)
     assert probes and sum(p["ok"] for p in probes) / len(probes) > 0.95
-    ledger = [w for w in tl.writes() if w["op"] == "booking"]
-    assert len(ledger) >= 5 and all("slot" in w for w in ledger)
-    active = {b.id: b.slot for u in pool.users for b in u.ledger}
+    ledger = [w for w in tl.writes(ledger="bookings", outcome="ok")]
+    assert len(ledger) >= 5 and all(w["op"] == "booking" and "slot" in w and "office" in w for w in ledger)
+    rows = S.booking_rows(sound)                                   # the test's own count, straight from the db
+    assert all(rows["active"].get(w["id"]) == str(w["slot"]) for w in ledger)   # every booking, on its slot
     truth = tl.ground_truth("bookings")
-    held = dict(zip(truth["ids"], truth["slots"]))
-    assert all(held.get(i) == s for i, s in active.items())       # every active booking, on its slot
-    cancelled = {b.id for u in pool.users for b in u.cancelled}
-    assert cancelled <= set(truth["cancelled"])
-    for v in (double_bookings(tl), duplicates(tl, "booking-ids"), writes_lost(tl, what="booking-ids")):
+    assert dict(zip(truth["ids"], truth["slots"])) == rows["active"]            # the declared reader agrees
+    assert sorted(tl.ground_truth("booking-ids")["ids"], key=int) == sorted([*rows["active"], *rows["cancelled"]], key=int)
+    for v in (double_bookings(tl), duplicates(tl, "bookings"), writes_lost(tl, what="booking-ids", ledger="bookings"),
+              writes_lost(tl, what="bookings")):
         assert v.status == "pass", v.sentence
 
 
-def rush(env: Environment, tl: Timeline, bursts: int, day: str, size: int = 20) -> list[int]:
+def rush(env: Environment, bursts: int, day: str, size: int = 20, answers: list | None = None) -> list[int]:
     """`bursts` bursts of `size` citizens, each on its own free slot; bookings acknowledged per burst."""
     status, body = raw(env, "GET", f"/offices/4/slots?date={day}&limit={bursts}")
     assert status == 200 and body["count"] == bursts
-    return [len(burst(env.url(), tl, s["id"], size)) for s in body["slots"]]
+    acked = []
+    for s in body["slots"]:
+        got = S.burst(env.url(), s["id"], size)
+        if answers is not None:
+            answers += got
+        acked.append(sum(1 for g in got if "id" in g))
+    return acked
 
 
 def test_no_double_booking_under_a_burst(sound):
-    tl = Timeline()
-    acked = rush(sound, tl, 5, "2026-01-06")
-    stack.record_ground_truth(tl, sound)
+    tl, answers = Timeline(), []
+    acked = rush(sound, 5, "2026-01-06", answers=answers)
+    read_back(sound, tl)
     assert all(n <= 1 for n in acked), acked
     assert sum(acked) >= 3, acked                                  # the bursts did book
-    assert stack.counts(sound)["double_booked_slots"] == 0
+    assert S.booking_counts(sound)["double_booked_slots"] == 0
     assert double_bookings(tl).status == "pass"
-    assert not [p for p in tl.probes(CITIZENS) if p["status"] and p["status"] >= 500]
+    assert not [a for a in answers if any(isinstance(v, int) and v >= 500 for v in a.values())]
 
 
 def test_no_unique_defect_double_books():
@@ -205,11 +222,11 @@ def test_no_unique_defect_double_books():
         tl = Timeline()
         acked: list[int] = []
         for day in ("2026-01-07", "2026-01-08", "2026-01-09"):     # up to 3 rounds of 4 bursts
-            acked += rush(env, tl, 4, day)
+            acked += rush(env, 4, day)
             if sum(n > 1 for n in acked) >= 2:
                 break
-        stack.record_ground_truth(tl, env)
-        counts = stack.counts(env)
+        read_back(env, tl)
+        counts = S.booking_counts(env)
     finally:
         env.down()
     v = double_bookings(tl)

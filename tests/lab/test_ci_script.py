@@ -76,7 +76,7 @@ def test_ci_script_end_to_end(tmp_path, docker):
     # 2. a drill that finds a defect: exit 1, the sentence as an annotation, the stack step fails
     defect = ci_script(reports, gh, f"{TINY_DRILLS}::test_tiny_entry_replica_kill")
     assert defect.returncode == 1, defect.stderr[-3000:]
-    assert re.search(r"::error title=Defect found: tiny: the entry replica is lost::.*recovery", defect.stdout)
+    assert re.search(r"::error title=Defect found: tiny: the entry replica is lost::.*recover", defect.stdout)
     assert "Traceback" not in defect.stderr
     assert ci_script(reports, gh, "verdict", "defect").returncode == 1
     assert ci_script(reports, gh, "verdict", "lab").returncode == 0

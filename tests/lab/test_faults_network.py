@@ -7,7 +7,6 @@ gone, no iptables rule or toxic is left, and the timeline holds the inject and h
 from __future__ import annotations
 
 import json
-import time
 import urllib.request
 
 import pytest
@@ -216,16 +215,35 @@ def test_dns_failure_refuses_a_name_pinned_in_etc_hosts(env, tl):
 
 # -- link.py ---------------------------------------------------------------------------------------
 
-def _latency(r):
-    assert r["bytes"] > BLOB and r["first_byte"] >= 0.3, r
+# Each toxic: its effect on one fetch (bounds from the toxic's own figures, with room for timer
+# granularity: slowness of the machine only lengthens a fetch), and the effect gone after the heal,
+# judged against the fetch during the toxic in the same test - never against a fixed time.
+def _latency(r):  # 300 ms ± 10 ms before the first byte
+    assert r["bytes"] > BLOB and r["first_byte"] >= 0.9 * (300 - 10) / 1000, r
 
 
-def _bandwidth(r):  # 50 KB at 100 KB/s
-    assert r["bytes"] > BLOB and r["seconds"] >= 0.4, r
+def _latency_gone(after, during):
+    return after["first_byte"] < during["first_byte"] / 2
 
 
-def _slow_close(r):  # the data as usual, the EOF 500 ms later
-    assert r["bytes"] > BLOB and r["seconds"] - r["first_byte"] >= 0.45, r
+def _bandwidth(r):  # 50 KB at 100 KB/s: about 0.5 s
+    assert r["bytes"] > BLOB and r["seconds"] >= 0.8 * BLOB / (100 * 1000), r
+
+
+def _bandwidth_gone(after, during):
+    return after["seconds"] < during["seconds"] / 2
+
+
+def _tail(r):  # from the first byte to the end of the stream
+    return r["seconds"] - r["first_byte"]
+
+
+def _slow_close(r):  # the data as usual, the EOF 500 ms later (the first byte may come a little after
+    assert r["bytes"] > BLOB and _tail(r) >= 0.6 * 0.5, r   # the store closed: less than 500 ms apart)
+
+
+def _slow_close_gone(after, during):
+    return _tail(after) < _tail(during) / 2
 
 
 def _hang(r):
@@ -240,25 +258,33 @@ def _sliced(r):  # ~100-byte pieces 0.5 ms apart instead of a few large reads
     assert r["bytes"] > BLOB and r["chunks"] >= 100, r
 
 
+def _sliced_gone(after, during):
+    return after["chunks"] < during["chunks"] / 2
+
+
 def _limited(r):
     assert 0 < r["bytes"] <= 1000 and r["error"] is None, r
 
 
+def _whole(after, during):  # the whole blob, no error: checked for every kind
+    return True
+
+
 TOXICS = [
-    ("latency", lambda: Latency(link="client-store", latency=300, jitter=10), _latency),
-    ("bandwidth", lambda: Bandwidth(link="client-store", rate=100), _bandwidth),
-    ("slow_close", lambda: SlowClose(link="client-store", delay=500), _slow_close),
+    ("latency", lambda: Latency(link="client-store", latency=300, jitter=10), _latency, _latency_gone),
+    ("bandwidth", lambda: Bandwidth(link="client-store", rate=100), _bandwidth, _bandwidth_gone),
+    ("slow_close", lambda: SlowClose(link="client-store", delay=500), _slow_close, _slow_close_gone),
     # upstream: the request never reaches the store (downstream, the store's close still ends it)
-    ("timeout", lambda: Timeout(link="client-store", timeout=0, stream="upstream"), _hang),
-    ("reset_peer", lambda: ResetPeer(link="client-store", timeout=0), _reset),
+    ("timeout", lambda: Timeout(link="client-store", timeout=0, stream="upstream"), _hang, _whole),
+    ("reset_peer", lambda: ResetPeer(link="client-store", timeout=0), _reset, _whole),
     ("slicer", lambda: Slicer(link="client-store", average_size=100, size_variation=20, delay=500),
-     _sliced),
-    ("limit_data", lambda: LimitData(link="client-store", bytes=1000), _limited),
+     _sliced, _sliced_gone),
+    ("limit_data", lambda: LimitData(link="client-store", bytes=1000), _limited, _whole),
 ]
 
 
-@pytest.mark.parametrize("kind, make, effect", TOXICS, ids=[t[0] for t in TOXICS])
-def test_toxic(env, tl, kind, make, effect):
+@pytest.mark.parametrize("kind, make, effect, gone", TOXICS, ids=[t[0] for t in TOXICS])
+def test_toxic(env, tl, kind, make, effect, gone):
     base = fetch(env)
     assert base["bytes"] > BLOB and base["error"] is None, base
     fault = make()
@@ -270,8 +296,13 @@ def test_toxic(env, tl, kind, make, effect):
     note(kind, tl, fault, t_effect, f"({during['seconds']} s, {during['bytes']} B, {during['chunks']} reads"
                                     f"{', ' + during['error'] if during['error'] else ''})")
     assert env.links.toxics("client-store") == []
-    after = fetch(env)
-    assert after["bytes"] > BLOB and after["seconds"] < 0.3 and after["error"] is None, after
+    for _ in range(3):  # a busy moment of the shared machine can slow one fetch: up to 3 tries
+        after = fetch(env)
+        assert after["bytes"] > BLOB and after["error"] is None, after
+        if gone(after, during):
+            break
+    else:
+        pytest.fail(f"{kind}: still in effect after the heal: {after} (during: {during})")
     assert events(tl, fault) == ["inject", "heal"]
 
 
@@ -307,7 +338,6 @@ def test_link_fault_refuses_an_unknown_link(env, tl):
 
 def test_zone_kill_and_heal(env, tl):
     fault = ZoneKill(zone="zone-a")
-    t0 = time.monotonic()
     with fault.active(env, tl):
         t_effect = tl.now()  # the kill has returned: the nodes are down
         running = {n.name: env.is_running(n) for n in env.all_nodes()}
@@ -320,7 +350,6 @@ def test_zone_kill_and_heal(env, tl):
                                                                        "client-1:8080": "ok"}
     assert events(tl, fault) == ["inject", "heal"]
     assert sorted(tl.fault_windows()[0].targets) == ["netlab/client-1", "netlab/web-1"]
-    assert time.monotonic() - t0 < 30
 
 
 def test_zone_partition(env, tl):

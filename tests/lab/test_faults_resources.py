@@ -90,19 +90,21 @@ def rss_mb(env):
 # -- cpu_stress / memory_pressure --------------------------------------------------------------------
 
 def test_cpu_stress_busies_the_node_and_heal_stops_it(env, tl):
-    # thresholds leave room for a shared machine: one worker at 100 % gets well under a core when
-    # other containers compete; the idle box uses about 0.01
-    assert cpu_cores(env) < 0.15
+    # against the same box's idle use measured here (about 0.01 core): one worker at 100 % gets well
+    # under a core when other containers compete, but many times the idle use; 0.1 core is the floor
+    idle = cpu_cores(env)
+    busy = max(4 * idle, 0.1)
     fault = create("cpu_stress", "box", workers=1, load=100, limit=30)
     fault.inject(env, tl)
     try:
-        assert wait_for(lambda: cpu_cores(env, 0.25) > 0.25, timeout=8)
+        assert wait_for(lambda: cpu_cores(env, 0.25) > busy, timeout=8), (idle, cpu_cores(env))
         latency("cpu_stress", tl, tl.now())  # within one 0.25 s sample
+        stressed = cpu_cores(env)
         assert "stress-ng" in sh(env, "box", "ps -eo args")[1]
     finally:
         fault.heal(env, tl)
     assert "stress-ng" not in sh(env, "box", "ps -eo args")[1]
-    assert cpu_cores(env) < 0.15
+    assert wait_for(lambda: cpu_cores(env) < max(stressed / 3, 2 * idle), timeout=5), (idle, stressed)
     assert [e for e, _ in events(tl, fault)] == ["inject", "heal"]
     assert events(tl, fault)[0][1]["workers"] == 1 and events(tl, fault)[0][1]["load"] == 100
 
@@ -190,30 +192,40 @@ def test_connection_exhaustion_refuses_new_clients_until_healed(env, tl):
 
 # -- clock_skew --------------------------------------------------------------------------------------
 
-def box_skew(env) -> float:
-    return float(sh(env, "box", "date +%s.%N")[1]) - time.time()
+def clock_at(env, cmd: str, offset: float, age: float = 0.0) -> bool:
+    """Whether the clock the box reports (by `cmd`) is this machine's clock + `offset`: the time it
+    printed must lie between the host's clock before and after the exec (however slow the exec),
+    less `age` for a value written earlier, with half a second for clock granularity."""
+    before = time.time()
+    seen = float(sh(env, "box", cmd)[1].split()[0])
+    after = time.time()
+    return before + offset - age - 0.5 <= seen <= after + offset + 0.5
 
 
-def service_skew(env) -> float:
-    """Skew of the box's running service (what it last wrote to /tmp/now), minus the write age."""
-    return float(sh(env, "box", "cat /tmp/now")[1].split()[0]) - time.time()
+def box_at(env, offset: float) -> bool:
+    return clock_at(env, "date +%s.%N", offset)
+
+
+def service_at(env, offset: float) -> bool:
+    """The box's running service writes its clock to /tmp/now every 0.2 s (2 s: a starved box)."""
+    return clock_at(env, "cat /tmp/now", offset, age=2.0)
 
 
 def test_clock_skew_moves_the_clock_and_heal_puts_it_back(env, tl):
-    assert abs(box_skew(env)) < 2 and abs(service_skew(env)) < 2
+    assert box_at(env, 0) and service_at(env, 0)
     fault = create("clock_skew", "box", offset="+2h")
     with fault.active(env, tl):
-        assert abs(box_skew(env) - 7200) < 2  # new processes at once
-        assert wait_for(lambda: abs(service_skew(env) - 7200) < 2, timeout=5)  # the running one soon
+        assert box_at(env, 7200)  # new processes at once
+        assert wait_for(lambda: service_at(env, 7200), timeout=5)  # the running one soon
         latency("clock_skew (running service)", tl, tl.now())
-    assert abs(box_skew(env)) < 2
-    assert wait_for(lambda: abs(service_skew(env)) < 2, timeout=5)
+    assert box_at(env, 0)
+    assert wait_for(lambda: service_at(env, 0), timeout=5)
     assert [e for e, _ in events(tl, fault)] == ["inject", "heal"]
 
     back = ClockSkew("box", offset="-30m")
     with back.active(env, tl):
-        assert abs(box_skew(env) + 1800) < 2
-    assert abs(box_skew(env)) < 2
+        assert box_at(env, -1800)
+    assert box_at(env, 0)
 
 
 def test_clock_skew_validates_and_needs_libfaketime(env, tl):

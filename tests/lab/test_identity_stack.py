@@ -1,8 +1,9 @@
 """The identity stack (environments/identity) against real containers.
 
 The contract drills rely on — a login is costly (PBKDF2) and yields a token every replica accepts,
-PIN resets are acknowledged only when stored, bad input is a 4xx and never a 500 — and incident 6's
-defect: with the database link slowed (Toxiproxy latency on ``identity-db``) and a surge of new
+PIN resets are acknowledged only when stored, bad input is a 4xx and never a 500; the user kinds of
+its Compose file (``logins``, ``pin-requests``) and its declared ground truths against the database
+read directly — and incident 6's defect: with the database link slowed (Toxiproxy latency on ``identity-db``) and a surge of new
 logins, the sound ``db_pool=timeout`` answers the logins it cannot serve with fast 503s, while
 ``db_pool=no-timeout`` lets them hang until the clients give up.
 
@@ -21,18 +22,21 @@ import os
 import statistics
 import time
 
+import yaml
+
 import pytest
 
+import stack_support as S
 from drillkit import labels as L
+from drillkit.clients.declare import parse_user_kind
+from drillkit.clients.kinds import pool_for
+from drillkit.drill import Drill
 from drillkit.errors import DockerUnavailable
-from drillkit.lab.compose import load_environment
+from drillkit.lab.compose import _Loader, load_environment
 from drillkit.lab.environment import Environment
 from drillkit.lab.links import Toxic
-from drillkit.stacks import identity as stack
 from drillkit.timeline import Timeline
-from drillkit.traffic.identity_users import (NEW_LOGINS, PIN_REQUESTS, login_action, new_logins,
-                                             pin_requests)
-from drillkit.traffic.shapes import Constant, LoadGenerator
+from drillkit.traffic.shapes import Constant, LoadGenerator, kind_action
 from drillkit.verdicts.duplicates import duplicates
 from drillkit.verdicts.writes import writes_lost
 
@@ -40,6 +44,8 @@ pytestmark = [pytest.mark.lab, pytest.mark.slow]
 
 PREFIX = os.environ.get("DRILLKIT_TEST_RUN_PREFIX", "")
 LATENCY_MS = 300
+NEW_LOGINS, PIN_REQUESTS = "new-logins", "pin-requests"
+figures = S.plugin_module("identity", "figures.py")       # wasted_logins: the stack's own figure
 
 
 def start(switches: dict[str, str]) -> Environment:
@@ -82,14 +88,21 @@ def login(env: Environment, user: str, password: str = "drill"):
     return raw(env, "POST", "/login", json.dumps({"user": user, "password": password}))
 
 
+LOGIN_COST_RATIO = 4   # seen here: 7x on a fast core (10.5 ms vs 1.5 ms), about 20x on the lab machine
+
+
 def test_login_costs_a_hash_and_yields_a_token(sound):
-    versions = [raw(sound, "GET", "/version")[2] for _ in range(5)]
-    results = [login(sound, f"citizen-{i:04d}") for i in range(1, 6)]
+    versions, results = [], []
+    for i in range(1, 8):          # interleaved: the machine's noise hits both kinds alike
+        versions.append(raw(sound, "GET", "/version")[2])
+        results.append(login(sound, f"citizen-{i:04d}"))
     assert all(s == 200 for s, _, _ in results), results
     _, body, _ = results[0]
     assert body["user"] == "citizen-0001" and body["kind"] == "citizen" and body["expires_in"] == 3600
-    # PBKDF2 with 30,000 iterations: a login costs clearly more than a cheap request
-    assert statistics.median(r[2] for r in results) > statistics.median(versions) + 0.015
+    # PBKDF2 with 30,000 iterations: a login costs several times the same machine's cheap request,
+    # however fast its cores (a ratio, never a number of milliseconds)
+    login_s, cheap_s = statistics.median(r[2] for r in results), statistics.median(versions)
+    assert login_s > LOGIN_COST_RATIO * cheap_s, f"login {login_s * 1000:.1f} ms, /version {cheap_s * 1000:.1f} ms"
     nodes = set()
     for _ in range(4):                                   # the token is valid on every replica
         status, who, _ = raw(sound, "GET", f"/tokens/{body['token']}")
@@ -128,7 +141,7 @@ BAD = [
 
 
 def test_bad_input_is_4xx_never_500_and_writes_nothing(sound):
-    pins, logins = stack.stored_pin_requests(sound), stack.login_counts(sound)
+    pins, logins = S.stored_pin_requests(sound), S.login_counts(sound)
     seen = []
     for case in BAD:
         method, path, *rest = case
@@ -136,39 +149,61 @@ def test_bad_input_is_4xx_never_500_and_writes_nothing(sound):
         seen.append((method, path, (body or b"")[:30], want, raw(sound, method, path, body)[0]))
     wrong = [s for s in seen if s[3] != s[4]]
     assert not wrong, wrong
-    assert stack.stored_pin_requests(sound) == pins
-    assert stack.login_counts(sound) == logins
+    assert S.stored_pin_requests(sound) == pins
+    assert S.login_counts(sound) == logins
+
+
+# A test's own kind, as a scenario may define one: new logins, a fifth of them with a wrong password
+# (401 is then the correct answer), and every 3rd iteration a check of the last token (existing sessions).
+CHECKERS = """
+population: new-logins
+user: "checker-{i:02d}"
+steps:
+  - {name: POST /login, method: POST, path: /login, body: {user: "citizen-{random:1..500:04d}", password: drill},
+     expect: [200], save: {tok: body.token}, weight: 4}
+  - {name: POST /login (wrong password), method: POST, path: /login, body: {user: "citizen-{random:1..500:04d}", password: wrong},
+     expect: [401], weight: 1}
+  - {name: "GET /tokens/{t}", path: "/tokens/{tok}", every: 3, population: existing-sessions}
+"""
 
 
 def test_pin_requests_and_logins_ledger(sound):
     tl = Timeline()
-    pins = pin_requests(sound.url(), tl, 3, seed=1, think=0.05, max_duration=3.0)
-    logins = new_logins(sound.url(), tl, 2, seed=2, think=0.05, validate_every=3, bad_password_ratio=0.2,
-                        max_duration=3.0)
+    checkers = parse_user_kind("checkers", yaml.load(CHECKERS, Loader=_Loader), file="test")
+    pins = pool_for("pin-requests", 3, timeline=tl, env=sound, seed=1, think=0.05, max_duration=3.0)
+    logins = pool_for(checkers, 2, timeline=tl, env=sound, seed=2, think=0.05, max_duration=3.0)
     with pins, logins:
         time.sleep(2.5)
-    stack.record_ground_truth(tl, sound)
+    d = Drill(sound, tl, allure_steps=False)
+    d.ground_truth("pin-resets")
+    d.ground_truth("logins")
     for pop in (PIN_REQUESTS, NEW_LOGINS, "existing-sessions"):
         probes = tl.probes(pop)
         assert probes and all(p["ok"] for p in probes), (pop, [p for p in probes if not p["ok"]][:3])
-    assert len([w for w in tl.writes() if w["op"] == "pin-reset"]) >= 5
+    acked = [w["id"] for w in tl.writes(ledger="pin-resets", outcome="ok")]
+    assert len(acked) >= 5 and all(w["op"] == "pin-reset" for w in tl.writes(ledger="pin-resets"))
+    assert set(acked) <= set(S.stored_pin_requests(sound))          # the test's own count
     assert writes_lost(tl, what="pin-resets").status == "pass"
     assert duplicates(tl, "pin-resets").status == "pass"
-    assert stack.wasted_logins(tl) is not None
+    assert len(tl.ground_truth("logins")["ids"]) == S.login_counts(sound)["ok"]
+    assert figures.wasted_logins(tl) is not None
 
 
 def surge(env: Environment) -> tuple[dict, dict]:
     """Warm the pools, slow the DB link, fire 20 new logins/s for 5 s (client timeout 4 s)."""
-    tl = Timeline()
-    LoadGenerator(env.url(), tl, Constant(8, 1.0), login_action, workers=8, timeout=5, population="warm").run()
+    warm_tl, tl = Timeline(), Timeline()
+    LoadGenerator(env.url(), warm_tl, Constant(8, 1.0), kind_action("logins", env=env, timeout=5), workers=8,
+                  timeout=5, population="warm").run()
     env.links.add_toxic("identity-db", Toxic("latency", {"latency": LATENCY_MS}, name="slow-db"))
-    try:
-        res = LoadGenerator(env.url(), tl, Constant(20, 5.0), login_action, workers=64, timeout=4.0,
-                            population=NEW_LOGINS).run()
+    try:   # the stack's own `logins` kind, one login per arrival (client timeout 4 s)
+        res = LoadGenerator(env.url(), tl, Constant(20, 5.0), kind_action("logins", env=env, timeout=4.0),
+                            workers=64, timeout=4.0, population=NEW_LOGINS).run()
     finally:
         env.links.remove_toxic("identity-db", "slow-db")
     probes = tl.probes(NEW_LOGINS)
-    fast_503 = [p for p in probes if p["status"] == 503 and p["latency"] < 3.0]
+    # told: a 503 that reached the client before its 4 s timeout (how fast is the machine's business;
+    # that it came at all, instead of the client giving up, is the pool's)
+    fast_503 = [p for p in probes if p["status"] == 503]
     hung = [p for p in probes if p["error"] and ("timeout" in p["error"] or "not sent" in p["error"])]
     out = {"arrivals": res.arrivals, "ok": res.ok, "fast_503": len(fast_503), "hung": len(hung),
            "statuses": res.statuses}

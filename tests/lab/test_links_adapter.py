@@ -23,13 +23,15 @@ def test_latency_toxic_add_get_update_remove(tiny):
     base = fetch_ms(tiny)
     links.add_toxic("client-web", Toxic("latency", {"latency": 300, "jitter": 0}, stream="downstream"))
     assert links.toxic("client-web", "latency_downstream")["attributes"]["latency"] == 300
-    assert fetch_ms(tiny) >= 300
+    assert fetch_ms(tiny) >= 300          # a lower bound: a slow machine only adds to it
     links.update_toxic("client-web", "latency_downstream", attributes={"latency": 600, "jitter": 0})
     assert links.toxic("client-web", "latency_downstream")["attributes"]["latency"] == 600
-    assert fetch_ms(tiny) >= 600
+    slowed = fetch_ms(tiny)
+    assert slowed >= 600
     links.remove_toxic("client-web", "latency_downstream")
     assert links.toxics("client-web") == []
-    assert fetch_ms(tiny) < base + 250
+    # the toxic is gone: the fastest of three fetches is nearer the baseline than the slowed fetch
+    assert min(fetch_ms(tiny) for _ in range(3)) < (base + slowed) / 2
 
 
 def test_link_down_and_up(tiny):
@@ -40,7 +42,7 @@ def test_link_down_and_up(tiny):
             fetch_ms(tiny)
     finally:
         links.set_enabled("client-web", True)
-    assert fetch_ms(tiny) < 1000
+    fetch_ms(tiny)                        # answers again (fetch_ms raises if it does not)
 
 
 def test_errors_are_link_errors_with_fixes(tiny):

@@ -6,14 +6,12 @@
   (``no-timeout``).
 
 Each figure is checked against the test's own count in the drill's timeline file. The kinds the drills
-name (booking ``citizens``, identity ``new-logins``) come from the environments' ``x-drillkit.users``;
-until those declare them, the ``shipped_kinds`` plug-in adds them as data (a no-op afterwards).
+name (booking ``citizens-any-day``, identity ``logins``) are the environments' ``x-drillkit.users``.
 """
 
 from __future__ import annotations
 
 import json
-import os
 import re
 import subprocess
 import sys
@@ -27,10 +25,9 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 def run(tmp_path: Path, drill: str, *switches: str) -> tuple[int, str, list[dict]]:
-    cmd = [sys.executable, "-m", "pytest", drill, "-p", "shipped_kinds", "-p", "no:cacheprovider", "--rootdir",
+    cmd = [sys.executable, "-m", "pytest", drill, "-p", "no:cacheprovider", "--rootdir",
            str(ROOT), f"--drill-report-dir={tmp_path}"] + [f"--drill-switch={s}" for s in switches]
-    env = {**os.environ, "PYTHONPATH": str(ROOT / "tests" / "lab")}
-    proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=600, env=env)
+    proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=600)
     (timeline,) = (tmp_path / "timelines").glob("*.jsonl")
     recs = [json.loads(x) for x in timeline.read_text().splitlines() if x.strip()]
     return proc.returncode, proc.stdout + proc.stderr, recs

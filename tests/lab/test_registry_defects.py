@@ -19,8 +19,10 @@ import pytest
 from drillkit.faults.base import Target
 from drillkit.faults.process import Kill
 from drillkit.lab.links import Toxic
-from drillkit.stacks import registry as R
 from drillkit.timeline import Timeline
+import stack_support as S
+
+P = S.plugin_module("registry")   # the registry's plug-in: the v2 image, upgrade_node, lb helpers
 from test_registry_stack import FIGURES, start
 
 pytestmark = [pytest.mark.lab, pytest.mark.slow]
@@ -42,14 +44,14 @@ def test_pool_small_queues_under_concurrent_load(env):
     """app-1/app-2 keep the drifted pool of 1 (the switch); app-3/app-4 are redeployed with the sound
     pool of 8. 16 clients, 4 per node, at the same time: the small-pool nodes' p95 is far higher."""
     with ThreadPoolExecutor(2) as pool:
-        list(pool.map(lambda n: R.upgrade_node(env, n, "1", environment={"POOL": "sound"}, drain_s=0.2), (3, 4)))
+        list(pool.map(lambda n: P.upgrade_node(env, n, "1", environment={"POOL": "sound"}, drain_s=0.2), (3, 4)))
     url = env.url()
-    assert R.call(url, "GET", "/version", node="app-1")[1]["switches"]["pool_size"] == 1
-    assert R.call(url, "GET", "/version", node="app-3")[1]["switches"]["pool_size"] == 8
-    tokens = {f"app-{n}": R.login(url, f"clerk-02{n}", node=f"app-{n}") for n in (1, 2, 3, 4)}
+    assert S.call(url, "GET", "/version", node="app-1")[1]["switches"]["pool_size"] == 1
+    assert S.call(url, "GET", "/version", node="app-3")[1]["switches"]["pool_size"] == 8
+    tokens = {f"app-{n}": S.login(url, f"clerk-02{n}", node=f"app-{n}") for n in (1, 2, 3, 4)}
     env.links.add_toxic("app-db", Toxic("latency", {"latency": DB_RTT_MS, "jitter": 0}, name="db_rtt"))
     try:
-        result = R.latency_by_node_group(url, tokens, {"small": {"app-1", "app-2"}, "sound": {"app-3", "app-4"}},
+        result = S.latency_by_node_group(url, tokens, {"small": {"app-1", "app-2"}, "sound": {"app-3", "app-4"}},
                                          clients=16, duration=6.0)
     finally:
         env.links.remove_toxic("app-db", "db_rtt")
@@ -62,15 +64,15 @@ def test_pool_small_queues_under_concurrent_load(env):
 
 def test_sessions_node_local_die_with_their_node(env):
     url = env.url()
-    token = R.login(url, "clerk-030", node="app-2")
-    assert R.call(url, "GET", "/residents/5", token=token, node="app-2")[0] == 200
-    assert R.call(url, "GET", "/residents/5", token=token, node="app-1")[0] == 401    # only on its node
+    token = S.login(url, "clerk-030", node="app-2")
+    assert S.call(url, "GET", "/residents/5", token=token, node="app-2")[0] == 200
+    assert S.call(url, "GET", "/residents/5", token=token, node="app-1")[0] == 401    # only on its node
     tl, kill = Timeline(), Kill(Target("app", replica=2))
     kill.inject(env, tl)
     kill.heal(env, tl)
     deadline = time.monotonic() + 30
     while True:
-        status, _, headers = R.call(url, "GET", "/residents/5", token=token, node="app-2")
+        status, _, headers = S.call(url, "GET", "/residents/5", token=token, node="app-2")
         if headers.get("x-drillkit-node") == "app-2" or time.monotonic() > deadline:
             break
         time.sleep(0.5)
@@ -78,12 +80,12 @@ def test_sessions_node_local_die_with_their_node(env):
 
 
 def test_lb_health_slow_keeps_a_dead_node_in_rotation_over_10s(env):
-    R.wait_lb_up(env, deadline=60)
+    P.wait_lb_up(env, deadline=60)
     tl, kill = Timeline(), Kill(Target("app", replica=3))
     kill.inject(env, tl)
     t0 = time.monotonic()
     try:
-        while not R.lb_servers(env)["app-3"]["status"].startswith(("DOWN", "MAINT")):   # MAINT: DNS hold ran out
+        while not P.lb_servers(env)["app-3"]["status"].startswith(("DOWN", "MAINT")):   # MAINT: DNS hold ran out
             assert time.monotonic() - t0 < 60
             time.sleep(0.5)
         FIGURES["lb slow: dead node out of rotation s"] = round(time.monotonic() - t0, 1)
@@ -94,11 +96,11 @@ def test_lb_health_slow_keeps_a_dead_node_in_rotation_over_10s(env):
 
 def test_ack_before_commit_loses_acknowledged_writes_on_node_kill(env):
     url = env.url()
-    R.wait_lb_up(env, deadline=60)
-    token = R.login(url, "clerk-031", node="app-1")
+    P.wait_lb_up(env, deadline=60)
+    token = S.login(url, "clerk-031", node="app-1")
     acked = []
     for i in range(10):
-        status, body, headers = R.call(url, "POST", "/moves", {"resident_id": 500 + i, "new_address": f"Ackweg {i}"},
+        status, body, headers = S.call(url, "POST", "/moves", {"resident_id": 500 + i, "new_address": f"Ackweg {i}"},
                                        token=token, node="app-1")
         assert status == 201 and headers["x-drillkit-node"] == "app-1"
         acked.append(str(body["id"]))
@@ -106,7 +108,7 @@ def test_ack_before_commit_loses_acknowledged_writes_on_node_kill(env):
     kill.inject(env, tl)                      # right after the last acknowledgement
     try:
         time.sleep(1.5)
-        stored = set(R.stored_move_ids(env))
+        stored = set(S.stored_move_ids(env))
         missing = [i for i in acked if i not in stored]
         FIGURES["ack before-commit: acknowledged writes lost of 10"] = len(missing)
         assert missing, "every acknowledged write was committed"

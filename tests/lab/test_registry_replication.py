@@ -16,8 +16,10 @@ import pytest
 
 from drillkit.faults.base import Target
 from drillkit.faults.process import Pause
-from drillkit.stacks import registry as R
 from drillkit.timeline import Timeline
+import stack_support as S
+
+P = S.plugin_module("registry")   # the registry's plug-in: the v2 image, upgrade_node, lb helpers
 from test_registry_stack import FIGURES, start
 
 pytestmark = [pytest.mark.lab, pytest.mark.slow]
@@ -35,49 +37,48 @@ def env():
 
 def test_v2_sessions_incompatible_rejects_v1_sessions(env):
     url = env.url()
-    R.ensure_app_image(env, "2")
-    v1_token = R.login(url, "clerk-040", node="app-1")
-    R.upgrade_node(env, 4, "2")
-    assert R.call(url, "GET", "/version", node="app-4")[1]["version"] == "2"
-    status, _, headers = R.call(url, "GET", "/residents/40", token=v1_token, node="app-4")
+    P.ensure_app_image(env, "2")
+    v1_token = S.login(url, "clerk-040", node="app-1")
+    P.upgrade_node(env, 4, "2")
+    assert S.call(url, "GET", "/version", node="app-4")[1]["version"] == "2"
+    status, _, headers = S.call(url, "GET", "/residents/40", token=v1_token, node="app-4")
     assert (status, headers["x-drillkit-node"]) == (401, "app-4")          # the v1 session is lost there
-    assert R.call(url, "GET", "/residents/40", token=v1_token, node="app-1")[0] == 200
-    v2_token = R.login(url, "clerk-041", node="app-4")
-    assert R.call(url, "GET", "/residents/41", token=v2_token, node="app-4")[0] == 200
-    assert R.call(url, "GET", "/residents/41", token=v2_token, node="app-1")[0] == 401   # and back
+    assert S.call(url, "GET", "/residents/40", token=v1_token, node="app-1")[0] == 200
+    v2_token = S.login(url, "clerk-041", node="app-4")
+    assert S.call(url, "GET", "/residents/41", token=v2_token, node="app-4")[0] == 200
+    assert S.call(url, "GET", "/residents/41", token=v2_token, node="app-1")[0] == 401   # and back
 
 
 def test_replication_async_promotion_loses_acknowledged_writes(env):
     url = env.url()
-    assert R.replication_status(env)["sync_state"] == "async"
-    token = R.login(url, "clerk-042", node="app-1")          # a v1 node (app-4 may run v2 by now)
+    assert S.replication_status(env)["sync_state"] == "async"
+    token = S.login(url, "clerk-042", node="app-1")          # a v1 node (app-4 may run v2 by now)
     tl, pause = Timeline(), Pause(Target("db-replica"))
     pause.inject(env, tl)                                   # the standby falls behind: frozen, and
-    R.psql(env, "SELECT pg_terminate_backend(pid) FROM pg_stat_replication", user="postgres")  # cut off
+    S.registry_psql(env, "SELECT pg_terminate_backend(pid) FROM pg_stat_replication", user="postgres")  # cut off
     acked = []
     try:
         for i in range(10):
-            status, body, _ = R.call(url, "POST", "/moves", {"resident_id": 600 + i, "new_address": f"Asyncweg {i}"},
+            status, body, _ = S.call(url, "POST", "/moves", {"resident_id": 600 + i, "new_address": f"Asyncweg {i}"},
                                      token=token, node="app-1", timeout=15)
             assert status == 201, body                       # async: acknowledged without the standby
             acked.append(str(body["id"]))
-        lag = R.replication_status(env).get("replay_lag_bytes")
+        lag = S.replication_status(env).get("replay_lag_bytes")
         env.docker.api.kill(env.node("db").container_name, signal="SIGKILL")
     finally:
         env.docker.api.unpause(env.node("db-replica").container_name)
-    timings = R.promote_replica(env)
-    FIGURES["runbook (async)"] = timings
-    stored = set(R.stored_move_ids(env, service="db-replica"))
+    result = S.promote_replica(env)          # the data runbook; a step that fails raises
+    FIGURES["runbook (async)"] = {**result.seconds, "total": result.total}
+    stored = set(S.stored_move_ids(env, service="db-replica"))
     missing = [i for i in acked if i not in stored]
     FIGURES["async: acknowledged writes lost of 10"] = len(missing)
     FIGURES["async: standby replay lag before the primary died (bytes)"] = lag
     assert missing, "no acknowledged write lost"
-    assert timings["apps_not_healthy"] == []
     # the service takes writes again on the new primary (a fresh login: an earlier test in this module
     # may have left nodes whose session format differs; a pooled connection may answer one last 503)
-    fresh = R.login(url, "clerk-019", node="app-1")
+    fresh = S.login(url, "clerk-019", node="app-1")
     for _ in range(20):
-        status = R.call(url, "POST", "/moves", {"resident_id": 620, "new_address": "Neu 1"}, token=fresh,
+        status = S.call(url, "POST", "/moves", {"resident_id": 620, "new_address": "Neu 1"}, token=fresh,
                         node="app-1")[0]
         if status == 201:
             break

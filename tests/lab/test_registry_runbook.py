@@ -1,8 +1,8 @@
 """The registry's promotion runbook and ground truth as data (environments/registry/compose.yaml),
 against the real stack.
 
-- The compatibility reader `stored_move_ids` is the same as a declared `sql` reader: both give the ids
-  the database holds, and so does the same reader aimed at the role `primary`.
+- The declared ground truth `writes` (an `sql` reader on the role `primary`) gives the ids the
+  database holds, read directly with psql by the test; so does the same query aimed at the service.
 - `promote-replica` as data: clerks keep writing while the primary (found by its role) is killed
   without heal; the runbook's steps run and are timed on the timeline; the role moves to db-replica,
   writes are acknowledged again after the runbook, and every acknowledged write is on the new primary
@@ -22,9 +22,9 @@ from drillkit.faults.base import Target
 from drillkit.faults.process import Kill
 from drillkit.lab.compose import _Loader
 from drillkit.roles import role_nodes
-from drillkit.stacks import registry as R
 from drillkit.timeline import Timeline
 from drillkit.truth import parse_readers, read_ground_truth
+import stack_support as S
 from test_registry_stack import FIGURES, start
 
 pytestmark = [pytest.mark.lab, pytest.mark.slow]
@@ -50,18 +50,18 @@ def readers(env):
                          env.spec.file.parent)
 
 
-def test_stored_move_ids_is_an_sql_reader(env):
+def test_the_declared_writes_reader_reads_the_moves_table(env):
     url = env.url()
-    token = R.login(url, "clerk-031")
+    token = S.login(url, "clerk-031")
     for i in range(3):
-        assert R.call(url, "POST", "/moves", {"resident_id": 700 + i, "new_address": f"Datenweg {i}"}, token=token)[0] == 201
-    direct = R.stored_move_ids(env)
+        assert S.call(url, "POST", "/moves", {"resident_id": 700 + i, "new_address": f"Datenweg {i}"}, token=token)[0] == 201
+    direct = S.stored_move_ids(env)                                   # the test's own count
     declared = readers(env)
     assert read_ground_truth(env, "writes", reader=declared["writes"]).ids == direct
     assert read_ground_truth(env, "on-primary", reader=declared["on-primary"]).ids == direct
     tl = Timeline()
-    gt = Drill(env, tl, allure_steps=False).ground_truth("writes")      # the compatibility reader
-    assert gt.ids == direct and len(direct) >= 3
+    gt = Drill(env, tl, allure_steps=False).ground_truth("writes")      # x-drillkit.ground_truth.writes
+    assert gt.ids == direct and len(direct) >= 3 and gt.source == "sql on db-1"
     assert [r["what"] for r in tl.records if r["kind"] == "ground-truth"] == ["writes"]
 
 
@@ -69,8 +69,8 @@ def test_promote_replica_runbook_as_data_under_writes(env):
     """Last in the module: it kills the primary."""
     url = env.url()
     assert role_nodes(env, "primary") == [env.node("db")]
-    assert R.replication_status(env)["sync_state"] == "sync"
-    tokens = [R.login(url, f"clerk-{50 + i:03d}") for i in range(4)]
+    assert S.replication_status(env)["sync_state"] == "sync"
+    tokens = [S.login(url, f"clerk-{50 + i:03d}") for i in range(4)]
     ledger: list[tuple[float, str]] = []
     lock, stop = threading.Lock(), threading.Event()
     tl = Timeline()
@@ -81,7 +81,7 @@ def test_promote_replica_runbook_as_data_under_writes(env):
         while not stop.is_set() and time.monotonic() < end:
             n += 1
             try:
-                status, body, _ = R.call(url, "POST", "/moves", {"resident_id": 800 + i, "new_address": f"Weg {i}-{n}"},
+                status, body, _ = S.call(url, "POST", "/moves", {"resident_id": 800 + i, "new_address": f"Weg {i}-{n}"},
                                          token=tokens[i], timeout=10)
             except OSError:
                 status, body = None, None
@@ -119,7 +119,7 @@ def test_promote_replica_runbook_as_data_under_writes(env):
     assert role_nodes(env, "primary") == [env.node("db-replica")]
     after = [i for t, i in ledger if t > t_done]
     assert after, "no write acknowledged after the runbook"
-    stored = R.stored_move_ids(env, service="db-replica")                # read directly, not via the reader
+    stored = S.stored_move_ids(env, service="db-replica")                # read directly, not via the reader
     gt = read_ground_truth(env, "on-primary", reader=readers(env)["on-primary"])
     assert gt.source == "sql on db-replica-1" and gt.ids == stored
     lost = [i for _, i in ledger if i not in set(stored)]

@@ -1,6 +1,6 @@
-"""Users and clients declared as data: parsed and checked when the file is loaded."""
+"""Users and clients declared as data: parsed and checked when the file is loaded.
 
-from pathlib import Path
+(The shipped stacks' own kinds: tests/unit/test_shipped_stacks.py.)"""
 
 import pytest
 import yaml
@@ -9,28 +9,9 @@ from drillkit.clients.declare import parse_clients, parse_user_kind, parse_users
 from drillkit.errors import ConfigError
 from drillkit.lab.compose import _Loader, load_environment
 
-FIXTURE = Path(__file__).parent / "fixtures" / "shipped_journeys.yaml"
-
 
 def load(text):
     return yaml.load(text, Loader=_Loader)
-
-
-def test_the_shipped_stacks_users_parse_as_data():
-    kinds = parse_users(load(FIXTURE.read_text())["users"], file=str(FIXTURE))
-    clerks, newcomers, citizens = kinds["clerks"], kinds["newcomers"], kinds["citizens"]
-    assert clerks.populations == ("new-logins", "existing-sessions")
-    assert clerks.has_sessions and clerks.session_rejected == (401,) and clerks.writes
-    assert clerks.client_name(0) == "clerk-001" and clerks.login.request.timeout == 10.0
-    assert [s.every for s in clerks.steps] == [None, 4]
-    assert clerks.steps[1].write.op == "move" and clerks.steps[1].write.ledger == "writes"
-    assert newcomers.populations == ("new-logins",) and not newcomers.has_sessions
-    assert newcomers.client_name(0) == "clerk-101" and newcomers.sequence
-    assert citizens.populations == ("citizens",) and not citizens.has_sessions and citizens.login is None
-    book = citizens.steps[2]
-    assert book.write.ledger == "bookings" and set(book.write.attrs) == {"slot", "office"}
-    assert book.write.acknowledged(201) and not book.write.acknowledged(200)
-    assert book.request.counts_ok(409) and not book.request.counts_ok(500)
 
 
 def kind(text, name="k"):

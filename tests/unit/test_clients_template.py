@@ -1,6 +1,7 @@
 """The template and extraction language of journeys declared as data."""
 
 import random
+import re
 
 import pytest
 
@@ -25,13 +26,15 @@ def test_single_placeholder_keeps_its_type():
     assert parse_template("x{random:5..5}").render({}, rng()) == "x5"
 
 
-def test_random_and_uuid_are_seeded_and_bounded():
+def test_random_is_seeded_and_bounded_uuid_never_repeats():
     t = parse_template("{random:3..9}")
     values = [t.render({}, random.Random(k)) for k in range(200)]
     assert min(values) >= 3 and max(values) <= 9 and len(set(values)) == 7
+    assert t.render({}, random.Random(1)) == t.render({}, random.Random(1))
+    # ids chosen by clients: the same seed in the next drill on the same database must not repeat them
     u = parse_template("{uuid}")
-    assert u.render({}, random.Random(1)) == u.render({}, random.Random(1))
-    assert u.render({}, random.Random(1)) != u.render({}, random.Random(2))
+    assert u.render({}, random.Random(1)) != u.render({}, random.Random(1))
+    assert re.fullmatch(r"[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}", u.render({}, random.Random(1)))
 
 
 @pytest.mark.parametrize("text, words", [

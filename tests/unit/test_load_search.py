@@ -33,16 +33,17 @@ def test_factors_in_order_then_bisection_then_stop():
 def test_search_finds_the_capacity_it_was_given():
     svc = Service(workers=4, cost=0.05, mode="shed")          # 80/s = ×4 of 20/s
     tl = Timeline()
-    spec = SearchSpec(base=20, actions=(("v", 1.0),), p95=0.5, served=0.98, factors=(1, 2, 3, 5, 8), hold=2.0,
+    spec = SearchSpec(base=20, actions=(("v", 1.0),), p95=0.5, served=0.98, factors=(1, 2, 5, 8), hold=2.0,
                       settle=0.2, refine=2, timeout=1.0)
 
     def make(shape, label):
         return OpenLoop(shape, [Action("v", svc.client)], timeline=tl, label=label, timeout=1.0, concurrency=100)
     result = run_search(spec, make, tl)
-    # steps ×1, ×2, ×3 hold; ×5 (100/s) sheds a fifth; bisection: ×4 (at capacity, may go either way),
-    # then ×3.5 or ×4.5 — the break lies between ×3 and ×5 whatever this machine's speed
-    assert [s.factor for s in result.steps][:4] == [1, 2, 3, 5]
-    assert 3 < result.broke_at <= 5 and 3 <= result.held_at < result.broke_at
+    # steps ×1, ×2 hold (half the capacity: far from it, also on a busy machine); ×5 (100/s) sheds a
+    # fifth; bisection: ×3.5, then ×2.75 or ×4.25 — the break lies between ×2 and ×5 whatever this
+    # machine's speed (steps near the capacity may go either way)
+    assert [s.factor for s in result.steps][:3] == [1, 2, 5]
+    assert 2 < result.broke_at <= 5 and 2 <= result.held_at < result.broke_at
     rec = next(tl.of("search"))
     assert rec["broke_at"] == result.broke_at and rec["sentence"].startswith(f"breaks at ×{result.broke_at:g}")
     five = next(s for s in result.steps if s.factor == 5)

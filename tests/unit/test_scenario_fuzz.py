@@ -1,18 +1,31 @@
-"""Broken scenarios, generated: each mutation of a valid scenario gets a one-line `ConfigError` naming
-the file — never a traceback, never any other exception."""
+"""Broken scenarios and Compose files, generated: each mutation of a valid scenario, and any byte
+sequence given as a scenario or a Compose file (to the loaders, to `drill validate`, to pytest's
+collection), gets a one-line `ConfigError` naming the file (exit 2) — never a traceback, never any
+other exception, and never a container started."""
 
 from __future__ import annotations
 
+import contextlib
 import copy
+import io
+import os
+import random
+import subprocess
+import sys
 import tempfile
+import time
 from pathlib import Path
 from typing import Any
 
+import pytest
 import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from drillkit import cli
+from drillkit import labels as L
 from drillkit.errors import ConfigError
+from drillkit.lab.compose import load_environment
 from drillkit.scenario.model import Scenario, load_scenario
 
 REPO = Path(__file__).resolve().parents[2]
@@ -44,6 +57,36 @@ DURATION_PATHS = [("observe",), ("recover",), ("steady_state", "duration"), ("fa
                   ("faults", 0, "for"), ("faults", 1, "at"), ("faults", 1, "repeat", "every"),
                   ("guards", 0, "for"), ("expect", "recovery_time", "max"), ("probe", "interval")]
 FUZZ = settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+BYTES = settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+OUR_PIDS: set[int] = {os.getpid()}   # this process and the pytest processes it starts
+
+
+def _engine():
+    """The Docker engine, if one answers within a few seconds (else the container check is skipped)."""
+    try:
+        import docker
+        c = docker.from_env(timeout=5)
+        c.ping()
+        return c
+    except Exception:
+        return None
+
+
+@pytest.fixture(scope="module", autouse=True)
+def no_container_started():
+    """Nothing in this module may create a container: none labelled by drillkit and owned by this
+    process or one it started appears among the engine's events meanwhile (other runs on a shared
+    engine are told apart by their owner label)."""
+    engine = _engine()
+    since = time.time()
+    yield
+    if engine is None:
+        return
+    events = engine.api.events(since=int(since), until=int(time.time()) + 1, decode=True,
+                               filters={"type": "container", "event": "create", "label": L.RUN})
+    ours = [e for e in events
+            if int((e["Actor"]["Attributes"].get(L.OWNER, "::").split(":") + ["0"])[1] or 0) in OUR_PIDS]
+    assert ours == [], f"validation created containers: {ours}"
 
 
 def paths(node: Any, prefix: tuple = ()) -> list[tuple]:
@@ -154,10 +197,85 @@ def test_garbage_text(text):
     check(text)
 
 
-@FUZZ
-@given(st.binary(max_size=200))
-def test_garbage_bytes(data):
-    check(data)
+# Bytes: anything at all, also after a start that makes the file look like a scenario or a Compose
+# file (so both readers get past the first line), or after a UTF-8 byte-order mark.
+PREFIXES = [b"", b"scenario: fuzz\n", b"services:\n", b"\xef\xbb\xbf",
+            b"scenario: x\nenvironment: registry\nfaults:\n  - ", b"services:\n  web:\n    image: "]
+any_bytes = st.builds(lambda prefix, tail: prefix + tail, st.sampled_from(PREFIXES), st.binary(max_size=300))
+
+
+def one_line(msg: str, path: Path) -> None:
+    assert str(path) in msg, msg
+    assert "\n" not in msg.strip() and "Traceback" not in msg, msg
+
+
+@BYTES
+@given(any_bytes)
+def test_any_bytes_as_a_scenario(data):
+    check(data, must_fail=False)
+
+
+@BYTES
+@given(any_bytes)
+def test_any_bytes_as_a_compose_file(data):
+    with tempfile.TemporaryDirectory() as d:
+        p = Path(d) / "compose.yaml"
+        p.write_bytes(data)
+        try:
+            load_environment(p)
+        except ConfigError as exc:
+            one_line(str(exc), p)
+
+
+@BYTES
+@given(any_bytes, st.sampled_from(["compose.yaml", "fuzzed.yaml", "scenarios/fuzzed.yaml"]))
+def test_drill_validate_answers_any_bytes_in_one_line(data, name):
+    with tempfile.TemporaryDirectory() as d:
+        p = Path(d) / name
+        p.parent.mkdir(exist_ok=True)
+        p.write_bytes(data)
+        out, err = io.StringIO(), io.StringIO()
+        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+            code = cli.main(["validate", str(p)])
+        if code == 0:
+            assert out.getvalue() == f"{p}: ok\n" and err.getvalue() == ""
+        else:
+            assert code == 2, (code, err.getvalue())
+            lines = err.getvalue().splitlines()
+            assert len(lines) == 1 and lines[0].startswith("drill: error: "), lines
+            one_line(lines[0], p)
+
+
+def test_pytest_collection_of_byte_scenarios_is_one_line_each_and_exit_2(tmp_path):
+    """pytest collects every file under a `scenarios` folder: each broken one is a collection error of
+    one line, the run exits 2 and nothing starts."""
+    rng = random.Random(7)
+    folder = tmp_path / "scenarios"
+    folder.mkdir()
+    blobs = [b"\xff\xfe\x00s\x00", b"scenario: x\n\xc3\x28\n", b"\x00" * 40, b"\xef\xbb\xbfscenario: [\n"]
+    blobs += [rng.choice(PREFIXES) + rng.randbytes(rng.randint(0, 300)) for _ in range(26)]
+    names = []
+    for i, blob in enumerate(blobs):
+        (folder / f"f{i:02d}.yaml").write_bytes(blob)
+        names.append(f"scenarios/f{i:02d}.yaml")
+    proc = subprocess.Popen([sys.executable, "-m", "pytest", "--collect-only", "-q", "-p", "no:cacheprovider",
+                             "scenarios"], cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                            text=True)
+    OUR_PIDS.add(proc.pid)
+    out, _ = proc.communicate(timeout=300)
+    assert proc.returncode == 2, out[-3000:]
+    assert "Traceback" not in out, out[-3000:]
+    # pytest prints each collection error under a "___ ERROR collecting <file> ___" rule
+    lines = out.splitlines()
+    for name in names:
+        (at,) = [i for i, line in enumerate(lines) if line.strip("_ ") == f"ERROR collecting {name}"]
+        body = []
+        for line in lines[at + 1:]:
+            if line.startswith(("___", "===")):
+                break
+            body.append(line)
+        assert len(body) == 1 and body[0].startswith(f"{name}:"), (name, body)
+    assert f"Interrupted: {len(names)} errors during collection" in out
 
 
 @FUZZ

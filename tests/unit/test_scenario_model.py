@@ -73,7 +73,9 @@ def broken(tmp_path: Path, old: str, new: str) -> tuple[str, Path, int]:
 def test_valid_scenario_loads(tmp_path):
     sc = load_scenario(write(tmp_path, VALID))
     assert sc.title == "registry node kill" and sc.stack == "registry" and sc.severity == "critical"
-    assert sc.users == {"clerks": {"count": 20}}
+    (clerks,) = sc.traffic                      # x-drillkit.users.clerks of the registry, 20 of them
+    assert (clerks.name, clerks.count, clerks.section) == ("clerks", 20, "users")
+    assert sc.session_populations == ("existing-sessions",) and clerks.writes
     assert sc.probe == {"interval": 0.05, "path": "/version"}
     assert sc.steady_duration == 3.0 and sc.steady_availability == {"existing-sessions": 0.99}
     kill, stop = sc.faults

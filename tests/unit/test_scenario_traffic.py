@@ -45,7 +45,6 @@ expect:
     assert (t["readers"].count, t["visitors"].count, t["writers"].count) == (5, 2, 4)
     assert t["visitors"].kind.think == 1.0 and t["writers"].section == "clients"
     assert sc.session_populations == ("existing-sessions",)
-    assert sc.users == {}                      # nothing for the shipped code kinds
 
 
 def test_a_definition_in_the_scenario(tmp_path):

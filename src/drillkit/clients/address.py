@@ -21,15 +21,11 @@ LOOPBACK = {"127.0.0.1", "localhost", "::1"}
 def run_addresses(env: Any) -> set[str]:
     """Every address the run's containers hold on the run's networks."""
     out: set[str] = set()
-    networks = {env.network_name(n) for n in env.spec.networks}
     for node in env.all_nodes():
         try:
-            info = env.docker.api.inspect_container(node.container_name)
+            out.update(a for a in env.backend.addresses(node).values() if a)
         except Exception:   # a killed-and-removed container has no address any more
             continue
-        for net, cfg in (info.get("NetworkSettings", {}).get("Networks") or {}).items():
-            if net in networks and cfg.get("IPAddress"):
-                out.add(cfg["IPAddress"])
     return out
 
 
@@ -55,11 +51,9 @@ def resolve(env: Any, service: str, port: int, replica: int = 1) -> tuple[str, i
     if (service, replica, port) in getattr(env, "published", {}):
         return "127.0.0.1", env.host_port(service, port, replica)
     node = env.node(service, replica)
-    info = env.docker.api.inspect_container(node.container_name)
-    nets = info.get("NetworkSettings", {}).get("Networks") or {}
+    addresses = env.backend.addresses(node)
     for net in env.spec.services[service].networks:
-        cfg = nets.get(env.network_name(net)) or {}
-        if cfg.get("IPAddress"):
-            return cfg["IPAddress"], int(port)
+        if addresses.get(net):
+            return addresses[net], int(port)
     raise ConfigError(f"{service}-{replica} has no address on the run's networks", field="clients.service",
                       fix=f'publish the port: add "{port}" under services.{service}.ports')

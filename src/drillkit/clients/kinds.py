@@ -1,11 +1,17 @@
-"""From a kind (a name, a data definition, or a Client class / factory) to a running pool.
+"""From a kind (a name, a data definition, a code-defined kind, or a Client class / factory) to a
+running pool.
 
-:func:`lookup` is the one place where user kinds and client kinds are found by name.
+:func:`lookup` is the one place where user kinds and client kinds are found by name. A stack plug-in
+defines kinds in code with :class:`CodeKind`: how to make one user, and what its users measure
+(populations, sessions, ledgers) — what a data kind says about itself, so that scenario validation
+and the verdicts' requirements treat both alike.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import inspect
+from dataclasses import dataclass, field
 from typing import Any, Callable
 
 from drillkit.clients.contract import Client
@@ -14,9 +20,49 @@ from drillkit.clients.journey import HttpJourney, UserKind
 from drillkit.clients.pool import ClientPool
 from drillkit.errors import ConfigError
 
-__all__ = ["lookup", "pool_for", "factory_for", "KIND_OPTIONS"]
+__all__ = ["lookup", "kind_names", "pool_for", "factory_for", "CodeKind", "KIND_OPTIONS"]
 
-KIND_OPTIONS = ("timeout", "first")   # options that change a kind declared as data (the rest: the pool's)
+KIND_OPTIONS = ("timeout", "first")   # options that change a kind itself (the rest: the pool's)
+
+
+@dataclass(frozen=True)
+class CodeKind:
+    """A user kind defined in code, e.g. by a stack plug-in (``StackPlugin(users={"form-clerks":
+    CodeKind(...)})``).
+
+    ``make(i, **options)`` returns the client of user ``i`` (0-based in its pool); ``options`` are
+    what a drill or scenario chose of :data:`KIND_OPTIONS` (``timeout``, ``first``). The rest says
+    what the kind's users measure, as a data kind says it about itself: ``populations`` of their
+    requests, ``session_populations`` (users holding a session the service may refuse: the
+    ``sessions_lost`` verdict), ``ledgers`` their acknowledged writes go to (``writes`` by default);
+    ``think``, ``seed`` and ``count`` are the pool's defaults.
+    """
+
+    make: Callable[..., Client]
+    populations: tuple[str, ...] = ()
+    session_populations: tuple[str, ...] = ()
+    ledgers: tuple[str, ...] = ()
+    think: float = 0.2
+    seed: int = 0
+    count: int | None = None
+    name: str = ""
+    options: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def writes(self) -> bool:
+        return bool(self.ledgers)
+
+    def client(self, i: int) -> Client:
+        return self.make(i, **self.options)
+
+    __call__ = client
+
+    def with_options(self, **opts: Any) -> "CodeKind":
+        """A copy with a drill's or scenario's options: ``timeout``/``first`` go to ``make``,
+        ``think``/``seed``/``count`` replace the defaults."""
+        own = {k: opts[k] for k in KIND_OPTIONS if opts.get(k) is not None}
+        rest = {k: v for k, v in opts.items() if k not in KIND_OPTIONS and v is not None}
+        return dataclasses.replace(self, options={**self.options, **own}, **rest)
 
 
 def lookup(spec: Any, name: str, section: str) -> UserKind | ClientSpec | Callable[[int], Client] | None:
@@ -24,18 +70,28 @@ def lookup(spec: Any, name: str, section: str) -> UserKind | ClientSpec | Callab
 
     Looked up in this order:
     1. the environment's data: ``x-drillkit.users`` / ``x-drillkit.clients`` of its Compose file;
-    2. the stack's plug-in: code-defined kinds (factories / Client classes).
+    2. the stack's plug-in (``x-drillkit.plugin`` or its entry point): code-defined kinds
+       (:class:`CodeKind`, factories ``f(i) -> Client``, Client classes).
     """
     declared = getattr(spec, section, None) or {}
     if name in declared:
         return declared[name]
-    # -- PLUG-IN LOOKUP (the one place) --------------------------------------------------------------
-    # TODO(doors, after merge): code-defined kinds of a stack plug-in. With drillkit.plugins landed:
-    #     from drillkit.plugins import plugin_for
-    #     found = getattr(plugin_for(spec), section).get(name)
-    #     if found is not None:
-    #         return found
-    return None
+    if spec is None:
+        return None
+    from drillkit.plugins import plugin_for
+    found = getattr(plugin_for(spec), section).get(name)
+    if isinstance(found, CodeKind) and not found.name:
+        found = dataclasses.replace(found, name=name)
+    return found
+
+
+def kind_names(spec: Any, section: str) -> list[str]:
+    """Every kind of ``section`` an environment offers: its data, then its plug-in's code."""
+    names = list(getattr(spec, section, None) or {})
+    if spec is not None:
+        from drillkit.plugins import plugin_for
+        names += [n for n in getattr(plugin_for(spec), section) if n not in names]
+    return names
 
 
 def factory_for(kind: Any, *, name: str = "") -> tuple[Callable[[int], Client], dict[str, Any]]:
@@ -45,13 +101,16 @@ def factory_for(kind: Any, *, name: str = "") -> tuple[Callable[[int], Client], 
             {"think": kind.think, "seed": kind.seed, "count": kind.count, "name": kind.name}
     if isinstance(kind, ClientSpec):
         return kind.make, {"think": kind.think, "seed": kind.seed, "count": kind.count, "name": kind.name}
+    if isinstance(kind, CodeKind):
+        return kind.client, {"think": kind.think, "seed": kind.seed, "count": kind.count,
+                             "name": kind.name or name or "users"}
     if inspect.isclass(kind) and issubclass(kind, Client):
         label = name or kind.__name__.lower()
         return (lambda i: kind()), {"name": label}
     if callable(kind):
         return kind, {"name": name or getattr(kind, "__name__", "clients")}
     raise ConfigError(f"{kind!r} is not a user or client kind", field="kind",
-                      fix="pass a kind's name, a UserKind/ClientSpec, a Client subclass or a factory(i) -> Client")
+                      fix="pass a kind's name, a UserKind/ClientSpec/CodeKind, a Client subclass or a factory(i) -> Client")
 
 
 def pool_for(kind: Any, count: int | None, *, timeline: Any, env: Any = None, section: str = "users",
@@ -60,7 +119,7 @@ def pool_for(kind: Any, count: int | None, *, timeline: Any, env: Any = None, se
     if isinstance(kind, str):
         found = lookup(getattr(env, "spec", None), kind, section)
         if found is None:
-            have = sorted((getattr(getattr(env, "spec", None), section, None) or {}))
+            have = kind_names(getattr(env, "spec", None), section)
             raise ConfigError(f"no {section[:-1]} kind {kind!r} in this environment", field=section,
                               fix=f"declare it under x-drillkit.{section} (have: {', '.join(have) or 'none'})")
         name = kind
@@ -72,7 +131,8 @@ def pool_for(kind: Any, count: int | None, *, timeline: Any, env: Any = None, se
     kind_opts = {k: opts.pop(k) for k in KIND_OPTIONS if opts.get(k) is not None}
     if kind_opts:
         if not hasattr(kind, "with_options"):
-            raise ConfigError(f"{', '.join(kind_opts)} apply to kinds declared as data only", field=section,
+            raise ConfigError(f"{', '.join(kind_opts)} apply to kinds declared as data or as a CodeKind only",
+                              field=section,
                               fix="pass them to your Client class yourself")
         kind = kind.with_options(**kind_opts)
     make, defaults = factory_for(kind, name=name)

@@ -21,7 +21,7 @@ from typing import Any, Callable
 from drillkit.clients.contract import FAIL, OK, UNKNOWN, Client, ClientContext, Op, Outcome
 from drillkit.timeline import Timeline
 
-__all__ = ["ClientPool", "MAX_CLIENTS", "MAX_DURATION"]
+__all__ = ["ClientPool", "MAX_CLIENTS", "MAX_DURATION", "record_invoke", "invoke_timed"]
 
 MAX_CLIENTS = 500
 MAX_DURATION = 900.0       # seconds: a pool never runs longer, whatever it is asked
@@ -143,35 +143,46 @@ class ClientPool:
             return
 
     def _invoke(self, client: Client, op: Op) -> Outcome:
-        tl = self.timeline
-        t = tl.now()
-        try:
-            outcome = client.invoke(op)
-            if not isinstance(outcome, Outcome):
-                raise TypeError(f"{type(client).__name__}.invoke returned {type(outcome).__name__}, not Outcome")
-        except Exception as exc:  # a client that raises: its op failed (a write: may have happened)
-            outcome = Outcome(UNKNOWN if op.write else FAIL, error=f"{type(exc).__name__}: {exc}"[:200])
-        t_end = tl.now()
+        outcome, t, t_end = invoke_timed(client, op, self.timeline)
         self.record(client.name, op, outcome, t, t_end)
         return outcome
 
     def record(self, client: str, op: Op, outcome: Outcome, t: float, t_end: float) -> None:
         """Write one invoke to the timeline: a probe, and a write when the ledger needs it."""
-        tl = self.timeline
-        error = outcome.error if outcome.status == OK else (outcome.error or outcome.status)
-        tl.probe(population=op.population, client=client, op=outcome.op or op.name, ok=outcome.status == OK,
-                 t=t, t_end=t_end, status=outcome.http_status, node=outcome.node, error=error,
-                 session=outcome.session, notice=outcome.notice)
-        written = None
-        if op.write and outcome.status == OK and outcome.id is not None:
-            tl.add("write", client=client, id=str(outcome.id), op=outcome.write_op or op.name,
-                   ledger=outcome.ledger, **outcome.attrs)
-            written = "writes"
-        elif op.write and outcome.status == UNKNOWN:
-            tl.add("write", client=client, id=None if outcome.id is None else str(outcome.id),
-                   op=outcome.write_op or op.name, outcome=UNKNOWN, ledger=outcome.ledger, **outcome.attrs)
-            written = "unknown_writes"
+        written = record_invoke(self.timeline, client, op, outcome, t, t_end)
         with self._count_lock:
             self.counts[outcome.status] += 1
             if written:
                 self.counts[written] += 1
+
+
+def invoke_timed(client: Client, op: Op, timeline: Timeline) -> tuple[Outcome, float, float]:
+    """``client.invoke(op)`` timed on the timeline's clock; a client that raises has failed its op (a
+    write: unknown — it may have happened). Returns (outcome, t, t_end)."""
+    t = timeline.now()
+    try:
+        outcome = client.invoke(op)
+        if not isinstance(outcome, Outcome):
+            raise TypeError(f"{type(client).__name__}.invoke returned {type(outcome).__name__}, not Outcome")
+    except Exception as exc:  # a client that raises: its op failed (a write: may have happened)
+        outcome = Outcome(UNKNOWN if op.write else FAIL, error=f"{type(exc).__name__}: {exc}"[:200])
+    return outcome, t, timeline.now()
+
+
+def record_invoke(timeline: Timeline, client: str, op: Op, outcome: Outcome, t: float, t_end: float) -> str | None:
+    """Write one invoke to the timeline: a ``probe``, and a ``write`` when the ledger needs it.
+    Returns ``"writes"`` (acknowledged), ``"unknown_writes"`` or None."""
+    tl = timeline
+    error = outcome.error if outcome.status == OK else (outcome.error or outcome.status)
+    tl.probe(population=op.population, client=client, op=outcome.op or op.name, ok=outcome.status == OK,
+             t=t, t_end=t_end, status=outcome.http_status, node=outcome.node, error=error,
+             session=outcome.session, notice=outcome.notice)
+    if op.write and outcome.status == OK and outcome.id is not None:
+        tl.add("write", client=client, id=str(outcome.id), op=outcome.write_op or op.name,
+               ledger=outcome.ledger, **outcome.attrs)
+        return "writes"
+    if op.write and outcome.status == UNKNOWN:
+        tl.add("write", client=client, id=None if outcome.id is None else str(outcome.id),
+               op=outcome.write_op or op.name, outcome=UNKNOWN, ledger=outcome.ledger, **outcome.attrs)
+        return "unknown_writes"
+    return None

@@ -4,7 +4,8 @@ Declared as data (``kind: postgres`` in ``x-drillkit.clients`` or a scenario's `
 
     loan-writers:
       kind: postgres
-      service: db                  # or services: [db, db-replica] — follows a failover
+      service: db                  # or services: [db, db-replica], or a service with replicas:
+                                   # every replica is listed, the read-write one wins (failover)
       database: loans
       user: loans
       password: loans
@@ -21,8 +22,9 @@ Outcomes: ``ok`` once COMMIT returned; ``fail`` when the connection could not be
 sent) or the server refused the statement (an error before COMMIT rolls back); ``unknown`` for a
 write whose connection broke after sending, or that did not finish within ``timeout``: the client
 abandons it (the connection is cancelled and closed on a side thread) and reconnects for the next op.
-With several services the connection string lists them all with ``target_session_attrs=read-write``,
-so libpq connects to whichever is the primary now.
+With several services, or a service with several replicas (an HA cluster as ``pg`` with
+``deploy.replicas: 3``), the connection string lists every replica of every service with
+``target_session_attrs=read-write``, so libpq connects to whichever is the primary now.
 """
 
 from __future__ import annotations
@@ -67,7 +69,8 @@ class PostgresClient(Client):
         self.ctx = ctx
         self.vars = {"user": self.name, "i": self.spec.first + self.index, "n": 0}
         port = self.spec.options["port"]
-        self.hosts = [ctx.address(s, port) for s in self.spec.options["services"]]
+        self.hosts = [ctx.address(s, port, r) for s in self.spec.options["services"]
+                      for r in range(1, _replicas(ctx.env, s) + 1)]
         for host, _ in self.hosts:
             check_host(ctx.env, host)
 
@@ -173,6 +176,13 @@ class PostgresClient(Client):
         if self._worker is not None:
             self._worker.shutdown(wait=False)
             self._worker = None
+
+
+def _replicas(env: Any, service: str) -> int:
+    """How many replicas a service has (every one is a host of the connection string)."""
+    spec = getattr(env, "spec", None)
+    svc = spec.services.get(service) if spec is not None else None
+    return max(1, int(getattr(svc, "replicas", 1) or 1))
 
 
 def _first_line(exc: BaseException) -> str:

@@ -18,7 +18,7 @@ from typing import Any, Iterable
 from drillkit.clients.declare import (CLIENT_KINDS, DEFINITION_KEYS, OPTION_KEYS, ClientSpec, _line, _Reader,
                                       parse_client, parse_user_kind)
 from drillkit.clients.journey import UserKind
-from drillkit.clients.kinds import lookup
+from drillkit.clients.kinds import CodeKind, kind_names, lookup
 from drillkit.errors import ConfigError
 
 __all__ = ["Traffic", "scenario_users", "scenario_clients", "capabilities", "Capabilities"]
@@ -29,7 +29,7 @@ class Traffic:
     """One entry of a scenario's users:/clients:: the kind (options applied) and how many."""
 
     name: str
-    kind: Any            # UserKind | ClientSpec | a plug-in factory / Client class
+    kind: Any            # UserKind | ClientSpec | CodeKind | a plug-in factory / Client class
     count: int
     section: str         # users | clients
 
@@ -68,6 +68,7 @@ def capabilities(traffic: Iterable[Traffic]) -> Capabilities:
         for w in [s.write for s in steps if getattr(s, "write", None)] + [getattr(kind, "write", None)]:
             if w is not None and w.ledger not in ledgers:
                 ledgers.append(w.ledger)
+        ledgers += [b for b in getattr(kind, "ledgers", ()) or () if b not in ledgers]
     return Capabilities(tuple(pops), tuple(sess), writes, tuple(ledgers))
 
 
@@ -96,15 +97,15 @@ def _options(r: _Reader, val: Any, m: dict, name: str, where: str, default_count
 
 def _apply(kind: Any, opts: dict[str, Any]) -> tuple[Any, int | None]:
     count = opts.pop("count", None)
-    if isinstance(kind, (UserKind, ClientSpec)):
+    if isinstance(kind, (UserKind, ClientSpec, CodeKind)):
         if count is None:
             count = kind.count
         return kind.with_options(**opts), count
     return kind, count
 
 
-def scenario_users(raw: Any, top: Any, spec: Any, file: str, *, legacy: Iterable[str] = ()) -> list[Traffic]:
-    """The data-defined entries of ``users:`` (names in ``legacy`` are left to the caller)."""
+def scenario_users(raw: Any, top: Any, spec: Any, file: str) -> list[Traffic]:
+    """The entries of ``users:``: kinds the environment offers (data or plug-in), or defined here."""
     r = _Reader(file)
     out: list[Traffic] = []
     if raw is None:
@@ -125,11 +126,10 @@ def scenario_users(raw: Any, top: Any, spec: Any, file: str, *, legacy: Iterable
             out.append(Traffic(str(name), kind, kind.count, "users"))
             continue
         if declared is None:
-            if name in legacy:
-                continue
-            have = sorted(set(getattr(spec, "users", {}) or {}) | set(legacy))
+            have = kind_names(spec, "users")
             raise r.err(f"unknown user kind {name!r}", raw, name, where,
-                        f"declare it under x-drillkit.users of {spec.file.name} or define it here (steps: / "
+                        f"declare it under x-drillkit.users of {spec.file.name} (or in its plug-in) or define "
+                        f"it here (steps: / "
                         f"sequence:){'; have: ' + ', '.join(have) if have else ''}")
         opts = _options(r, val, raw, str(name), where, getattr(declared, "count", None))
         kind, count = _apply(declared, opts)
@@ -158,7 +158,7 @@ def scenario_clients(raw: Any, top: Any, spec: Any, file: str) -> list[Traffic]:
             out.append(Traffic(str(name), c, c.count, "clients"))
             continue
         if declared is None:
-            have = sorted(getattr(spec, "clients", {}) or {})
+            have = kind_names(spec, "clients")
             raise r.err(f"unknown client {name!r}", raw, name, where,
                         f"declare it under x-drillkit.clients of {spec.file.name} or define it here "
                         f"(kind: {' | '.join(CLIENT_KINDS)}){'; have: ' + ', '.join(have) if have else ''}")

@@ -10,7 +10,10 @@ Templates (paths, bodies, headers, SQL parameters, Redis arguments)::
     {NAME}            a value saved from an earlier answer (`save:`) or set by `let:`
     {NAME:FMT}        the same, formatted with Python's format spec, e.g. {i:03d}
     {random:A..B}     a whole number between A and B (inclusive), from the client's seeded generator
-    {uuid}            a fresh random UUID (seeded: reproducible)
+    {random:A..B:FMT} the same, formatted, e.g. citizen-{random:1..500:04d} -> citizen-0042
+    {uuid}            a fresh random UUID, never the same twice — also not in the next drill on the
+                      same database (a seeded one would repeat there: duplicate keys, and an earlier
+                      drill's row could hide a write lost now)
 
 A string that is exactly one placeholder keeps the value's type (``"{random:1..9}"`` in a JSON
 body is the number 7, not the text "7"); ``{{`` and ``}}`` are literal braces.
@@ -44,7 +47,7 @@ __all__ = ["TemplateError", "Template", "Extraction", "Answer", "parse_template"
 BUILTINS = ("user", "i", "n", "token")
 _PLACEHOLDER = re.compile(r"\{\{|\}\}|\{([^{}]*)\}")
 _NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
-_RANDOM = re.compile(r"^random:\s*(-?\d+)\s*\.\.\s*(-?\d+)\s*$")
+_RANDOM = re.compile(r"^random:\s*(-?\d+)\s*\.\.\s*(-?\d+)\s*(?::(.+))?$")
 _SEGMENT = re.compile(r"\.([A-Za-z_][A-Za-z0-9_-]*)|\[(-?\d+|random)\]")
 
 
@@ -96,9 +99,10 @@ class Template:
         if p.literal is not None:
             return p.literal
         if p.uuid:
-            return str(uuid.UUID(int=rng.getrandbits(128), version=4))
+            return str(uuid.uuid4())   # not from rng: ids must differ between drills
         if p.lo is not None:
-            return rng.randint(p.lo, p.hi)  # type: ignore[arg-type]
+            n = rng.randint(p.lo, p.hi)  # type: ignore[arg-type]
+            return format(n, p.fmt) if p.fmt else n
         if p.name not in variables or variables[p.name] is MISSING:
             raise KeyError(p.name)
         v = variables[p.name]
@@ -124,7 +128,13 @@ def parse_template(text: str, known: set[str] | None = None) -> Template:
             lo, hi = int(rnd.group(1)), int(rnd.group(2))
             if lo > hi:
                 raise TemplateError(f"{{{inner}}}: the range is empty ({lo} > {hi})")
-            parts.append(_Part(lo=lo, hi=hi))
+            fmt = (rnd.group(3) or "").strip()
+            if fmt:
+                try:
+                    format(0, fmt)
+                except ValueError:
+                    raise TemplateError(f"{{{inner}}}: {fmt!r} is not a format spec (e.g. 04d)") from None
+            parts.append(_Part(lo=lo, hi=hi, fmt=fmt))
             continue
         if inner.startswith("random"):
             raise TemplateError(f"{{{inner}}} is not a range: write {{random:1..2000}}")

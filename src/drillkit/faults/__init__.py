@@ -1,4 +1,4 @@
-"""The fault library: each fault injects and heals itself; see `registry` for the kinds by name."""
+"""The fault library: each fault injects and heals itself; see `drillkit.faults.registry` for the kinds by name."""
 
 from drillkit.faults.base import Fault, Target, check_blast_radius
 from drillkit.faults.process import Kill, Pause, Restart, Stop

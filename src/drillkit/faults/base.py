@@ -1,6 +1,15 @@
 """A fault knows how to inject and heal itself — nothing else. When is the schedule's business;
 whether it mattered is the verdicts'. Every inject and heal is an event on the timeline, and the heal
 always runs (`Fault.active` is a context manager; the drill heals whatever is still active at the end).
+
+What "heal" means is the fault's ``heal`` setting:
+
+``"start"`` (default)  the kind's own undo: a killed node is started, a toxic deleted, a rule removed.
+``"none"``             nothing is undone: the fault is recorded as handed over (to a runbook, to the
+                       operator), its nodes stay as they are and ``Environment.reset`` leaves them so.
+a callable             ``heal(env, timeline)``: a runbook step replaces the undo (e.g. promote the
+                       standby instead of starting the dead primary beside it); its nodes are then the
+                       runbook's, and reset leaves them as they are too.
 """
 
 from __future__ import annotations
@@ -9,16 +18,38 @@ import itertools
 import random
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any, Iterator
+from typing import Any, Callable, Iterator, Union
 
 from drillkit import labels as L
 from drillkit.errors import BlastRadiusError, FaultError
 from drillkit.lab.environment import Environment, Node
 from drillkit.timeline import Timeline
 
-__all__ = ["Fault", "Target", "check_blast_radius", "HEAL_MODES"]
+__all__ = ["Fault", "Target", "check_blast_radius", "HEAL_MODES", "heal_name", "check_heal"]
 
 _ids = itertools.count(1)
+
+HEAL_MODES = ("start", "none")
+HealSpec = Union[str, Callable[[Environment, Timeline], Any]]
+
+
+def heal_name(heal: HealSpec) -> str:
+    """How a heal setting is written on the timeline: ``start``, ``none`` or the runbook step's name
+    (its ``describe()``, ``step_name`` or function name)."""
+    if isinstance(heal, str):
+        return heal
+    describe = getattr(heal, "describe", None)
+    if callable(describe):
+        return str(describe())
+    return str(getattr(heal, "step_name", None) or getattr(heal, "__name__", None) or type(heal).__name__)
+
+
+def check_heal(heal: Any) -> HealSpec:
+    """The heal setting, checked: ``"start"``, ``"none"`` or a callable ``heal(env, timeline)``."""
+    if isinstance(heal, str) and heal in HEAL_MODES or callable(heal) and not isinstance(heal, (str, type)):
+        return heal
+    raise FaultError(f"heal must be 'start', 'none' or a runbook step heal(env, timeline), got {heal!r}",
+                     fix="heal: start (undo the fault), heal: none (leave it to the runbook) or a callable")
 
 
 @dataclass(frozen=True)
@@ -74,15 +105,12 @@ def check_blast_radius(env: Environment, nodes: list[Node], max_nodes: int | Non
                                fix="narrow the target or raise the drill's max_nodes")
     for n in nodes:
         try:
-            lbl = env.docker.api.inspect_container(n.container_name)["Config"]["Labels"] or {}
+            lbl = env.backend.labels(n)
         except Exception as exc:
             raise FaultError(f"{n}: container not found ({exc})") from None
         if lbl.get(L.RUN) != env.run_id:
             raise BlastRadiusError(f"{n.container_name} does not belong to run {env.run_id}",
                                    fix="faults only touch objects labelled with the current run")
-
-
-HEAL_MODES = ("start", "none")
 
 
 class Fault:
@@ -96,13 +124,10 @@ class Fault:
     kind = "fault"
 
     def __init__(self, target: Target | str | None = None, *, max_nodes: int | None = None,
-                 heal: Any = "start"):
-        if not callable(heal) and heal not in HEAL_MODES:
-            raise FaultError(f"heal must be 'start', 'none' or a callable heal(env, timeline), not {heal!r}",
-                             fix="heal: start | none | <runbook name> | [steps]")
+                 heal: HealSpec = "start"):
         self.target = Target(target) if isinstance(target, str) else target
         self.max_nodes = max_nodes
-        self.heal_with = heal
+        self.heal_mode: HealSpec = check_heal(heal)
         self.fault_id = f"f{next(_ids)}"
         self.nodes: list[Node] = []
         self.injected = False
@@ -125,25 +150,40 @@ class Fault:
                  api_seconds=round(tl.now() - t, 4), **self.detail())
 
     def heal(self, env: Environment, tl: Timeline) -> None:
+        """Undo the fault as its ``heal`` setting says, once; recorded as a ``heal`` event whose
+        ``heal`` detail says how (``start``, ``none`` or the runbook step) and ``undone`` whether the
+        fault's own undo ran. The kind's own undo is stamped when it was called (as every fault
+        event); a runbook heal when the runbook has run (``runbook_started`` says when it began):
+        until then users still suffer the fault, and the runbook's time is part of the recovery."""
         if not self.injected or self.healed:
             return
         t = tl.now()
+        how = heal_name(self.heal_mode)
         try:
-            if callable(self.heal_with):
-                self.heal_with(env, tl)
-            elif self.heal_with != "none":
+            if self.heal_mode == "start":
                 self._heal(env)
+                for n in self.nodes:
+                    env.release(n)
+            else:
+                self._stop(env)
+                for n in self.nodes:
+                    env.leave_as_is(n, f"{self.describe()} ({self.fault_id}) healed by {how}")
+                if callable(self.heal_mode):
+                    self.heal_mode(env, tl)
         except Exception as exc:
             tl.fault("heal-failed", fault=self.kind, fault_id=self.fault_id, targets=self.targets(),
-                     error=str(exc))
-            raise FaultError(f"heal of {self.describe()} failed: {exc}",
+                     error=str(exc), heal=how)
+            raise FaultError(f"heal of {self.describe()} ({how}) failed: {exc}",
                              fix="the lab may be left broken; it is torn down at the end of the run") from exc
         self.healed = True
-        how = {} if self.heal_with == "start" else \
-            {"heal": self.heal_with if isinstance(self.heal_with, str)
-             else getattr(self.heal_with, "describe", lambda: getattr(self.heal_with, "__name__", "custom"))()}
-        tl.fault("heal", t=t, fault=self.kind, fault_id=self.fault_id, targets=self.targets(),
-                 api_seconds=round(tl.now() - t, 4), **how)
+        done = tl.now()
+        if callable(self.heal_mode):
+            # a runbook is part of the recovery: the fault ends when the runbook has run
+            tl.fault("heal", t=done, fault=self.kind, fault_id=self.fault_id, targets=self.targets(),
+                     api_seconds=round(done - t, 4), heal=how, undone=False, runbook_started=round(t, 6))
+        else:
+            tl.fault("heal", t=t, fault=self.kind, fault_id=self.fault_id, targets=self.targets(),
+                     api_seconds=round(done - t, 4), heal=how, undone=self.heal_mode == "start")
 
     @contextmanager
     def active(self, env: Environment, tl: Timeline) -> Iterator["Fault"]:
@@ -161,3 +201,7 @@ class Fault:
 
     def _heal(self, env: Environment) -> None:  # pragma: no cover - abstract
         raise NotImplementedError
+
+    def _stop(self, env: Environment) -> None:
+        """End the fault's own activity (a loop thread) without undoing its effect: heal "none" and
+        runbook heals call it. Most kinds have none."""

@@ -42,24 +42,20 @@ def each(items: Iterable, fn: Callable) -> list:
     return [f.result() for f in futures]
 
 
-def container_ips(env: Environment, container: str) -> list[str]:
-    """The container's addresses on the run's networks; refuses a container of another run."""
-    info = env.docker.api.inspect_container(container)
-    if (info["Config"]["Labels"] or {}).get(L.RUN) != env.run_id:
-        raise FaultError(f"{container} does not belong to run {env.run_id}",
+def container_ips(env: Environment, node: Node) -> list[str]:
+    """The node's addresses on the run's networks; refuses a node of another run."""
+    if env.backend.labels(node).get(L.RUN) != env.run_id:
+        raise FaultError(f"{node.container_name} does not belong to run {env.run_id}",
                          fix="faults only touch objects labelled with the current run")
-    nets = {env.network_name(n) for n in env.spec.networks}
-    ips = [v["IPAddress"] for k, v in (info["NetworkSettings"]["Networks"] or {}).items()
-           if k in nets and v.get("IPAddress")]
+    ips = list(env.backend.addresses(node).values())
     if not ips:
-        raise FaultError(f"{container} has no address on the run's networks (not running?)",
+        raise FaultError(f"{node.container_name} has no address on the run's networks (not running?)",
                          fix="heal the fault that stopped it before cutting it off")
     return ips
 
 
 def toxiproxy_ips(env: Environment) -> list[str]:
-    found = env.docker.api.containers(filters={"label": [f"{L.RUN}={env.run_id}", f"{L.ROLE}=link-proxy"]})
-    return [ip for c in found for ip in container_ips(env, c["Names"][0].lstrip("/"))]
+    return env.backend.link_proxy_addresses()
 
 
 class IptablesFault(Fault):
@@ -135,19 +131,28 @@ class IptablesFault(Fault):
 
 
 def _match(env: Environment, names: list[str], param: str) -> list[Node]:
-    """Nodes named by services (``app``) or single replicas (``app-1``)."""
+    """Nodes named by services (``app``), single replicas (``app-1``) or roles of
+    ``x-drillkit.roles`` (``primary``: every node holding it now, looked up at inject time)."""
     if isinstance(names, str):
         names = [names]
     if not names:
         raise FaultError(f"{param} is empty", fix=f"list services or nodes, e.g. {param}: [app]")
     nodes = env.all_nodes()
+    roles = getattr(env.spec, "roles", {}) or {}
     out: list[Node] = []
     for name in names:
         hit = [n for n in nodes if name in (n.service, n.name)]
+        if not hit and name in roles:
+            from drillkit.roles import role_nodes
+            hit = role_nodes(env, name)
+            if not hit:
+                raise FaultError(f"{param}: no node holds role {name!r} now",
+                                 fix=f"check the role's command and the nodes of {', '.join(roles[name].services)}")
         if not hit:
-            raise FaultError(f"{param}: {name!r} is not a service or node of {env.name}",
+            raise FaultError(f"{param}: {name!r} is not a service, node or role of {env.name}",
                              fix=f"use one of {', '.join(sorted(env.nodes))} "
-                                 f"(or a node such as {nodes[0].name if nodes else 'app-1'})")
+                                 f"(or a node such as {nodes[0].name if nodes else 'app-1'}"
+                                 + (f", or a role: {', '.join(roles)}" if roles else "") + ")")
         out.extend(n for n in hit if n not in out)
     return out
 
@@ -160,7 +165,7 @@ def cut_plan(fault: IptablesFault, env: Environment, side_a: list[Node], side_b:
     still reach A (connection tracking: packets in the *original* direction of A's connections are
     dropped). ``b-to-a``: the mirror image. Only side A needs iptables and NET_ADMIN.
     """
-    b_ips = [ip for n in side_b for ip in container_ips(env, n.container_name)]
+    b_ips = [ip for n in side_b for ip in container_ips(env, n)]
     b_names = {n.container_name for n in side_b}
     proxy = toxiproxy_ips(env) if env.spec.links else []
     plan: dict[Node, list[Rule]] = {}
@@ -194,7 +199,9 @@ def cut_plan(fault: IptablesFault, env: Environment, side_a: list[Node], side_b:
 class Partition(IptablesFault):
     """Two groups of services (or nodes) stop reaching each other.
 
-    ``side_a`` / ``side_b`` list services (``app``) or nodes (``app-1``); ``direction`` is ``both``
+    ``side_a`` / ``side_b`` list services (``app``), nodes (``app-1``) or roles (``primary``: the
+    nodes holding it when the partition is injected, so "the primary from its replicas" follows a
+    failover of an earlier drill); ``direction`` is ``both``
     (default), ``a-to-b`` (A cannot reach B, B still reaches A) or ``b-to-a``. The rules go into
     side A's containers.
     """
@@ -246,11 +253,10 @@ class Isolate(IptablesFault):
     def _plan(self, env: Environment) -> dict[Node, list[Rule]]:
         rules: list[Rule] = []
         for net in env.spec.networks:
-            info = env.docker.api.inspect_network(env.network_name(net))
-            if (info.get("Labels") or {}).get(L.RUN) != env.run_id:
-                raise FaultError(f"network {info['Name']} does not belong to run {env.run_id}")
-            for cfg in (info.get("IPAM") or {}).get("Config") or []:
-                subnet, gateway = cfg.get("Subnet"), cfg.get("Gateway")
+            info = env.backend.network_info(net)
+            if info.labels.get(L.RUN) != env.run_id:
+                raise FaultError(f"network {info.name} does not belong to run {env.run_id}")
+            for subnet, gateway in info.subnets:
                 if not subnet or ":" in subnet:
                     continue
                 if gateway:

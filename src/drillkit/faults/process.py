@@ -1,6 +1,10 @@
 """Process faults: kill (SIGKILL), stop (SIGTERM with grace), pause (freeze), restart, crash_loop.
 
-Their heal brings the node back and waits for its health check, so a drill ends as it began.
+Their heal brings the node back and waits for its health check, so a drill ends as it began — unless
+the fault's ``heal`` says otherwise (``none`` or a runbook step: see faults/base.py).
+
+``grace`` (stop, restart) is the seconds between the container's stop signal and SIGKILL; 0 means
+SIGKILL at once, as a power loss (a hard restart without writing it as kill + heal).
 """
 
 from __future__ import annotations
@@ -25,18 +29,55 @@ def _each(nodes, fn) -> None:
         list(pool.map(fn, nodes))
 
 
+MAX_GRACE = 600.0
+
+
+def check_grace(kind: str, grace) -> float:
+    """A grace period in seconds: a number from 0 (SIGKILL at once) to 600."""
+    if isinstance(grace, bool) or not isinstance(grace, (int, float)) or not 0 <= grace <= MAX_GRACE:
+        raise FaultError(f"{kind}: grace must be a number of seconds from 0 to {MAX_GRACE:g} "
+                         f"(0 = SIGKILL at once), got {grace!r}", fix="e.g. grace: 2")
+    return float(grace)
+
+
+def stop_with_grace(env: Environment, node, grace: float) -> None:
+    """The node's stop signal (SIGTERM unless its image says otherwise), SIGKILL once ``grace``
+    seconds have passed; with grace 0 SIGKILL alone. Returns when the node is down."""
+    backend = env.backend
+    if grace <= 0:
+        backend.kill(node, "SIGKILL")
+    else:
+        try:
+            backend.kill(node, backend.stop_signal(node))
+        except docker.errors.APIError as exc:
+            if exc.status_code != 409:  # 409: not running any more
+                raise
+        end = time.monotonic() + grace
+        while env.is_running(node) and time.monotonic() < end:
+            time.sleep(0.05)
+        if env.is_running(node):
+            backend.kill(node, "SIGKILL")
+    # the kill is asynchronous: wait (bounded) until the backend reports the node down
+    end = time.monotonic() + 10
+    while time.monotonic() < end:
+        if not backend.state(node).running:
+            return
+        time.sleep(0.02)
+    raise FaultError(f"{node}: still running 10 s after SIGKILL", fix="check the docker engine (`docker info`)")
+
+
 class _BringBack(Fault):
     heal_deadline = 60.0
 
     def _heal(self, env: Environment) -> None:
-        api = env.docker.api
+        backend = env.backend
 
         def back(n):
-            st = api.inspect_container(n.container_name)["State"]
-            if st["Paused"]:
-                api.unpause(n.container_name)
-            elif not st["Running"]:
-                api.start(n.container_name)
+            st = backend.state(n)
+            if st.paused:
+                backend.unpause(n)
+            elif not st.running:
+                backend.start(n)
             env.wait_healthy(n, deadline=self.heal_deadline)
         _each(self.nodes, back)
 
@@ -46,7 +87,7 @@ class Kill(_BringBack):
     """SIGKILL: the node is gone at once, as in a power loss."""
 
     def _inject(self, env: Environment) -> None:
-        _each(self.nodes, lambda n: env.docker.api.kill(n.container_name, signal="SIGKILL"))
+        _each(self.nodes, lambda n: env.backend.kill(n, signal="SIGKILL"))
 
 
 @register("stop")
@@ -55,13 +96,13 @@ class Stop(_BringBack):
 
     def __init__(self, target=None, *, grace: float = 5.0, **kw):
         super().__init__(target, **kw)
-        self.grace = grace
+        self.grace = check_grace("stop", grace)
 
     def detail(self) -> dict:
         return {"grace": self.grace}
 
     def _inject(self, env: Environment) -> None:
-        _each(self.nodes, lambda n: env.docker.api.stop(n.container_name, timeout=int(self.grace)))
+        _each(self.nodes, lambda n: stop_with_grace(env, n, self.grace))
 
 
 @register("pause")
@@ -69,15 +110,26 @@ class Pause(_BringBack):
     """Freeze every process of the node (cgroup freezer): it holds its connections but answers nothing."""
 
     def _inject(self, env: Environment) -> None:
-        _each(self.nodes, lambda n: env.docker.api.pause(n.container_name))
+        _each(self.nodes, lambda n: env.backend.pause(n))
 
 
 @register("restart")
 class Restart(_BringBack):
-    """Restart the node (SIGTERM with a short grace, then start)."""
+    """Restart the node: its stop signal, SIGKILL after ``grace`` seconds (default 1; 0 = SIGKILL at
+    once, a hard restart), then started again at once. Heal waits for its health check."""
+
+    def __init__(self, target=None, *, grace: float = 1.0, **kw):
+        super().__init__(target, **kw)
+        self.grace = check_grace("restart", grace)
+
+    def detail(self) -> dict:
+        return {"grace": self.grace}
 
     def _inject(self, env: Environment) -> None:
-        _each(self.nodes, lambda n: env.docker.api.restart(n.container_name, timeout=1))
+        def restart(n) -> None:
+            stop_with_grace(env, n, self.grace)
+            env.backend.start(n)
+        _each(self.nodes, restart)
 
 
 @register("crash_loop")
@@ -105,7 +157,7 @@ class CrashLoop(_BringBack):
         self.up_for = up_for
         self.crashes: dict[str, int] = {}
         self.loop_error: BaseException | None = None
-        self._stop = threading.Event()
+        self._stop_loop = threading.Event()
         self._thread: threading.Thread | None = None
         self._tl: Timeline | None = None
 
@@ -122,24 +174,24 @@ class CrashLoop(_BringBack):
             self._tl.note(f"crash_loop {self.fault_id}: {text}")
 
     def _inject(self, env: Environment) -> None:
-        api = env.docker.api
-        _each(self.nodes, lambda n: api.kill(n.container_name, signal="SIGKILL"))
+        backend = env.backend
+        _each(self.nodes, lambda n: backend.kill(n, signal="SIGKILL"))
         now = time.monotonic()
         for n in self.nodes:
             self.crashes[str(n)] = 1
-        self._stop.clear()
+        self._stop_loop.clear()
         self._thread = threading.Thread(target=self._loop, args=(env, now), daemon=True,
                                         name=f"crash-loop-{self.fault_id}")
         self._thread.start()
 
     def _loop(self, env: Environment, started: float) -> None:
-        api = env.docker.api
+        backend = env.backend
         end = started + self.duration
         # per node: when it was last seen going down / coming up
         down_since = {n.container_name: started for n in self.nodes}
         up_since: dict[str, float] = {}
         try:
-            while not self._stop.wait(self.check_interval) and time.monotonic() < end:
+            while not self._stop_loop.wait(self.check_interval) and time.monotonic() < end:
                 for n in self.nodes:
                     name = n.container_name
                     now = time.monotonic()
@@ -148,7 +200,7 @@ class CrashLoop(_BringBack):
                         since = up_since.setdefault(name, now)
                         if now - since >= self.up_for:
                             try:
-                                api.kill(name, signal="SIGKILL")
+                                backend.kill(n, signal="SIGKILL")
                             except docker.errors.APIError as exc:
                                 if exc.status_code != 409:  # 409: it went down by itself meanwhile
                                     raise
@@ -160,24 +212,28 @@ class CrashLoop(_BringBack):
                         up_since.pop(name, None)
                         since = down_since.setdefault(name, now)
                         if now - since >= self.restart_after:
-                            api.start(name)
+                            backend.start(n)
                             up_since[name] = time.monotonic()
                             down_since.pop(name, None)
                             self._note(f"started {n.name}")
-            if not self._stop.is_set():  # the loop ran its course: the nodes come back for good
+            if not self._stop_loop.is_set():  # the loop ran its course: the nodes come back for good
                 for n in self.nodes:
                     if not env.is_running(n):
-                        api.start(n.container_name)
+                        backend.start(n)
                 self._note("loop ended, nodes started")
         except BaseException as exc:  # noqa: BLE001 - reported by heal
             self.loop_error = exc
             self._note(f"loop failed: {exc}")
 
-    def _heal(self, env: Environment) -> None:
-        self._stop.set()
+    def _stop(self, env: Environment) -> None:
+        """Stop the loop (also when heal is ``none`` or a runbook: no thread outlives the fault)."""
+        self._stop_loop.set()
         if self._thread is not None:
             self._thread.join(timeout=30)
             if self._thread.is_alive():
                 raise FaultError(f"crash_loop {self.fault_id}: the loop thread did not stop",
                                  fix="the docker engine may hang; check `docker info`")
+
+    def _heal(self, env: Environment) -> None:
+        self._stop(env)
         super()._heal(env)

@@ -1,7 +1,9 @@
 """Fault kinds by name: the same classes serve Python drills and YAML scenarios.
 
 A fault class registers itself with ``@register("kill")``; its ``__init__`` keyword parameters
-(after ``target``) are its attributes in a scenario, validated against the signature.
+(after ``target``) are its attributes in a scenario, validated against the signature. ``max_nodes``
+and ``heal`` (``start``, ``none`` or a runbook step as a callable, see faults/base.py) belong to every
+kind and are not listed among its attributes.
 """
 
 from __future__ import annotations
@@ -54,6 +56,11 @@ def create(kind: str, target: Any = None, *, where: str = "fault", file: str | N
     allowed = parameters(kind)
     max_nodes = params.pop("max_nodes", None)
     heal = params.pop("heal", "start")
+    from drillkit.faults.base import HEAL_MODES
+    if not (isinstance(heal, str) and heal in HEAL_MODES or callable(heal) and not isinstance(heal, (str, type))):
+        raise ConfigError(f"heal must be {' or '.join(HEAL_MODES)} or a runbook step, got {heal!r}", file=file,
+                          line=line, field=f"{where}.heal",
+                          fix="heal: start (undo the fault), heal: none (leave it as it is) or a runbook step")
     for name in params:
         if name not in allowed:
             raise ConfigError(f"fault {kind!r} has no attribute {name!r}", file=file, line=line,

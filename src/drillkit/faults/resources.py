@@ -28,10 +28,7 @@ ROOT = "0"  # exec as root: write anywhere in the container, signal any process
 def _run(env: Environment, node: Node, cmd: str, *, user: str = "", environment: dict | None = None,
          ) -> tuple[int, str]:
     """Run a shell command in the node; (exit code, output)."""
-    api = env.docker.api
-    ex = api.exec_create(node.container_name, ["sh", "-c", cmd], user=user, environment=environment)
-    out = api.exec_start(ex["Id"]).decode("utf-8", "replace")
-    return api.exec_inspect(ex["Id"])["ExitCode"], out
+    return env.backend.exec(node, ["sh", "-c", cmd], user=user, environment=environment)
 
 
 def _check(env: Environment, node: Node, cmd: str, what: str, **kw) -> str:
@@ -346,8 +343,7 @@ class ClockSkew(Fault):
 
     def _setup(self, env: Environment, node: Node) -> tuple[str, str]:
         """(preloaded libfaketime, its timestamp file) from the container's environment."""
-        cfg = env.docker.api.inspect_container(node.container_name)["Config"]
-        envs = dict(e.split("=", 1) for e in cfg.get("Env") or [] if "=" in e)
+        envs = env.backend.environment_of(node)
         lib = next((p for p in re.split(r"[: ]", envs.get("LD_PRELOAD", "")) if "faketime" in p), None)
         path = envs.get("FAKETIME_TIMESTAMP_FILE")
         if not lib or not path:

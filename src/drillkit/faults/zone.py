@@ -34,8 +34,9 @@ def _no_target(kind: str, target) -> None:
 
 @register("zone_kill")
 class ZoneKill(Kill):
-    """SIGKILL to every node of the zone in parallel, as in a zone's power loss; heal starts them
-    again and waits for their health checks."""
+    """The zone's power lost: on one engine SIGKILL to every node of the zone in parallel; on Swarm
+    the zone's host is killed with everything on it. Heal brings the zone back and waits for its
+    nodes' health checks."""
 
     def __init__(self, target=None, *, zone: str, **kw):
         _no_target("zone_kill", target)
@@ -52,6 +53,13 @@ class ZoneKill(Kill):
         self.nodes = zone_nodes(env, self.zone, self.kind)
         check_blast_radius(env, self.nodes, self.max_nodes)
         super().inject(env, tl)
+
+    # the backend knows what a zone is: its nodes' containers (docker), or a whole host (swarm)
+    def _inject(self, env: Environment) -> None:
+        env.backend.zone_down(self.zone, self.nodes)
+
+    def _heal(self, env: Environment) -> None:
+        env.backend.zone_up(self.zone, self.nodes, deadline=self.heal_deadline)
 
 
 @register("zone_partition")

@@ -10,7 +10,7 @@ is read again from its Compose file.
 What this module relies on from ``lab/environment.py`` (kept small on purpose): the constructor
 ``Environment(spec, run_id, progress=, build=)``, the attributes ``nodes`` (service -> [Node] by
 replica), ``published`` ((service, replica, container port) -> host port), ``links`` (a
-:class:`~drillkit.lab.links.LinkServer` or None), ``owner`` and ``_toxiproxy_ip`` (network ->
+:class:`~drillkit.lab.links.LinkServer` or None), ``owner`` and the docker backend's ``_toxiproxy_ip`` (network ->
 address; only `scale` reads it), ``_up``, the :class:`Node` dataclass and ``TOXIPROXY_SERVICE``.
 An attached environment is never brought up or torn down by whoever attached it.
 """
@@ -80,7 +80,7 @@ def attach(run_id: str, *, spec: EnvironmentSpec | None = None, environment: str
             for net in spec.networks:
                 address = (nets.get(env.network_name(net)) or {}).get("IPAddress")
                 if address:
-                    env._toxiproxy_ip[net] = address
+                    env.backend._toxiproxy_ip[net] = address
             continue
         if role != "service":
             continue

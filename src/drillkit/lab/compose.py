@@ -17,8 +17,8 @@ import yaml
 
 from drillkit.errors import ConfigError
 
-__all__ = ["load_environment", "EnvironmentSpec", "ServiceSpec", "LinkSpec", "SwitchSpec",
-           "PortSpec", "find_environment", "ENVIRONMENTS_DIR"]
+__all__ = ["load_environment", "read_text_file", "EnvironmentSpec", "ServiceSpec", "LinkSpec", "SwitchSpec",
+           "PortSpec", "find_environment", "ENVIRONMENTS_DIR", "lab_variables", "link_port_variable"]
 
 ENVIRONMENTS_DIR = Path(os.environ.get("DRILLKIT_ENVIRONMENTS", "environments"))
 
@@ -180,7 +180,7 @@ class EnvironmentSpec:
 
 # -- loading -----------------------------------------------------------------------------------
 def find_environment(name_or_path: str | os.PathLike) -> Path:
-    """`registry` -> environments/registry/compose.yaml; a path to a file or folder works too."""
+    """`NAME` -> environments/NAME/compose.yaml; a path to a file or folder works too."""
     p = Path(name_or_path)
     candidates = [p, p / "compose.yaml", p / "compose.yml", ENVIRONMENTS_DIR / p / "compose.yaml",
                   ENVIRONMENTS_DIR / p / "compose.yml", ENVIRONMENTS_DIR / f"{p}.yaml"]
@@ -194,11 +194,26 @@ def find_environment(name_or_path: str | os.PathLike) -> Path:
                           "or give the path of a compose.yaml")
 
 
+def read_text_file(path: Path, *, what: str) -> str:
+    """A file's text as UTF-8, or a one-line ConfigError naming the file (and the line of the first
+    byte that is not UTF-8): any byte sequence is an answer, never a traceback."""
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise ConfigError(f"cannot read {what}: {exc.strerror or exc}", file=str(path),
+                          fix="check the path and its permissions") from None
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"not UTF-8 text (byte {exc.start})", file=str(path),
+                          line=data[: exc.start].count(b"\n") + 1, fix="save the file as UTF-8") from None
+
+
 def load_environment(name_or_path: str | os.PathLike, switches: dict[str, str] | None = None,
                      name: str | None = None) -> EnvironmentSpec:
     path = find_environment(name_or_path)
-    text = path.read_text(encoding="utf-8")
     f = str(path)
+    text = read_text_file(path, what="a Compose file")
     try:
         raw = yaml.load(text, Loader=_Loader)
     except yaml.YAMLError as exc:
@@ -207,6 +222,9 @@ def load_environment(name_or_path: str | os.PathLike, switches: dict[str, str] |
         problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
         raise ConfigError(f"not valid YAML: {problem}", file=f, line=line,
                           fix="fix the indentation/quoting at that line") from None
+    except (TypeError, ValueError, RecursionError) as exc:  # e.g. a list as a mapping key, a bad date
+        raise ConfigError(f"not a usable YAML document: {str(exc).splitlines()[0] if str(exc) else exc!r}",
+                          file=f, fix="use plain `key: value` mappings and lists") from None
     if not isinstance(raw, dict):
         raise ConfigError("a Compose file must be a mapping with `services:`", file=f, line=1,
                           fix="start the file with `services:`")
@@ -218,8 +236,10 @@ def load_environment(name_or_path: str | os.PathLike, switches: dict[str, str] |
     xdk = raw.get("x-drillkit") or _Map()
     _check_keys(xdk, XDK_KEYS, f, "x-drillkit")
     switch_specs = _switches(xdk.get("switches") or _Map(), f)
-    referenced = frozenset(_referenced(raw))
+    lab_vars = lab_variables(xdk.get("links"))        # the lab's own: not switches
+    referenced = frozenset(_referenced(raw)) - set(lab_vars)
     chosen, variables = _choose(switch_specs, switches or {}, f, referenced)
+    variables = {**lab_vars, **variables}
     raw = _interpolate(raw, variables, f)
     xdk = raw.get("x-drillkit") or _Map()
 
@@ -272,6 +292,29 @@ def load_environment(name_or_path: str | os.PathLike, switches: dict[str, str] |
     from drillkit.plugins import attach_extensions   # roles, ground truth, runbooks, plug-in
     attach_extensions(spec, xdk, f)
     return spec
+
+
+def link_port_variable(link: str) -> str:
+    """``replication`` -> ``DRILLKIT_LINK_REPLICATION_PORT``: the port a link's sources dial."""
+    return "DRILLKIT_LINK_" + re.sub(r"[^A-Za-z0-9]", "_", link).upper() + "_PORT"
+
+
+def lab_variables(links: Any) -> dict[str, str]:
+    """What the lab sets when it interpolates a Compose file, so that one file serves both the lab
+    and plain ``docker-compose`` (where the file's defaults apply):
+
+    * ``DRILLKIT_REPLICA_ALIASES=yes``: every replica answers to ``<service>-<n>`` (Compose has no
+      such names; a load balancer can fall back to the service name, e.g. ``${...:-no}``);
+    * ``DRILLKIT_LINK_<NAME>_PORT``: the port a link listens on (its ``listen``); without the lab
+      there is no proxy and the default — the target's port — is a direct connection.
+    """
+    out = {"DRILLKIT_REPLICA_ALIASES": "yes"}
+    for item in links if isinstance(links, list) else []:
+        if isinstance(item, dict) and item.get("name"):
+            listen = item.get("listen", item.get("port"))
+            if isinstance(listen, int):
+                out[link_port_variable(str(item["name"]))] = str(listen)
+    return out
 
 
 def _check_keys(m: Any, allowed: set[str], f: str, where: str, service: str | None = None) -> None:

@@ -128,7 +128,22 @@ def remove_run(c, run_id: str) -> tuple[int, int, int]:
         import sys
         for exc in phantom:
             sys.stderr.write(f"drillkit: warning: {exc}\n")
+    if any((x.get("Labels") or {}).get(L.ROLE) == "swarm-node" for x in containers) or _swarm_leftovers(run_id):
+        left = swarm_cleanup_host(run_id)   # sockets and cgroups of the run's swarm nodes
+        if left:
+            import sys
+            sys.stderr.write(f"drillkit: warning: could not remove {len(left)} cgroup(s) of {run_id}: {left[0]}\n")
     return len(containers), len(nets) - len(phantom), len(vols)
+
+
+def swarm_cleanup_host(run_id: str) -> list[str]:
+    from drillkit.lab.swarm.cluster import cleanup_host
+    return cleanup_host(run_id)
+
+
+def _swarm_leftovers(run_id: str) -> bool:
+    """A run's swarm left something on the host (its socket folder is the sign)."""
+    return (L.RUN_DIR / f"{run_id}.swarm").exists()
 
 
 def list_runs(c) -> dict[str, str]:

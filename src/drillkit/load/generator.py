@@ -4,7 +4,7 @@ earlier ones have been answered.
 A slow service does not slow its users down — they keep arriving (Gil Tene's "coordinated omission":
 a closed loop that waits for answers would measure a gentler load than the one asked for). Each
 arrival is one iteration of a user kind or client (:meth:`~drillkit.clients.Client.ops`: one request
-for a one-step kind, list → hold → book for the booking citizens), run by one of at most
+for a one-step kind, list → hold → book for a three-step journey), run by one of at most
 ``concurrency`` worker threads, each with its own opened client per kind.
 
 What the timeline gets: every invoke is a ``probe`` record of the load's population with three more

@@ -100,7 +100,7 @@ def read_history(path: Path) -> list[dict[str, Any]]:
 
 
 def short_title(title: str, name: str = "") -> str:
-    """'registry node kill: failover, sessions survive' -> 'registry node kill'; a title whose head is
+    """'web node kill: failover, sessions survive' -> 'web node kill'; a title whose head is
     a single word ('tiny: the entry replica is lost') stays whole."""
     head = (title or "").split(":")[0].strip()
     if head and len(head.split()) >= 2:

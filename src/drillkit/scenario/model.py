@@ -142,7 +142,6 @@ class Scenario:
     description: str = ""
     switches: dict[str, str] = field(default_factory=dict)
     severity: str = "normal"
-    users: dict[str, dict[str, Any]] = field(default_factory=dict)   # kind -> {count, seed, ...}
     probe: dict[str, Any] | None = field(default_factory=dict)       # None = no probe
     steady_duration: float = 0.0
     steady_availability: dict[str, float] = field(default_factory=dict)
@@ -152,7 +151,7 @@ class Scenario:
     guards: tuple[Guard, ...] = ()
     max_nodes: int | None = None
     expect: Expectations = field(default_factory=Expectations)
-    traffic: tuple[Any, ...] = ()                 # users/clients declared as data (clients.scenario.Traffic)
+    traffic: tuple[Any, ...] = ()                 # users: and clients: (clients.scenario.Traffic), in file order
     session_populations: tuple[str, ...] = ()     # populations whose users hold sessions
     runbook: tuple[RunbookEntry, ...] = ()
     ground_truth: dict[str, Any] = field(default_factory=dict)   # name -> drillkit.truth.ReaderSpec

@@ -5,7 +5,7 @@ on their own threads so a slow heal (waiting for health) never delays the next i
 watched on the main thread; one that trips is noted on the timeline, stops the schedule, heals
 everything and fails the drill with its sentence. Every fault is healed in a ``finally`` — also on a
 guard abort, an exception or Ctrl-C. Python drills and scenarios use the same blocks (Drill, faults
-from the registry, verdicts).
+from the fault registry, verdicts).
 """
 
 from __future__ import annotations
@@ -216,15 +216,6 @@ def _watch(drill: Drill, schedule: Schedule, *, until: float | None, event: thre
             drill.wait(step)
 
 
-def _start_users(drill: Drill, kind: str, opts: dict[str, Any]) -> None:
-    opts = dict(opts)
-    count = opts.pop("count")
-    if kind == "clerks":
-        drill.clerks(count, **opts)
-    else:  # validation only lets known kinds through
-        raise ValueError(f"no runner for user kind {kind!r}")
-
-
 def _start_loads(sc: Scenario, drill: Drill, schedule: Schedule) -> threading.Thread | None:
     """The scenario's loads, one after another, on their own thread from the start of inject."""
     if not sc.load:
@@ -286,9 +277,7 @@ def run_scenario(scenario: Scenario, drill: Drill) -> list[Verdict]:
     drill.readers.update(sc.ground_truth)
     with drill.phase("steady"):
         start = tl.now()
-        for kind, opts in sc.users.items():
-            _start_users(drill, kind, opts)
-        for t in sc.traffic:      # users and clients declared as data
+        for t in sc.traffic:      # users and clients, as the environment (data or plug-in) defines them
             (drill.users if t.section == "users" else drill.clients)(t.kind, t.count, name=t.name)
         if sc.probe is not None:
             drill.probe(**sc.probe)

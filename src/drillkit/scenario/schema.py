@@ -1,4 +1,5 @@
-"""What a scenario file may say: its keys, duration syntax, user kinds, populations, expectations.
+"""What a scenario file may say: its keys, duration syntax, expectations. (User kinds, their
+populations and sessions come from the environment: `drillkit.clients.scenario`.)
 
 Kept apart from the checking code (`validate`) so docs, tests and the validator read one source.
 """
@@ -12,7 +13,7 @@ from typing import Any
 from drillkit.verdicts.registry import VERDICTS
 
 __all__ = ["TOP_KEYS", "REQUIRED_TOP", "FAULT_KEYS", "TARGET_KEYS", "REPEAT_KEYS", "GUARD_KEYS",
-           "STEADY_KEYS", "PROBE_KEYS", "RUNBOOK_ENTRY_KEYS", "USER_KINDS", "USER_OPTIONS", "SESSION_POPULATIONS", "WRITING_USERS", "SEVERITIES", "EXPECTATIONS",
+           "STEADY_KEYS", "PROBE_KEYS", "RUNBOOK_ENTRY_KEYS", "SEVERITIES", "EXPECTATIONS",
            "RECOVERY_KEYS", "parse_duration", "DurationError"]
 
 TOP_KEYS = {
@@ -49,15 +50,6 @@ STEADY_KEYS = {"duration", "availability"}
 PROBE_KEYS = {"interval", "path"}
 RECOVERY_KEYS = {p.name for p in VERDICTS["recovery_time"].params}
 
-# Code-defined user kinds shipped in drillkit (until phase 2 moves them onto x-drillkit.users):
-# user kind -> (stacks it can talk to, populations it produces). Kinds declared as data come from the
-# environment (drillkit.clients.scenario).
-USER_KINDS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
-    "clerks": (("registry",), ("existing-sessions", "new-logins")),
-}
-SESSION_POPULATIONS = ("existing-sessions",)   # populations whose users hold sessions
-WRITING_USERS = ("clerks",)                   # user kinds that keep a ledger of acknowledged writes
-USER_OPTIONS = {"count", "seed", "think", "timeout", "write_every"}
 PROBE_POPULATION = "probe"
 
 SEVERITIES = ("blocker", "critical", "normal", "minor", "trivial")

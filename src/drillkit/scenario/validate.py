@@ -14,7 +14,6 @@ from typing import Any
 
 import yaml
 
-from drillkit.clients.declare import DEFINITION_KEYS
 from drillkit.clients.scenario import Traffic, capabilities, scenario_clients, scenario_users
 from drillkit.errors import ConfigError
 from drillkit.faults import registry
@@ -82,14 +81,6 @@ def _kind(value: Any) -> str:
         if isinstance(value, typ):
             return name
     return type(value).__name__
-
-
-def _legacy_kinds(users: Any, spec: EnvironmentSpec) -> list[str]:
-    """Entries of `users:` served by drillkit's shipped code kinds (schema.USER_KINDS) rather than data."""
-    if not isinstance(users, dict):
-        return []
-    return [k for k, v in users.items() if k in S.USER_KINDS and k not in spec.users
-            and spec.stack in S.USER_KINDS[k][0] and not (isinstance(v, dict) and DEFINITION_KEYS & set(v))]
 
 
 class _Checker:
@@ -168,17 +159,15 @@ class _Checker:
         spec, env_path = self.environment(env_ref, env_line, switches)
         self._spec = spec
 
-        users = self.users(raw.get("users"), raw, spec)
         traffic = self.traffic(raw, spec)
         caps = capabilities(traffic)
         probe = self.probe(raw.get("probe", {}), raw)
-        self.entrypoint_needed(spec, raw, users, probe)
+        self.entrypoint_needed(spec, raw, probe)
         readers = self.ground_truth(raw.get("ground_truth"), raw, spec)
-        populations = [p for kind in users for p in S.USER_KINDS[kind][1]]
-        populations += [p for p in caps.populations if p not in populations]
-        session_pops = (["existing-sessions"] if users else []) + \
-            [p for p in caps.session_populations if p != "existing-sessions" or not users]
-        writers = bool(users) or caps.writes
+        # what the traffic measures comes from the kinds themselves (data or a stack plug-in's code)
+        populations = list(caps.populations)
+        session_pops = list(caps.session_populations)
+        writers = [t.name for t in traffic if t.writes]
         loads = self.loads(raw.get("load"), raw, spec)
         search = self.search(raw.get("search"), raw, spec)
         for pop in [ld.population for ld in loads] + ([search.population] if search else []):
@@ -217,12 +206,12 @@ class _Checker:
         guards = self.guards(raw.get("guards", []), raw, populations)
         self._readers = readers
         self._loads, self._search = loads, search
-        expect = self.expect(raw.get("expect", {}), raw, populations, users, spec, faults,
+        expect = self.expect(raw.get("expect", {}), raw, populations, spec, faults,
                              session_pops=session_pops, writers=writers)
 
         return Scenario(file=self.path, title=title, environment=str(env_path), environment_name=spec.name,
                         stack=spec.stack, source=source, description=description, switches=switches,
-                        severity=severity, users=users, probe=probe, steady_duration=steady_duration,
+                        severity=severity, probe=probe, steady_duration=steady_duration,
                         steady_availability=steady_av, faults=tuple(faults), observe=observe,
                         recover=recover, guards=tuple(guards), max_nodes=max_nodes, expect=expect,
                         traffic=tuple(traffic), session_populations=tuple(session_pops),
@@ -264,7 +253,7 @@ class _Checker:
 
     # -- environment and switches ----------------------------------------------------------------
     def environment(self, ref: Any, line: int | None, switches: dict[str, str]) -> tuple[EnvironmentSpec, Path]:
-        fix_names = ("name a folder of environments/ (e.g. registry) or the path of its compose.yaml "
+        fix_names = ("name a folder of environments/ or the path of its compose.yaml "
                      "(relative to this scenario file)")
         path = self._relative_environment(ref)
         if path is None:
@@ -337,44 +326,13 @@ class _Checker:
         return out
 
     # -- traffic ---------------------------------------------------------------------------------
-    def users(self, raw: Any, top: dict, spec: EnvironmentSpec) -> dict[str, dict[str, Any]]:
-        if raw is None:
-            return {}
-        m = self.mapping(raw, top, "users", "users", example="{clerks: 20}")
-        out: dict[str, dict[str, Any]] = {}
-        for kind, val in m.items():
-            where = f"users.{kind}"
-            if kind not in _legacy_kinds(raw, spec):
-                continue   # a kind declared as data (or unknown): see traffic()
-            if kind not in S.USER_KINDS:
-                raise self.err(f"unknown user kind {kind!r}", m, kind, field=where,
-                               fix=f"use {', '.join(S.USER_KINDS)}")
-            stacks = S.USER_KINDS[kind][0]
-            if spec.stack not in stacks:
-                raise self.err(f"{kind} work against {', '.join(stacks)}, not {spec.stack!r}", m, kind,
-                               field=where, fix=f"use users the {spec.stack} stack has")
-            if isinstance(val, dict):
-                opts = self.mapping(val, m, kind, where, S.USER_OPTIONS)
-                if "count" not in opts:
-                    raise self.err("missing `count`", m, kind, field=f"{where}.count", fix="add count: 20")
-            else:
-                opts = {"count": val}
-            clean: dict[str, Any] = {}
-            for k, v in opts.items():
-                parent, key, fld = (opts, k, f"{where}.{k}") if isinstance(val, dict) else (m, kind, where)
-                if k in ("count", "write_every"):
-                    clean[k] = self.integer(v, parent, key, fld, 1, 500)
-                elif k == "seed":
-                    clean[k] = self.integer(v, opts, k, f"{where}.{k}", 0, 2**31)
-                else:
-                    clean[k] = self.duration(v, opts, k, f"{where}.{k}")
-            out[kind] = clean
-        return out
-
     def traffic(self, raw: dict, spec: EnvironmentSpec) -> list[Traffic]:
-        """`users:` kinds declared as data (environment or in place) and `clients:`."""
+        """`users:` (kinds the environment offers, as data or in its plug-in, or defined in place) and
+        `clients:`."""
         users = raw.get("users")
-        out = scenario_users(users, raw, spec, self.f, legacy=_legacy_kinds(users, spec))
+        if users is not None:
+            self.mapping(users, raw, "users", "users", example="{clerks: 20}")
+        out = scenario_users(users, raw, spec, self.f)
         out += scenario_clients(raw.get("clients"), raw, spec, self.f)
         return out
 
@@ -518,6 +476,22 @@ class _Checker:
             if value not in spec.services:
                 raise self.err(f"{value!r} is not a service of environment {spec.name!r}", item, name,
                                field=field, fix=f"use one of {', '.join(sorted(spec.services))}")
+        elif name in ("side_a", "side_b"):
+            # a partition's sides: services, nodes (app-2) or roles (primary), as the fault resolves them
+            names = [value] if isinstance(value, str) else value
+            roles = spec.roles or {}
+            fix = (f"list services ({', '.join(sorted(spec.services))}), nodes such as "
+                   f"{sorted(spec.services)[0]}-1" + (f" or roles ({', '.join(roles)})" if roles else ""))
+            if not isinstance(names, list) or not names:
+                raise self.err(f"must be a name or a non-empty list of names, not {value!r}", item, name,
+                               field=field, fix=fix)
+            for n in names:
+                m = _NODE_NAME.match(n) if isinstance(n, str) else None
+                node_ok = bool(m and m.group("service") in spec.services
+                               and 1 <= int(m.group("replica")) <= spec.services[m.group("service")].replicas)
+                if not isinstance(n, str) or not (n in spec.services or n in roles or node_ok):
+                    raise self.err(f"{n!r} is not a service, node or role of environment {spec.name!r}", item,
+                                   name, field=field, fix=fix)
 
     def target(self, raw: Any, item: dict, spec: EnvironmentSpec, where: str) -> Target:
         field = f"{where}.target"
@@ -635,15 +609,12 @@ class _Checker:
                                   fix="narrow the target, move the fault in time, or raise max_nodes")
 
     # -- the stack contract: entry point, ground truth, heal, runbooks ------------------------------
-    def entrypoint_needed(self, spec: EnvironmentSpec, raw: dict, users: dict, probe: dict | None) -> None:
-        """The probe and HTTP users talk to the entry point: without one, refuse now, not after start-up."""
+    def entrypoint_needed(self, spec: EnvironmentSpec, raw: dict, probe: dict | None) -> None:
+        """The probe talks to the entry point: without one, refuse now, not after start-up. (HTTP user
+        kinds need one too: checked where they are declared.)"""
         if spec.entrypoint is not None:
             return
         add = f"add x-drillkit.entrypoint: {{service: ..., port: ...}} to {spec.file}"
-        if users:
-            kind = next(iter(users))
-            raise self.err(f"users {kind!r} need an entry point, and environment {spec.name!r} declares none",
-                           raw["users"], kind, field=f"users.{kind}", fix=add)
         if probe is not None:
             key = "probe" if "probe" in raw else "environment"
             raise self.err(f"the probe needs an entry point, and environment {spec.name!r} declares none",
@@ -761,21 +732,23 @@ class _Checker:
             out.append(Guard(pop, below, window, _line(g)))
         return out
 
-    def facts(self, populations: list[str], users: dict, spec: EnvironmentSpec,
-              faults: list[FaultStep], *, session_pops: list[str] = (), writers: bool = False) -> VR.Facts:
-        """What this scenario provides, for the verdicts' requirements (``drillkit.verdicts.registry``)."""
+    def facts(self, populations: list[str], spec: EnvironmentSpec, faults: list[FaultStep], *,
+              session_pops: list[str] = (), writers: list[str] = ()) -> VR.Facts:
+        """What this scenario provides, for the verdicts' requirements (``drillkit.verdicts.registry``):
+        all of it from the stack contract — the kinds' own populations, sessions and writes, and the
+        ground-truth readers the environment, its plug-in or the scenario declares."""
         from drillkit.truth import ground_truth_names
         return VR.Facts(
             stack=spec.stack, populations=tuple(populations),
             session_populations=tuple(session_pops),
-            writers=(tuple(users) or ("declared users/clients",)) if writers else (),
+            writers=tuple(writers),
             ground_truth=tuple(ground_truth_names(spec, getattr(self, "_readers", None))), faults=len(faults),
             extra={"environment": spec.name, "loads": tuple(ld.label for ld in getattr(self, "_loads", ())),
                    "search": getattr(self, "_search", None) is not None})
 
-    def expect(self, raw: Any, top: dict, populations: list[str], users: dict, spec: EnvironmentSpec,
-               faults: list[FaultStep], *, session_pops: list[str] = (), writers: bool = False) -> Expectations:
-        """Each key is a verdict of the registry: its parameters parsed with this checker's helpers,
+    def expect(self, raw: Any, top: dict, populations: list[str], spec: EnvironmentSpec,
+               faults: list[FaultStep], *, session_pops: list[str] = (), writers: list[str] = ()) -> Expectations:
+        """Each key is a verdict of the verdict registry: its parameters parsed with this checker's helpers,
         then its requirements asked of the scenario's facts."""
         if raw is None:
             return Expectations()
@@ -784,7 +757,7 @@ class _Checker:
             if k not in VR.VERDICTS:
                 raise self.err(f"unknown expectation {k!r}", m, k, field=f"expect.{k}",
                                fix=f"use {', '.join(VR.VERDICTS)} (docs/verdicts.md)")
-        facts = self.facts(populations, users, spec, faults, session_pops=session_pops, writers=writers)
+        facts = self.facts(populations, spec, faults, session_pops=session_pops, writers=writers)
         items = []
         for key, value in m.items():
             if value is None:

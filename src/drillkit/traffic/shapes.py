@@ -7,7 +7,7 @@ Shapes are pure (no clock, no threads, no randomness): unit-testable and reprodu
 
 =================  =========================================================================
 ``Constant``       ``value`` for ``duration`` seconds
-``Spike``          ``base``, then ``base x factor`` (default 4: the 2023 booking overload) from
+``Spike``          ``base``, then ``base x factor`` (default 4: the overload of SCENARIOS.md, incident 3) from
                    ``at`` for ``for_`` seconds, then ``base`` again
 ``Ramp``           linear from ``start`` to ``end`` over ``duration`` (optionally in ``steps``)
 ``Steps``          ``start``, ``start + step``, ... every ``every`` seconds, up to ``maximum``
@@ -15,7 +15,7 @@ Shapes are pure (no clock, no threads, no randomness): unit-testable and reprodu
 ``MondayBurst``    quiet before opening (``before`` x base), at opening (``at``) a jump to
                    ``base x factor`` that decays back to ``base`` with half-life ``half_life``
 ``Surge``          ``base`` until ``at``, then a rise within ``rise`` seconds to ``base x factor``
-                   (default 20: the March 2023 eID surge), held for ``for_`` (default: to the end)
+                   (default 20: the surge of SCENARIOS.md, incident 6), held for ``for_`` (default: to the end)
 =================  =========================================================================
 
 The generator fires *open loop*: arrivals follow the shape's rate whether or not earlier requests
@@ -23,6 +23,11 @@ have been answered (a slow service does not slow its users down — they keep ar
 runs on a bounded worker pool; when every worker is busy the arrival is not sent and is recorded as
 a failed probe (``error="not sent: ..."``): the service was too slow for that user. The generator is
 bounded in time (``max_duration``, at most 60 s) and in count (``max_requests``) and stops by itself.
+
+An action is ``action(call, i)``: a few hand-written requests (:func:`get`, :func:`post`), or — what
+a drill usually wants — one iteration of a user kind of the stack contract (:func:`kind_action`: a
+journey declared as data, a plug-in's code-defined kind, a Client class), so the load sends exactly
+what the stack's users send and records it the same way.
 """
 
 from __future__ import annotations
@@ -39,10 +44,10 @@ from drillkit.timeline import Timeline
 from drillkit.traffic.http import HttpClient, Response
 
 __all__ = ["Shape", "Constant", "Spike", "Ramp", "Steps", "MondayBurst", "Surge", "scaled",
-           "LoadGenerator", "LoadResult", "Caller", "get", "post", "percentile",
+           "LoadGenerator", "LoadResult", "Caller", "get", "post", "kind_action", "KindAction", "percentile",
            "per_second", "QUARTER_OPENING_HOURS"]
 
-# Opening hours of one quarter of the booking stack's offices: 13 weeks x (4 x 8 h + 10 h).
+# Opening hours of one quarter of a citizen office (SCENARIOS.md, incident 3): 13 weeks x (4 x 8 h + 10 h).
 QUARTER_OPENING_HOURS = 13 * (4 * 8 + 10)
 
 
@@ -279,8 +284,88 @@ class Caller:
         self._sink(op, t_end - t, r, ok)
         return r
 
+    @property
+    def base_url(self) -> str:
+        return f"http://{self.http.host}:{self.http.port}"
+
+    def outcome(self, op: str, latency: float, outcome: Any) -> None:
+        """Count a contract client's invoke (a `drillkit.clients.Outcome`, recorded on the timeline by
+        the caller) in the generator's result."""
+        self._sink(op, latency, Response(outcome.http_status, error=outcome.error), outcome.ok)
+
 
 Action = Callable[[Caller, int], Any]
+
+
+class KindAction:
+    """One iteration of a user kind per arrival (see :func:`kind_action`). Each worker thread keeps
+    its own client, opened on its first arrival and closed by :meth:`close` (the generator calls it
+    when the run ends)."""
+
+    def __init__(self, make: Callable[[int], Any], env: Any = None):
+        self.make, self.env = make, env
+        self._local = threading.local()
+        self._lock = threading.Lock()
+        self._clients: list[Any] = []
+
+    def _client(self, call: Caller) -> Any:
+        client = getattr(self._local, "client", None)
+        if client is None:
+            from drillkit.clients.contract import ClientContext
+            with self._lock:
+                n = len(self._clients)
+                client = self.make(n)
+                self._clients.append(client)
+            client.name = client.name or call.client
+            client.open(ClientContext(name=client.name, index=n, rng=call.rng, timeline=call.timeline,
+                                      env=self.env, base_url=call.base_url))
+            self._local.client = client
+        return client
+
+    def __call__(self, call: Caller, i: int) -> None:
+        from drillkit.clients.pool import invoke_timed, record_invoke
+        client = self._client(call)
+        gen = client.ops(i + 1)
+        try:
+            op = next(gen)
+            while True:
+                outcome, t, t_end = invoke_timed(client, op, call.timeline)
+                record_invoke(call.timeline, client.name, op, outcome, t, t_end)
+                call.outcome(outcome.op or op.name, t_end - t, outcome)
+                op = gen.send(outcome)
+        except StopIteration:
+            pass
+
+    def close(self) -> None:
+        with self._lock:
+            clients, self._clients = self._clients, []
+        for c in clients:
+            try:
+                c.close()
+            except Exception:  # closing a broken connection may fail; nothing to report
+                pass
+
+
+def kind_action(kind: Any, *, env: Any = None, **options: Any) -> KindAction:
+    """An action from the stack contract: every arrival runs one iteration of ``kind`` — a user kind's
+    name (looked up in ``env``: ``x-drillkit.users`` or the stack plug-in), a
+    `drillkit.clients.UserKind` / `CodeKind`, a Client class or a factory ``f(i) -> Client``.
+    ``options``: ``timeout`` / ``first`` for the kind. Every invoke is a ``probe`` record of the
+    kind's own population, every acknowledged write a ``write`` record, as in a `ClientPool`."""
+    from drillkit.clients.kinds import KIND_OPTIONS, factory_for, kind_names, lookup
+    from drillkit.errors import ConfigError
+    if isinstance(kind, str):
+        spec = getattr(env, "spec", None)
+        found = lookup(spec, kind, "users")
+        if found is None:
+            raise ConfigError(f"no user kind {kind!r} in this environment", field="users",
+                              fix=f"name one of: {', '.join(kind_names(spec, 'users')) or 'none'}")
+        kind = found
+    own = {k: v for k, v in options.items() if k in KIND_OPTIONS and v is not None}
+    if own:
+        kind = kind.with_options(**own)
+    make, _ = factory_for(kind)
+    return KindAction(make, env)
 
 
 def get(path: str) -> Action:
@@ -444,6 +529,9 @@ class LoadGenerator:
         res.duration = time.monotonic() - start
         for c in self._clients:
             c.close()
+        close = getattr(self.action, "close", None)
+        if callable(close):
+            close()
         return res
 
     def start(self) -> "LoadGenerator":

@@ -47,7 +47,8 @@ def error_budget(tl: Timeline, population: str, slo: float, window: float | None
     head = (f"error budget: exhausted by this drill (SLO {slo_text} allows no failure)"
             if math.isinf(consumed) else
             f"error budget: {percent(consumed)} consumed by this drill (SLO {slo_text})")
-    return Verdict(name, PASS if consumed <= 1.0 else FAIL,
+    # (1 - 0.9) * 10 is 0.9999999999999998 in floating point: a budget met exactly is met
+    return Verdict(name, PASS if consumed <= 1.0 + 1e-9 else FAIL,
                    f"{head}: {failed} of "
                    f"{len(probes)} {population} requests failed{where}, the budget allowed {budget:.1f}",
                    value=None if math.isinf(consumed) else round(consumed * 100, 1), unit="%",

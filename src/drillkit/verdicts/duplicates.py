@@ -92,9 +92,9 @@ def double_bookings(tl: Timeline, *, expected: int = 0) -> Verdict:
     most = max(doubled.values(), default=2)
     how = "twice" if most == 2 else f"twice or more (up to {_times(most)})"
     by_slot: dict[str, list] = {}
-    for booking, slot in zip(ids, slots):
+    for booking_id, slot in zip(ids, slots):
         if slot in doubled:
-            by_slot.setdefault(slot, []).append(booking)
+            by_slot.setdefault(slot, []).append(booking_id)
     return Verdict(name, PASS if n <= expected else FAIL,
                    f"double bookings: {n} slot{'' if n == 1 else 's'} booked {how} (expected {expected})",
                    value=n, unit="slots", target=target,

@@ -1,6 +1,6 @@
 """Availability judged per user population, and said plainly when the populations fared differently.
 
-The 11 April 2019 registry outage is the reason: new logins failed while clerks already logged in kept
+The outage of 11 April 2019 (SCENARIOS.md, incident 1) is the reason: new logins failed while clerks already logged in kept
 working. One figure for everybody would have hidden it.
 """
 

@@ -164,9 +164,9 @@ def recovery_time(tl: Timeline, *, target: float, population: str, consecutive: 
     definitions of this module.
 
     Sentences: ``recovery time 9.4 s: 20 of 20 existing-sessions users hit, median 4.1 s, p95 9.2 s,
-    last user back 9.4 s after kill of registry/app-2 (target ≤ 5 s)``; ``not recovered: 7 of 20
+    last user back 9.4 s after kill of web/app-2 (target ≤ 5 s)``; ``not recovered: 7 of 20
     existing-sessions users still failing when the drill ended (…)``; ``no outage seen: 0 of 20
-    existing-sessions users hit after kill of registry/app-2 (target ≤ 5 s)``; ``degraded after
+    existing-sessions users hit after kill of web/app-2 (target ≤ 5 s)``; ``degraded after
     recovery: …``.
     """
     name = "recovery time"

@@ -91,7 +91,7 @@ def within(probes: Iterable[dict[str, Any]], spans: Sequence[Span]) -> list[dict
 
 
 def describe_fault(w: FaultWindow) -> str:
-    """'kill of registry/app-1' — the same words recovery_time uses."""
+    """'kill of web/app-1' — the same words recovery_time uses."""
     return f"{w.fault} of {', '.join(w.targets) or 'target'}"
 
 

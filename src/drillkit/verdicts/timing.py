@@ -23,7 +23,7 @@ def detection_time(tl: Timeline, population: str | None = None, max: float | Non
     Requests sent before the fault count if their failure was answered after it. Unknown without a
     fault, or when no request failed after it (there was nothing to detect).
 
-    Sentence: ``detection time 0.35 s for clerks after kill of registry/app-1 (target ≤ 1 s)``.
+    Sentence: ``detection time 0.35 s for clerks after kill of web/app-1 (target ≤ 1 s)``.
     """
     name = "detection time"
     limit = max
@@ -61,7 +61,7 @@ def outage_window(tl: Timeline, population: str, max: float | None = None, *,
     A run that never ended is reported as lasting at least until its last failure and fails a target.
     Unknown without a fault or without requests after it; 0.00 s (pass) when nothing failed.
 
-    Sentence: ``outage window 3.20 s for clerks after kill of registry/app-1: from +0.40 s to +3.60 s,
+    Sentence: ``outage window 3.20 s for clerks after kill of web/app-1: from +0.40 s to +3.60 s,
     12 failed request(s) (target ≤ 5 s)``.
     """
     name = "outage window"

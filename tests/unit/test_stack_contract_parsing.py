@@ -150,9 +150,9 @@ def test_psql_command_is_csv_with_errors_stopping_it():
     assert cmd[cmd.index("-U") + 1] == "app" and cmd[cmd.index("-h") + 1] == "127.0.0.1"
 
 
-def test_registry_keeps_its_compatibility_reader():
+def test_registry_declares_its_writes_reader():
     spec = load_environment(ROOT / "environments/registry/compose.yaml")
-    assert has_ground_truth(spec, "writes")
+    assert has_ground_truth(spec, "writes") and spec.ground_truth["writes"].kind == "sql"
 
 
 # -- runbooks -----------------------------------------------------------------------------------------
@@ -206,7 +206,12 @@ def test_runbooks_of_every_step_kind_parse(tmp_path):
     ("{exec: {on: db}}", "r[0].exec.command", "needs `command`"),
     ("{exec: {on: db, command: x, expect_exit: 300}}", "r[0].exec.expect_exit", "0..255"),
     ("{exec: {on: db, command: x, expect_output: '['}}", "r[0].exec.expect_output", "not a regular expression"),
-    ("{wait_until: {on: db, command: x, http: /h}}", "r[0].wait_until", "either `command` or `http`"),
+    ("{wait_until: {on: db, command: x, http: /h}}", "r[0].wait_until", "one of `command`, `http` or `role`"),
+    ("{wait_until: {role: primary, command: x}}", "r[0].wait_until", "one of `command`, `http` or `role`"),
+    ("{wait_until: {role: leader, holders: 1}}", "r[0].wait_until.role", "no role 'leader'"),
+    ("{wait_until: {role: primary, holders: -1}}", "r[0].wait_until.holders", "whole number"),
+    ("{wait_until: {role: primary, on: db}}", "r[0].wait_until.on", "a role check has no on"),
+    ("{wait_until: {on: db, command: x, holders: 1}}", "r[0].wait_until.holders", "holders goes with role"),
     ("{wait_until: {on: db, command: x, deadline: -1s}}", "r[0].wait_until.deadline", "negative duration"),
     ("{wait_until: {http: {path: /h, service: db, port: 1}}}", "r[0].wait_until.http.port", "not a published port"),
     ("{link: {name: nope, upstream: 'db:1'}}", "r[0].link.name", "no link 'nope'"),
@@ -263,7 +268,7 @@ def test_fault_heal_start_none_and_callable():
     f = _Mark(heal=lambda env, timeline: calls.append(timeline))
     f.inject(None, tl), f.heal(None, tl)
     assert f.undone == 0 and calls == [tl] and tl.records[-1]["detail"]["heal"] == "<lambda>"
-    with pytest.raises(FaultError, match="heal must be 'start', 'none' or a callable"):
+    with pytest.raises(FaultError, match="heal must be 'start', 'none' or a runbook step"):
         _Mark(heal="later")
 
 

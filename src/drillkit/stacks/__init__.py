@@ -1,1 +1,0 @@
-"""What drillkit knows about each reference stack: how to read its ground truth after a drill."""
