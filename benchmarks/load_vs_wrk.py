@@ -12,8 +12,8 @@
    its answered requests/s. The ratio drillkit / wrk is the figure (goal ≥ 0.3).
 4. ``--saturation``: each reference stack's saturation point — the breaking-point search
    (``drill.search``) with the SLO p95 ≤ 1 s and ≥ 99 % served, from 5 arrivals/s up; the arrivals/s
-   (and requests/s) of the last step that held. Stacks whose Compose file declares no user kind yet
-   use the definitions of tests/lab/shipped_kinds.py (said in the output).
+   (and requests/s) of the last step that held, with the first user kind the stack's Compose file
+   declares (``x-drillkit.users``).
 
 Bounded: every load ≤ ``--seconds`` (≤ 30) per run, 127.0.0.1 only; every container is removed at the
 end. Nothing here asserts a time: the figures are printed side by side.
@@ -102,11 +102,6 @@ def saturation(stack: str, seconds: float) -> str:
     from drillkit.timeline import Timeline
     spec = load_environment(stack)
     source = "x-drillkit.users"
-    if not spec.users:
-        sys.path.insert(0, str(ROOT / "tests" / "lab"))
-        import shipped_kinds
-        shipped_kinds.add_kinds(spec)
-        source = "tests/lab/shipped_kinds.py"
     if not spec.users:
         return f"| {stack} | — | — | no user kind as data yet |"
     kind = next(iter(spec.users))
