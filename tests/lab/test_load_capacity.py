@@ -45,8 +45,8 @@ search:
   actions: [visitors]
   slo: {p95: 500ms, served: 0.99}
   factors: [1, 2, 3, 5, 8]
-  hold: 4s
-  settle: 2s
+  hold: 3s
+  settle: 1s
   refine: 1
   timeout: 2s
   forecast: 3
@@ -66,7 +66,7 @@ expect:
     loads = {r["label"]: r for r in recs if r["kind"] == "load" and r["event"] == "start"}
     for step in search["steps"]:
         label = f"×{step['factor']:g}"
-        cut = loads[label]["t"] + 0.2 * 4.0
+        cut = loads[label]["t"] + 0.2 * 3.0
         mine = [r for r in recs if r["kind"] == "probe" and r.get("load") == label and r["due"] >= cut]
         assert step["offered"] == len({r["arrival"] for r in mine})
         assert step["served"] == sum(1 for r in mine if r["status"] == 200)
