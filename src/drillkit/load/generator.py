@@ -129,7 +129,9 @@ class OpenLoop:
         i = 0
         try:
             while not self._stop.is_set() and due < end - 1e-9 and i < self.max_arrivals:
-                rate = self.shape.tick(due - start)
+                # a hair ahead: ten steps of 0.1 s add up to 0.9999999..., and the arrival due at a
+                # phase's start must get the new phase's rate, whatever the float value of `start`
+                rate = self.shape.tick(due - start + 1e-9)
                 if rate is None:
                     break
                 if rate <= 0:
