@@ -3,11 +3,15 @@ downloads, 600,000 replacement PINs in days — "the server did not go to its kn
 lesson: a platform where more containers absorb the load.
 
 New logins arrive at 3 a second; 5 s in, within a second, at 60 a second (×20), and they stay; 2 s
-into the surge the operators add two instances (``env.scale``: 2 → 4). Even four instances serve a
-little less than the surge (~13 logins/s each, the eID database being slow), so what is asked is the
-lesson's "to its knees, not KO": the surge is absorbed when a 5 s window of new logins again has
-≥ 80 % served with p95 ≤ 5 s, and it keeps holding (5 s); the drill wants that within 15 s of the
-surge's start.
+into the surge the operators add two instances (``env.scale``: 2 → 4). Every database round trip of
+a login takes 70 ms (a distant eID database), so an instance's pool of 4 connections logs in ~12
+citizens a second: four serve ~50 of the 60 — what is asked is the lesson's "to its knees, not KO":
+the surge is absorbed when a 5 s window of new logins again has ≥ 60 % served with p95 ≤ 3 s, and it
+keeps holding (5 s); the drill wants that within 15 s of the surge's start. With the bulkhead a
+login waits at most 2 s for a connection, so its answer comes within ~2.3 s, served or refused; without
+it the wait grows with the queue until clients give up (measured here, at 65-75 ms: p95 2.2-2.5 s and
+62-90 % served with the bulkhead; without it p95 past 3 s some 7 s into the surge, then nothing
+served).
 
 The bulkhead is the login's bounded wait for a database connection (identity's ``db_pool``
 switch): ``timeout`` refuses a login that cannot get one within 2 s (a fast 503: the excess is shed,
@@ -27,12 +31,12 @@ from drillkit.faults.link import Latency
 from drillkit.load.slo import Slo
 from drillkit.verdicts import load as L
 
-SURGE = {"shape": "surge", "rate": 3, "factor": 20, "at": "5s", "rise": "1s", "duration": "35s",
+SURGE = {"shape": "surge", "rate": 3, "factor": 20, "at": "5s", "rise": "1s", "duration": "30s",
          "timeout": 5.0, "concurrency": 400}
-INSTANCES = 4                     # 2 -> 4: ~13 logins/s each with the slow database: ~52/s, short of 60/s
+INSTANCES = 4                     # 2 -> 4: ~12 logins/s each with the slow database: ~50/s, short of 60/s
 SCALE_AFTER = 7.0                 # s from the load's start: 2 s into the surge
 ABSORBED_WITHIN = 15.0
-SLO = Slo(p95=5.0, availability=0.80, window=5.0)
+SLO = Slo(p95=3.0, availability=0.60, window=5.0)
 
 
 @pytest.mark.drill("identity", fault="load surge ×20 + scale-out", scenario="eID surge ×20: absorbed by more instances",
@@ -40,9 +44,10 @@ SLO = Slo(p95=5.0, availability=0.80, window=5.0)
 def test_identity_surge(drill):
     with drill.phase("steady"):
         assert len(drill.env.nodes["app"]) == 2
-        # every database round trip of a login takes 40 ms (a distant eID backend): an instance's pool of
-        # 4 connections, not this machine's CPU, bounds its logins (~13/s each): instances add capacity
-        drill.inject(Latency(link="identity-db", latency=40))
+        # every database round trip of a login (begin, select, insert, commit) takes 70 ms (a distant eID
+        # backend): an instance's pool of 4 connections, not this machine's CPU, bounds its logins
+        # (~12/s each): instances add capacity
+        drill.inject(Latency(link="identity-db", latency=70))
     with drill.phase("inject"):
         surge = drill.load(SURGE, "logins", population="new-logins", wait=False)
         scaled = threading.Timer(SCALE_AFTER, lambda: drill.env.scale("app", INSTANCES))

@@ -65,11 +65,11 @@ def test_identity_surge(tmp_path, db_pool, absorbed):
     v = next(r for r in recs if r["kind"] == "verdict" and r["key"] == "absorption_time")
     if absorbed:
         assert v["value"] is not None and v["value"] <= 15
-        # own count: in the 5 s from where it was back, ≥ 80 % of the answered logins succeeded
+        # own count: in the 5 s from where it was back, ≥ 60 % of the answered logins succeeded
         back = v["details"]["back_at"]
         window = [r for r in recs if r["kind"] == "probe" and r["population"] == "new-logins"
                   and back <= r["t_end"] < back + 5]
-        assert window and sum(r["ok"] for r in window) / len(window) >= 0.80
+        assert window and sum(r["ok"] for r in window) / len(window) >= 0.60
     else:
         assert re.search(r"drill failed: surge (not absorbed|absorbed after [\d.]+ s)", out), out[-3000:]
     nodes = {r["node"] for r in recs if r["kind"] == "probe" and r["node"]}
