@@ -1,6 +1,6 @@
 """drillkit's open-loop generator vs wrk, on the same endpoint and the same core, side by side.
 
-    .venv/bin/python benchmarks/load_vs_wrk.py [--seconds 5] [--connections 32] [--saturation]
+    .venv/bin/python benchmarks/load_vs_wrk.py [--seconds 5] [--connections 32] [--saturation | --saturation-only]
 
 1. The endpoint: HAProxy answering 200 itself (benchmarks/environments/fastpath), its container pinned
    to core 1 (``docker update --cpuset-cpus``), so the client's own speed is what is measured.
@@ -9,10 +9,11 @@
 3. drillkit's generator (``drillkit.load.OpenLoop`` with the user kind ``hits`` of the environment:
    the same code a drill runs — journey, client contract, timeline written to a file), in a process
    pinned to core 0: an open-loop rate a little above what one core can send (1.25× a 2 s calibration
-   run), ``--connections`` workers; the requests/s it sent and got answered (arrivals that found no free worker within the timeout are
-   recorded as never sent and not counted). The ratio drillkit / wrk is the figure (goal ≥ 0.3).
-4. ``--saturation`` (``--saturation-only``: just this): each reference stack's saturation point — the breaking-point search
-   (``drill.search``) with the SLO p95 ≤ 1 s and ≥ 99 % served, from 5 arrivals/s up; the arrivals/s
+   run), ``--connections`` workers; the requests/s it sent and got answered (arrivals that found no
+   free worker within the timeout are recorded as never sent and not counted). The ratio drillkit /
+   wrk is the figure (goal ≥ 0.3).
+4. ``--saturation`` (``--saturation-only``: just this): each reference stack's saturation point — the
+   breaking-point search (``drill.search``) with the SLO p95 ≤ 1 s and ≥ 99 % served, from 5 arrivals/s up; the arrivals/s
    (and requests/s) of the last step that held, with the first user kind the stack's Compose file
    declares (``x-drillkit.users``).
 
