@@ -31,7 +31,7 @@ from drillkit.faults.link import Latency
 from drillkit.load.slo import Slo
 from drillkit.verdicts import load as L
 
-SURGE = {"shape": "surge", "rate": 3, "factor": 20, "at": "5s", "rise": "1s", "duration": "30s",
+SURGE = {"shape": "surge", "rate": 3, "factor": 20, "at": "5s", "rise": "1s", "duration": "25s",
          "timeout": 5.0, "concurrency": 400}
 INSTANCES = 4                     # 2 -> 4: ~12 logins/s each with the slow database: ~50/s, short of 60/s
 SCALE_AFTER = 7.0                 # s from the load's start: 2 s into the surge
