@@ -12,6 +12,7 @@
     drill images [ENV ...]        build the images (cached by content)
     drill validate FILE ...       check Compose files and scenarios without starting anything
     drill report                  rebuild the Allure report and the management page from reports/
+    drill capacity SCENARIO       the breaking point: step the load until the SLO breaks (the scenario's search:)
 """
 
 from __future__ import annotations
@@ -468,6 +469,11 @@ def cmd_report(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_capacity(args: argparse.Namespace) -> int:
+    from drillkit.load.capacity import main
+    return main(args)
+
+
 def _exit_code_help() -> str:
     from drillkit.outcome import EXIT_CODES
     return "exit codes:\n" + "\n".join(f"  {code:<4} {text}" for code, text in EXIT_CODES)
@@ -569,6 +575,17 @@ def build_parser() -> argparse.ArgumentParser:
                                        "management page from summary.json)")
     rp.add_argument("--report-dir", default=report_dir)
     rp.set_defaults(func=cmd_report)
+    cap = sub.add_parser("capacity", help="the breaking point: step the load until the SLO breaks (a scenario's search:)",
+                         description="Run the breaking-point search of a scenario's search: section against its "
+                                     "environment and print the multiple of today's load where the SLO broke, "
+                                     "against the forecast. Exit 0: forecast covered; 1: not covered (or a "
+                                     "verdict failed); 2: a bad file or option, or the lab failed.")
+    cap.add_argument("scenario", help="a scenario file with a search: section")
+    cap.add_argument("--forecast", type=float, help="multiple of today's load to be covered (overrides the file's)")
+    cap.add_argument("--attach", metavar="RUN", help="use an environment already up (`drill up`); it is not removed")
+    cap.add_argument("--report-dir", default=report_dir, help="where the timeline goes (default: reports)")
+    cap.add_argument("--json", action="store_true", help="print the result as JSON on stdout (progress on stderr)")
+    cap.set_defaults(func=cmd_capacity)
     return p
 
 

@@ -43,6 +43,7 @@ class Drill:
         self.verdicts: list[Verdict] = []
         self.faulted_services: list[str] = []
         self.readers: dict[str, Any] = {}     # ground-truth readers beyond the environment's (a scenario's)
+        self.loads: list[Any] = []            # open-loop loads (drillkit.load.OpenLoop), stopped with the traffic
         self._finished = False
 
     # -- phases ----------------------------------------------------------------------------------
@@ -111,6 +112,66 @@ class Drill:
             raise DrillkitError(f"only {pool.ready} of {len(pool.clients)} {pool.name} clients could open{hint}",
                                 fix="the steady state does not hold: is the service up and reachable?")
         return pool
+
+    def load(self, shape: Any, actions: Any = None, *, label: str | None = None, wait: bool = True,
+             **opts: Any):
+        """Open-loop load (`drillkit.load`): arrivals at ``shape``'s rate, each one iteration of an
+        action — a user kind or client of the environment by name (``"citizens"``, ``["a", "b"]``,
+        ``{"a": 3, "b": 1}``) or a kind/Client class/factory. ``shape``: a `drillkit.traffic.shapes`
+        shape, a dict as in a scenario's ``load:`` (``{"shape": "spike", "rate": 10, "factor": 4, ...}``,
+        actions may be in it), or a `drillkit.load.LoadSpec`. ``opts``: ``population`` (default
+        ``load``), ``concurrency``, ``timeout``, ``max_arrivals``, ``seed``, ``arrivals``, ``base``.
+        ``wait``: block until the shape has run out (else it runs in the background; stopped with the
+        drill's traffic). Returns the `drillkit.load.OpenLoop`; judge it with the load verdicts."""
+        from drillkit.load.actions import known_kinds, resolve_actions
+        from drillkit.load.generator import OpenLoop
+        from drillkit.load.spec import LoadSpec, parse_load
+        spec = shape
+        if isinstance(shape, dict):
+            raw = dict(shape)
+            if label is not None:
+                raw["label"] = label
+            spec = parse_load(raw, None, "load", known=known_kinds(self.env.spec), actions_required=actions is None)
+        if isinstance(spec, LoadSpec):
+            actions = actions if actions is not None else spec.actions
+            opts = {"population": spec.population, "concurrency": spec.concurrency, "timeout": spec.timeout,
+                    "max_arrivals": spec.max_arrivals, "seed": spec.seed, "arrivals": spec.arrivals,
+                    "base": spec.base, "describe": spec.describe(), **opts}
+            label = label or spec.label
+            shape = spec.shape
+        if actions is None:
+            raise DrillkitError("drill.load needs actions: what each arrival does",
+                                fix="pass actions='a user kind of x-drillkit.users' (or a Client factory)")
+        acts = resolve_actions(actions, self.env.spec, timeout=opts.get("timeout"))
+        opts.setdefault("population", "load")
+        gen = OpenLoop(shape, acts, timeline=self.timeline, env=self.env, label=label or opts["population"], **opts)
+        self.loads.append(gen)
+        self.progress(f"load {gen.label}: {opts.get('describe') or type(shape).__name__}")
+        if wait:
+            gen.run()
+        else:
+            gen.start()
+        return gen
+
+    def search(self, spec: Any, *, cancel: Any = None):
+        """The breaking point (`drillkit.load.search`): constant loads of today's rate × each factor
+        until the SLO breaks, then bisection; writes a ``search`` record for the ``breaking_point``
+        verdict. ``spec``: a `SearchSpec` or a dict as in a scenario's ``search:``. Returns the result."""
+        from drillkit.load.actions import kind_names, known_kinds, resolve_actions
+        from drillkit.load.generator import OpenLoop
+        from drillkit.load.search import SearchSpec, run_search
+        from drillkit.load.spec import parse_search
+        if not isinstance(spec, SearchSpec):
+            spec = parse_search(spec, None, "search", known=known_kinds(self.env.spec), have=kind_names(self.env.spec))
+        acts = resolve_actions(list(spec.actions), self.env.spec, timeout=spec.timeout)
+
+        def make(shape, label):
+            gen = OpenLoop(shape, acts, timeline=self.timeline, env=self.env, label=label,
+                           population=spec.population, concurrency=spec.concurrency, timeout=spec.timeout,
+                           seed=spec.seed, base=spec.base, describe=f"constant {shape.value:g}/s")
+            self.loads.append(gen)
+            return gen
+        return run_search(spec, make, self.timeline, progress=self.progress, cancel=cancel)
 
     def probe(self, path: str = "/version", **kw: Any) -> Probe:
         kw.setdefault("interval", self.probe_interval)
@@ -225,6 +286,8 @@ class Drill:
         return list(verdicts)
 
     def stop_traffic(self) -> None:
+        for g in self.loads:
+            g.stop()
         for p in self.probes:
             p.stop()
         for pool in self.pools:

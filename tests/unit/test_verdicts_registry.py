@@ -139,6 +139,50 @@ def tl_config(bad):
     return tl
 
 
+def _load_tl(bad):
+    import sys
+    sys.path.insert(0, str(Path(__file__).parent))
+    from test_load_verdicts import spike
+    return spike(bad)
+
+
+def _scaleout_tl(bad):
+    from load_support import load_timeline
+    tl = load_timeline([("constant", 0.0, 10.0, 20.0, 1.0)], [(k * 0.05, 0.1, 200 if k % 2 else 503, None)
+                                                             for k in range(200)], label="5")
+    other = load_timeline([("constant", 20.0, 30.0, 20.0, 1.0)],
+                          [(20.0 + k * 0.05, 0.1, 200 if bad and k % 2 or not bad else 503, None) for k in range(200)],
+                          label="10", start=20.0)
+    tl.records.extend(r for r in other.records if r["kind"] != "header")
+    return tl
+
+
+def _lead_tl(bad):
+    from test_load_verdicts import degrades_then_fails, fails_at_once
+    tl = fails_at_once(fast=True) if bad else degrades_then_fails()
+    for r in tl.records:
+        if r["kind"] == "probe":
+            r["population"] = "load"
+    return tl
+
+
+def _absorb_tl(bad):
+    from test_load_verdicts import surge
+    return surge(None if bad else 25.0)
+
+
+def _search_tl(bad):
+    tl = Timeline()
+    tl.add("search", base=10, forecast=4, steps=[
+        {"factor": f, "rate": 10 * f, "offered": 100, "served": 100 if held else 50, "p95_s": 0.1, "held": held}
+        for f, held in ((1, True), (2, True), (4, not bad), (6, False))])
+    return tl
+
+
+LOAD_FACTS = VR.Facts(stack="loadlab", populations=("load", "probe"), faults=0,
+                      extra={"loads": ("load", "5", "10"), "search": True})
+
+
 def window(tl: Timeline) -> VR.Window:
     truth = [r["what"] for r in tl.of("ground-truth")]
     return VR.Window(since=5.0, until=10.0, ground_truth=truth[0] if truth else None)
@@ -165,7 +209,21 @@ CASES = {
     "error_budget": ("error_budget: {population: existing-sessions, slo: 0.99}", tl_budget,
                      "error budget: "),
     "config_parity": (None, tl_config, "config parity: 1 setting differs — pool size: old 20, new 4 (app vs app-new)"),
+    # load verdicts: facts of a scenario with load:/search: (LOAD_FACTS), values given as YAML would
+    "throughput": ({"min": 0.95}, _load_tl, "throughput held in 2 of 3 phases"),
+    "load_p95": ("1s", _load_tl, "too slow in spike ×4"),
+    "shed": (0.01, _load_tl, "100 shed, 50 timed out of 400"),
+    "queue_time": ("500ms", _load_tl, "queue time per phase"),
+    "scaleout_gain": ({"before": "5", "after": "10", "min": 0.2}, _scaleout_tl, "more instances do not help"),
+    "lead_time": ({"alert": {"factor": 2, "for": "5s", "window": "2s"}, "slo": {"p95": "1s", "availability": 0.99,
+                                                                                 "window": "2s"}},
+                  _lead_tl, "never fired: no early warning"),
+    "absorption_time": ({"max": "20s", "slo": {"p95": "1s", "availability": 0.95, "window": "2s"}}, _absorb_tl,
+                        "surge not absorbed"),
+    "breaking_point": (4, _search_tl, "the forecast ×4 is not covered"),
 }
+LOAD_KEYS = ("throughput", "load_p95", "shed", "queue_time", "scaleout_gain", "lead_time", "absorption_time",
+             "breaking_point")
 
 
 def test_every_registered_verdict_has_a_case():
@@ -177,7 +235,10 @@ def test_every_registered_verdict_has_a_case():
 def test_each_verdict_parses_and_judges_both_ways(tmp_path, key):
     text, make, words = CASES[key]
     kind = VR.VERDICTS[key]
-    if text is not None:
+    if key in LOAD_KEYS:
+        params = VR.parse(kind, text, {}, key, _Checker(tmp_path / "x.yaml"), LOAD_FACTS)
+        assert VR.unmet(kind, LOAD_FACTS, params) is None
+    elif text is not None:
         sc = load_scenario(scenario(tmp_path, text))
         (item,) = sc.expect.items
         assert item.key == key and item.line == 11

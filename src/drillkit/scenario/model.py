@@ -155,6 +155,13 @@ class Scenario:
     session_populations: tuple[str, ...] = ()     # populations whose users hold sessions
     runbook: tuple[RunbookEntry, ...] = ()
     ground_truth: dict[str, Any] = field(default_factory=dict)   # name -> drillkit.truth.ReaderSpec
+    load: tuple[Any, ...] = ()                    # drillkit.load.LoadSpec, run one after another from inject
+    search: Any = None                            # drillkit.load.search.SearchSpec
+
+    @property
+    def load_duration(self) -> float:
+        """Seconds from the start of inject until every load has run out."""
+        return sum(spec.duration for spec in self.load)
 
     # -- the schedule --------------------------------------------------------------------------
     def occurrences(self) -> list[Occurrence]:
@@ -166,8 +173,9 @@ class Scenario:
 
     @property
     def schedule_end(self) -> float:
-        """Seconds from the start of inject to the end of observe (when open faults heal)."""
-        return self.last_injection + self.observe
+        """Seconds from the start of inject to the end of observe (when open faults heal); at least
+        until the loads have run out."""
+        return max(self.last_injection + self.observe, self.load_duration)
 
     @property
     def fault_label(self) -> str:
@@ -176,6 +184,10 @@ class Scenario:
         for s in self.faults:
             if s.kind not in kinds:
                 kinds.append(s.kind)
+        if self.load:
+            kinds.append("load " + " + ".join(dict.fromkeys(spec.shape_name for spec in self.load)))
+        if self.search is not None:
+            kinds.append("breaking-point search")
         return " + ".join(kinds) or "none"
 
     def marker_kwargs(self) -> dict[str, Any]:

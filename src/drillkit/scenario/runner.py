@@ -216,6 +216,33 @@ def _watch(drill: Drill, schedule: Schedule, *, until: float | None, event: thre
             drill.wait(step)
 
 
+def _start_loads(sc: Scenario, drill: Drill, schedule: Schedule) -> threading.Thread | None:
+    """The scenario's loads, one after another, on their own thread from the start of inject."""
+    if not sc.load:
+        return None
+
+    def run() -> None:
+        for spec in sc.load:
+            if schedule.cancel_runbooks.is_set():
+                return
+            drill.load(spec, wait=True)
+
+    th = threading.Thread(target=run, name="dk-scenario-load", daemon=True)
+    th.start()
+    return th
+
+
+def _end_loads(drill: Drill, loads: threading.Thread | None, schedule: Schedule) -> None:
+    """A guard that tripped stops the loads at once; otherwise they have run out: wait for the last
+    answers (bounded by each load's timeout)."""
+    if loads is None:
+        return
+    if schedule.cancel_runbooks.is_set():
+        for g in drill.loads:
+            g.stop()
+    loads.join(timeout=max((g.timeout for g in drill.loads), default=2.0) * 4 + 15)
+
+
 def _expectation_verdicts(sc: Scenario, drill: Drill, since: float, until: float) -> list[Verdict]:
     """The verdicts of ``expect``, each computed by its registry entry, in file order. The stack's data
     is read back once, before the first verdict that compares with it."""
@@ -286,9 +313,13 @@ def run_scenario(scenario: Scenario, drill: Drill) -> list[Verdict]:
     schedule = Schedule(sc, drill)
     tripped: Verdict | None = None
     ok = False
+    loads: threading.Thread | None = None
     try:
         with drill.phase("inject"):
             schedule.start()
+            loads = _start_loads(sc, drill, schedule)
+            if sc.search is not None:
+                drill.search(sc.search, cancel=schedule.cancel_runbooks)
             tripped = _watch(drill, schedule, until=None, event=schedule.injections_done)
         if tripped is None:
             with drill.phase("observe"):
@@ -302,12 +333,15 @@ def run_scenario(scenario: Scenario, drill: Drill) -> list[Verdict]:
             drill.progress(tripped.sentence)
             schedule.cancel_runbooks.set()
         with drill.phase("recover"):
+            _end_loads(drill, loads, schedule)
             schedule.stop_and_heal()
             drill.wait(sc.recover)
         ok = True
     finally:
         if not ok:  # exception or Ctrl-C in flight: heal everything, keep the original error
             schedule.cancel_runbooks.set()
+            for g in drill.loads:
+                g.stop()
             try:
                 schedule.stop_and_heal(raise_errors=False)
             except BaseException as exc:  # pragma: no cover - a second Ctrl-C while healing

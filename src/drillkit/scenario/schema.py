@@ -35,8 +35,10 @@ TOP_KEYS = {
     "expect": "the verdicts: " + ", ".join(VERDICTS) + " (docs/verdicts.md)",
     "ground_truth": "readers of what the stack holds, by name, e.g. {writes: {kind: sql, on: db, query: ...}}",
     "runbook": "runbooks run in the schedule: a list of {at | after, run | steps}",
+    "load": "open-loop load from the start of inject: {shape, rate, factor, at, for, duration, actions}, or a list run one after another",
+    "search": "breaking-point search: {rate, actions, slo: {p95, served}, factors, hold, forecast}",
 }
-REQUIRED_TOP = ("scenario", "environment", "faults")
+REQUIRED_TOP = ("scenario", "environment")   # and faults:, unless a load: or search: is the drill
 
 FAULT_KEYS = {"kind", "target", "at", "for", "repeat", "heal"}   # anything else: the kind's attributes
 TARGET_KEYS = {"service", "replica", "zone", "random", "seed", "role"}

@@ -172,6 +172,11 @@ class _Checker:
         populations = list(caps.populations)
         session_pops = list(caps.session_populations)
         writers = [t.name for t in traffic if t.writes]
+        loads = self.loads(raw.get("load"), raw, spec)
+        search = self.search(raw.get("search"), raw, spec)
+        for pop in [ld.population for ld in loads] + ([search.population] if search else []):
+            if pop not in populations:
+                populations.append(pop)
         if probe is not None:
             populations.append(S.PROBE_POPULATION)
 
@@ -191,11 +196,20 @@ class _Checker:
             max_nodes = self.integer(raw["max_nodes"], raw, "max_nodes", "max_nodes", 1, 1000)
         observe = self.duration(raw.get("observe", 0), raw, "observe", "observe")
         recover = self.duration(raw.get("recover", 0), raw, "recover", "recover")
-        faults = self.faults(raw["faults"], raw, spec, max_nodes)
+        if (loads or search) and raw.get("faults") in (None, []):
+            faults = []          # the load is the drill
+        elif "faults" not in raw:
+            raise self.err("missing `faults`", raw, field="faults", line=getattr(raw, "line", 1),
+                           fix=f"add `faults:` ({S.TOP_KEYS['faults']}), or a load: / search:")
+        else:
+            faults = self.faults(raw["faults"], raw, spec, max_nodes)
         self.schedule(faults, observe, spec, max_nodes)
-        runbook = self.runbook_entries(raw.get("runbook"), raw, spec, faults, observe)
+        last = max((o.start for st in faults for o in st.occurrences()), default=0.0)
+        until = max(observe, sum(ld.duration for ld in loads) - last)   # runbooks may act while a load runs
+        runbook = self.runbook_entries(raw.get("runbook"), raw, spec, faults, until)
         guards = self.guards(raw.get("guards", []), raw, populations)
         self._readers = readers
+        self._loads, self._search = loads, search
         expect = self.expect(raw.get("expect", {}), raw, populations, spec, faults,
                              session_pops=session_pops, writers=writers)
 
@@ -205,7 +219,41 @@ class _Checker:
                         steady_availability=steady_av, faults=tuple(faults), observe=observe,
                         recover=recover, guards=tuple(guards), max_nodes=max_nodes, expect=expect,
                         traffic=tuple(traffic), session_populations=tuple(session_pops),
-                        runbook=tuple(runbook), ground_truth=readers)
+                        runbook=tuple(runbook), ground_truth=readers, load=tuple(loads), search=search)
+
+    # -- load and search -------------------------------------------------------------------------
+    def loads(self, raw: Any, top: dict, spec: EnvironmentSpec) -> list:
+        """``load:`` — one load (a mapping) or several run one after another (a list)."""
+        from drillkit.load.actions import kind_names, known_kinds
+        from drillkit.load.spec import parse_load
+        if raw is None:
+            return []
+        if "search" in top:
+            raise self.err("a scenario has a load: or a search:, not both", top, "search", field="search",
+                           fix="put the breaking-point search into a scenario of its own")
+        items = raw if isinstance(raw, list) else [raw]
+        if isinstance(raw, list) and not raw:
+            raise self.err("must not be empty", top, "load", field="load", fix="give one load or drop load:")
+        out, labels = [], set()
+        for i, item in enumerate(items):
+            where = f"load[{i}]" if isinstance(raw, list) else "load"
+            parent, key = (raw, i) if isinstance(raw, list) else (top, "load")
+            ld = parse_load(item, parent, key, self, where=where, known=known_kinds(spec), have=kind_names(spec),
+                            line=_line(parent, key) or _line(item))
+            if ld.label in labels:
+                raise self.err(f"two loads are labelled {ld.label!r}", item, "label" if "label" in item else None,
+                               field=f"{where}.label", line=_line(item), fix="give each load its own label:")
+            labels.add(ld.label)
+            out.append(ld)
+        return out
+
+    def search(self, raw: Any, top: dict, spec: EnvironmentSpec):
+        from drillkit.load.actions import kind_names, known_kinds
+        from drillkit.load.spec import parse_search
+        if raw is None:
+            return None
+        return parse_search(raw, top, "search", self, known=known_kinds(spec), have=kind_names(spec),
+                            line=_line(top, "search"))
 
     # -- environment and switches ----------------------------------------------------------------
     def environment(self, ref: Any, line: int | None, switches: dict[str, str]) -> tuple[EnvironmentSpec, Path]:
@@ -710,7 +758,9 @@ class _Checker:
             writers=tuple(writers),
             ground_truth=tuple(ground_truth_names(spec, getattr(self, "_readers", None))), faults=len(faults),
             extra={"environment": spec.name, "services": tuple(spec.services),
-                   "config": {n: st.services for n, st in (getattr(spec, "config", None) or {}).items()}})
+                   "config": {n: st.services for n, st in (getattr(spec, "config", None) or {}).items()},
+                   "loads": tuple(ld.label for ld in getattr(self, "_loads", ())),
+                   "search": getattr(self, "_search", None) is not None})
 
     def expect(self, raw: Any, top: dict, populations: list[str], spec: EnvironmentSpec,
                faults: list[FaultStep], *, session_pops: list[str] = (), writers: list[str] = ()) -> Expectations:

@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 
 from drillkit import verdicts as V
+from drillkit.verdicts import load as L
 from drillkit.verdicts.base import FAIL, Verdict
 
 if TYPE_CHECKING:
@@ -595,3 +596,189 @@ register(VerdictKind(
     column=Column("config_parity", "Config drift", cell=lambda value, vs: "none" if value == 0 else
                   f"{value} setting{'s' if value != 1 else ''}"),
     example="{old: app, new: app-new, at: before}"))
+
+
+# -- load verdicts (drillkit.verdicts.load; a scenario's load: / search:, drill.load) ----------------
+
+def _loads(facts: Facts, params: dict[str, Any]) -> Unmet | None:
+    loads = tuple(facts.extra.get("loads", ()))
+    if not loads:
+        return Unmet("no load in this scenario", "add load: {shape: spike, rate: 10/s, ...} or drop {key}")
+    for k in ("load", "before", "after"):
+        label = params.get(k)
+        if label is not None and label not in loads:
+            return Unmet(f"no load labelled {label!r}", f"use one of {', '.join(loads)} (load[].label)")
+    return None
+
+
+def _search(facts: Facts, params: dict[str, Any]) -> Unmet | None:
+    return None if facts.extra.get("search") else Unmet("no search in this scenario",
+                                                         "add search: {rate: 10/s, actions: [...], slo: {...}} or drop {key}")
+
+
+NEEDS_LOAD = Requirement("a load (load:)", _loads)
+NEEDS_SEARCH = Requirement("a breaking-point search (search:)", _search)
+LOAD_LABEL = Param("load", "name", None, "the load judged, by its label (default: every load)", "x4")
+
+
+def _number(chk: Checker, value: Any, parent: Any, key: Any, where: str, lo: float, hi: float) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not lo <= value <= hi:
+        raise chk.err(f"must be a number {lo:g}..{hi:g}, not {value!r}", parent, key, field=where,
+                      fix=f"give a number between {lo:g} and {hi:g}")
+    return float(value)
+
+
+def parse_slo(raw: Any, parent: Any, key: Any, where: str, chk: Checker, *, default_window: float = 5.0):
+    """``{p95: 1s, availability: 0.99, window: 5s}`` -> :class:`drillkit.load.slo.Slo` (at least one bound)."""
+    from drillkit.load.slo import Slo
+    m = chk.mapping(raw, parent, key, where, {"p95", "availability", "window"}, "{p95: 1s, availability: 0.99, window: 5s}")
+    if "p95" not in m and "availability" not in m:
+        raise chk.err("an SLO needs p95 and/or availability", parent, key, field=where,
+                      fix="write e.g. {p95: 1s, availability: 0.99}")
+    p95 = chk.duration(m["p95"], m, "p95", f"{where}.p95") if "p95" in m else None
+    av = chk.ratio(m["availability"], m, "availability", f"{where}.availability") if "availability" in m else None
+    window = chk.duration(m.get("window", default_window), m, "window", f"{where}.window")
+    if window <= 0:
+        raise chk.err("window must be longer than 0 s", m, "window", field=f"{where}.window", fix="e.g. window: 5s")
+    return Slo(p95=p95, availability=av, window=window)
+
+
+def _lead_parse(raw: Any, parent: Any, key: Any, where: str, chk: Checker, facts: Facts) -> dict[str, Any]:
+    from drillkit.load.slo import AlertRule
+    m = chk.mapping(raw, parent, key, where, {"population", "alert", "slo", "min"},
+                    "{population: load, alert: {factor: 2, for: 30s}, slo: {p95: 1s}}")
+    if "slo" not in m:
+        raise chk.err("missing `slo`: when is the service level broken", parent, key, field=f"{where}.slo",
+                      fix="add slo: {p95: 1s, availability: 0.99}")
+    pop = chk.population(m.get("population", "load"), m if "population" in m else parent,
+                         "population" if "population" in m else key, f"{where}.population", list(facts.populations))
+    rule = AlertRule()
+    if "alert" in m:
+        a = chk.mapping(m["alert"], m, "alert", f"{where}.alert", {"factor", "for", "window"},
+                        "{factor: 2, for: 30s, window: 10s}")
+        rule = AlertRule(factor=_number(chk, a.get("factor", 2.0), a, "factor", f"{where}.alert.factor", 1.0, 1000),
+                         for_=chk.duration(a.get("for", 30.0), a, "for", f"{where}.alert.for"),
+                         window=chk.duration(a.get("window", 10.0), a, "window", f"{where}.alert.window"))
+        if rule.window <= 0:
+            raise chk.err("window must be longer than 0 s", a, "window", field=f"{where}.alert.window", fix="e.g. 10s")
+    slo = parse_slo(m["slo"], m, "slo", f"{where}.slo", chk)
+    minimum = chk.duration(m.get("min", 0.0), m, "min", f"{where}.min")
+    return {"population": pop, "alert": rule, "slo": slo, "min": minimum}
+
+
+def _absorb_parse(raw: Any, parent: Any, key: Any, where: str, chk: Checker, facts: Facts) -> dict[str, Any]:
+    m = chk.mapping(raw, parent, key, where, {"max", "slo", "population", "load", "stable"},
+                    "{max: 30s, slo: {p95: 1s, availability: 0.99}}")
+    if "slo" not in m:
+        raise chk.err("missing `slo`: what 'absorbed' means", parent, key, field=f"{where}.slo",
+                      fix="add slo: {p95: 1s, availability: 0.99}")
+    pop = chk.population(m.get("population", "load"), m if "population" in m else parent,
+                         "population" if "population" in m else key, f"{where}.population", list(facts.populations))
+    out = {"slo": parse_slo(m["slo"], m, "slo", f"{where}.slo", chk), "population": pop,
+           "max": chk.duration(m["max"], m, "max", f"{where}.max") if "max" in m else None,
+           "load": LOAD_LABEL.parse(m["load"], m, "load", f"{where}.load", chk, facts) if "load" in m else None,
+           "stable": chk.duration(m.get("stable", 5.0), m, "stable", f"{where}.stable")}
+    return out
+
+
+def _breaking_parse(raw: Any, parent: Any, key: Any, where: str, chk: Checker, facts: Facts) -> dict[str, Any]:
+    if isinstance(raw, dict):
+        m = chk.mapping(raw, parent, key, where, {"forecast"}, "{forecast: 4}")
+        return {"forecast": _number(chk, m["forecast"], m, "forecast", f"{where}.forecast", 0.01, 1000)
+                if "forecast" in m else None}
+    return {"forecast": _number(chk, raw, parent, key, where, 0.01, 1000)}
+
+
+def _ratio_cell(value: Any, verdicts: Sequence[Verdict]) -> str:
+    return f"{value:.1f} %"
+
+
+register(VerdictKind(
+    "throughput", "throughput held",
+    "served / offered arrivals of the load in every phase, ≥ min",
+    lambda tl, p, w: L.throughput(tl, minimum=p["min"], label=p["load"]),
+    params=(Param("min", "ratio", 0.95, "least share of the offered arrivals served in each phase", "0.95"),
+            LOAD_LABEL),
+    shorthand="min", requires=(NEEDS_LOAD,),
+    column=Column("throughput", "Throughput held", "%", worst="min"),
+    example="{min: 0.95}"))
+
+register(VerdictKind(
+    "load_p95", "load p95",
+    "p95 answer time (due → answer) of the served arrivals in every phase of the load, ≤ max",
+    lambda tl, p, w: L.load_p95(tl, maximum=p["max"], label=p["load"]),
+    params=(Param("max", "duration", help="p95 allowed in every phase", example="1s"), LOAD_LABEL),
+    shorthand="max", requires=(NEEDS_LOAD,),
+    column=Column("load_p95", "Load p95 (worst phase)", "ms"),
+    example="{max: 1s}"))
+
+register(VerdictKind(
+    "shed", "shed or timed out",
+    "share of the load's arrivals refused (503/429, refused connection) or timed out in every phase, ≤ max",
+    lambda tl, p, w: L.shed(tl, maximum=p["max"], label=p["load"]),
+    params=(Param("max", "ratio", 0.01, "most share shed or timed out in any phase", "0.01"), LOAD_LABEL),
+    shorthand="max", requires=(NEEDS_LOAD,),
+    column=Column("shed", "Shed / timed out", "%"),
+    example="{max: 0.01}"))
+
+register(VerdictKind(
+    "queue_time", "queue time",
+    "p95 queue time of the load's arrivals in every phase (generator wait measured, service wait "
+    "estimated), ≤ max",
+    lambda tl, p, w: L.queue_time(tl, maximum=p["max"], label=p["load"]),
+    params=(Param("max", "duration", help="p95 queue time allowed in every phase", example="500ms"), LOAD_LABEL),
+    shorthand="max", requires=(NEEDS_LOAD,),
+    column=Column("queue_time", "Queue time p95", "ms"),
+    example="{max: 500ms}"))
+
+register(VerdictKind(
+    "scaleout_gain", "scale-out gain",
+    "served arrivals/s of one load over another (e.g. 5 → 10 instances) grew by ≥ min, or its p95 fell "
+    "by ≥ faster",
+    lambda tl, p, w: L.scaleout_gain(tl, before=p["before"], after=p["after"], minimum=p["min"],
+                                     faster=p["faster"]),
+    params=(Param("before", "name", help="label of the load before scaling out", example="'5'"),
+            Param("after", "name", help="label of the load after scaling out", example="'10'"),
+            Param("min", "ratio", 0.2, "least gain (0.2 = 20 % more served/s)", "0.2"),
+            Param("faster", "ratio", None, "or: least fall of the p95 answer time (0.3 = 30 % faster)", "0.3")),
+    requires=(NEEDS_LOAD,),
+    column=Column("scaleout_gain", "Scale-out gain", "%"),
+    example="{before: '5', after: '10', min: 0.2}"))
+
+register(VerdictKind(
+    "lead_time", "lead time",
+    "how long before the SLO broke an alert rule on the population's p95 (factor × baseline for a "
+    "while) would have fired, ≥ min; — when the SLO never broke",
+    lambda tl, p, w: L.lead_time(tl, population=p["population"], alert=p["alert"], slo=p["slo"],
+                                 minimum=p["min"]),
+    params=(Param("population", "population", "load", "the population the alert and the SLO watch", "load"),
+            Param("alert", "name", None, "the rule: {factor: 2, for: 30s, window: 10s}"),
+            Param("slo", "name", None, "when the service level is broken: {p95, availability, window}"),
+            Param("min", "duration", 0.0, "least lead time", "10s")),
+    parse=_lead_parse,
+    column=Column("lead_time", "Lead time", "s", worst="min"),
+    example="{alert: {factor: 2, for: 30s}, slo: {p95: 1s, availability: 0.99}}"))
+
+register(VerdictKind(
+    "absorption_time", "absorption time",
+    "from a surge's start until the SLO held again for good, ≤ max",
+    lambda tl, p, w: L.absorption_time(tl, slo=p["slo"], maximum=p["max"], population=p["population"],
+                                       label=p["load"], stable=p["stable"]),
+    params=(Param("max", "duration", None, "longest time until absorbed", "30s"),
+            Param("slo", "name", None, "when the service level holds: {p95, availability, window}"),
+            Param("population", "population", "load", "the population judged", "load"), LOAD_LABEL,
+            Param("stable", "duration", 5.0, "how long the SLO must keep holding", "5s")),
+    parse=_absorb_parse, requires=(NEEDS_LOAD,),
+    column=Column("absorption_time", "Surge absorbed after", "s"),
+    example="{max: 30s, slo: {p95: 1s, availability: 0.95}}"))
+
+register(VerdictKind(
+    "breaking_point", "breaking point",
+    "the multiple of today's load where the search's SLO broke; passes when the last multiple that "
+    "held covers the forecast",
+    lambda tl, p, w: L.breaking_point(tl, forecast=p["forecast"]),
+    params=(Param("forecast", "name", None, "the multiple of today's load to be covered (default: the search's)",
+                  "4"),),
+    parse=_breaking_parse, requires=(NEEDS_SEARCH,),
+    column=Column("breaking_point", "Breaks at", cell=lambda v, vs: f"×{v:g}"),
+    example="{forecast: 4}"))
