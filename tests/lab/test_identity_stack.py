@@ -93,15 +93,17 @@ LOGIN_COST_RATIO = 4   # seen here: 7x on a fast core (10.5 ms vs 1.5 ms), about
 
 def test_login_costs_a_hash_and_yields_a_token(sound):
     versions, results = [], []
-    for i in range(1, 8):          # interleaved: the machine's noise hits both kinds alike
+    for i in range(1, 12):         # interleaved: the machine's noise hits both kinds alike
         versions.append(raw(sound, "GET", "/version")[2])
         results.append(login(sound, f"citizen-{i:04d}"))
     assert all(s == 200 for s, _, _ in results), results
     _, body, _ = results[0]
     assert body["user"] == "citizen-0001" and body["kind"] == "citizen" and body["expires_in"] == 3600
     # PBKDF2 with 30,000 iterations: a login costs several times the same machine's cheap request,
-    # however fast its cores (a ratio, never a number of milliseconds)
-    login_s, cheap_s = statistics.median(r[2] for r in results), statistics.median(versions)
+    # however fast its cores (a ratio, never a number of milliseconds). The fastest of each kind: a
+    # busy machine adds waiting to every request alike, which squeezes a ratio of medians (seen: a
+    # median-based check failed with other work on both cores); the fastest is closest to the cost.
+    login_s, cheap_s = min(r[2] for r in results), min(versions)
     assert login_s > LOGIN_COST_RATIO * cheap_s, f"login {login_s * 1000:.1f} ms, /version {cheap_s * 1000:.1f} ms"
     nodes = set()
     for _ in range(4):                                   # the token is valid on every replica

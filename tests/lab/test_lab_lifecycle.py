@@ -121,9 +121,13 @@ def test_fails(drill_env):
 
 
 def _run_until_up(pytester, source: str):
+    import signal
     path = pytester.makepyfile(source)
+    # the run gets Ctrl-C as a user's terminal gives it, however this suite was started: a shell
+    # starts background jobs with SIGINT ignored, and an ignored signal stays ignored across exec
     proc = subprocess.Popen([sys.executable, "-m", "pytest", str(path), "-s", "-p", "no:cacheprovider"],
-                            cwd=pytester.path, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+                            cwd=pytester.path, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     run = None
     deadline = time.monotonic() + 180
     for line in proc.stdout:
