@@ -143,8 +143,13 @@ class OpenLoop:
     # -- running ---------------------------------------------------------------------------------
     def run(self) -> LoadCounts:
         """Run to the end of the shape (blocking) and return the counts."""
-        self._run_loop()
-        return self.counts
+        try:
+            asyncio.get_running_loop()
+        except RuntimeError:   # the usual case: no loop runs in this thread, the generator's runs here
+            self._run_loop()
+            return self.counts
+        self.start()           # called from a coroutine: the generator's own loop on its own thread
+        return self.join()
 
     def start(self) -> "OpenLoop":
         self._scheduler = threading.Thread(target=self._run_loop, name=f"dk-load-{self.label}", daemon=True)
