@@ -12,6 +12,7 @@ iteration keeps everything in ``new-logins``), a kind without a login for its ow
 
 from __future__ import annotations
 
+import bisect
 import itertools
 import re
 from dataclasses import dataclass, field
@@ -260,7 +261,9 @@ class HttpJourney(Client):
         for s in self._every:
             if iteration % s.every == 0:
                 return s
-        return self.ctx.rng.choices(self._pool, cum_weights=self._cum)[0]
+        # rng.choices(pool, cum_weights=cum)[0], without its list: the same draw, the same step
+        cum = self._cum
+        return self._pool[bisect.bisect(cum, self.ctx.rng.random() * cum[-1], 0, len(cum) - 1)]
 
     def _request(self, req: Request, variables: dict[str, Any], *, auth: bool) -> tuple:
         """What to send: ``(method, path, body, timeout, headers)`` (``auth`` here: the login's header)."""
