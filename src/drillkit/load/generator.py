@@ -88,12 +88,13 @@ class _Worker:
     """One worker: its clients (one per action, opened on its first arrival of that action) and, if
     one of them can only block, the thread that runs it."""
 
-    __slots__ = ("n", "clients", "iterations", "rng", "wake", "thread")
+    __slots__ = ("n", "clients", "iterations", "awaited", "rng", "wake", "thread")
 
     def __init__(self, n: int, seed: int):
         self.n = n
         self.clients: dict[int, Client] = {}
         self.iterations: dict[int, int] = {}
+        self.awaited: set[int] = set()          # actions whose client this worker awaits on the loop
         self.rng = random.Random(seed * 100_003 + n)
         self.wake: asyncio.Future | None = None
         self.thread: ThreadPoolExecutor | None = None
@@ -291,14 +292,16 @@ class OpenLoop:
             client = self.actions[kind].make(w.n - 1)
             if getattr(client, "ainvoke", None) is not None:
                 ok = self._open(client, kind, w)
+                w.awaited.add(kind)
             else:
                 ok = await self._in_thread(w, self._open, client, kind, w)
             if not ok:
+                w.awaited.discard(kind)
                 self._never_sent(i, kind, due, error="client could not open")
                 return
             w.clients[kind] = client
         iteration = w.iterations[kind] = w.iterations.get(kind, 0) + 1
-        if getattr(client, "ainvoke", None) is not None:
+        if kind in w.awaited:
             await self._arrive_async(client, i, due, iteration)
         else:
             await self._in_thread(w, self._arrive, client, i, due, iteration)

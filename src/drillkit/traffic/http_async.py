@@ -104,19 +104,20 @@ class _Conn(asyncio.Protocol):
                 if len(parts) < 2 or not parts[0].startswith("HTTP/"):
                     raise ValueError(f"bad status line {lines[0][:80]!r}")
                 status = int(parts[1])
-                headers: list[tuple[str, str]] = []
-                for line in lines[1:]:
-                    name, sep, value = line.partition(":")
-                    if sep:
-                        headers.append((name.strip(), value.strip()))
                 del buf[:end + 4]
                 if 100 <= status < 200:       # interim answer (100 Continue): the real one follows
                     continue
+                headers: list[tuple[str, str, str]] = []    # (name, value, name in lower case)
                 length: int | None = None
                 chunked = False
                 close = parts[0] == "HTTP/1.0"
-                for name, value in headers:
+                for line in lines[1:]:
+                    name, sep, value = line.partition(":")
+                    if not sep:
+                        continue
+                    name, value = name.strip(), value.strip()
                     low = name.lower()
+                    headers.append((name, value, low))
                     if low == "content-length":
                         length = int(value)
                     elif low == "transfer-encoding":
@@ -331,9 +332,8 @@ class AsyncHttpClient:
         ctype = ""
         hmap: dict[str, str] = {}
         low = self._node_low
-        for name, value in hdrs:
+        for name, value, n in hdrs:
             hmap[name] = value
-            n = name.lower()
             if n == low:
                 node = value if node is None else f"{node}, {value}"
             elif n == "content-type":
