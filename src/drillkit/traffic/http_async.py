@@ -7,9 +7,10 @@ Same rules and the same answers as the threaded client: only 127.0.0.1/localhost
 session cookie(s) kept, a reused keep-alive connection the peer had closed retried once, and the same
 :class:`~drillkit.traffic.http.Response` (status, JSON body, node header, error, first 500 characters
 of text, headers — last value wins). Errors are named as there: ``timeout``, ``ConnectionRefusedError``,
-``RemoteDisconnected`` (closed before an answer), ``ConnectionResetError``. One difference, said here
-so nobody trips on it: ``timeout`` bounds the whole request (connect, send, the full answer), where
-the threaded client bounds each socket operation.
+``RemoteDisconnected`` (closed before an answer), ``ConnectionResetError``. Two differences, said here
+so nobody trips on them: ``timeout`` bounds the whole request (connect, send, the full answer; looked
+at every :data:`TICK` seconds), where the threaded client bounds each socket operation; and no
+``Accept-Encoding`` header is sent (``http.client`` sends the value that means the same as none).
 
 Framing: ``Content-Length``, ``Transfer-Encoding: chunked`` and read-until-close; no body for HEAD,
 1xx, 204 and 304. Interim 1xx answers are skipped.
