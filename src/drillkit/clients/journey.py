@@ -189,6 +189,7 @@ class HttpJourney(Client):
         pool = [s for s in kind.steps if not s.every] or list(kind.steps)
         self._pool = pool
         self._cum = list(itertools.accumulate(s.weight for s in pool))
+        self._ops: dict[int, Op] = {}
 
     # -- the contract ----------------------------------------------------------------------------
     def open(self, ctx: ClientContext) -> None:
@@ -222,8 +223,11 @@ class HttpJourney(Client):
             needed = self._needs[id(step)]
             if needed and not needed <= variables.keys():   # an earlier answer did not hold what this
                 return                                        # step needs (e.g. no free slot)
-            out = yield Op(step.name, step.population or kind.step_population, write=step.write is not None,
-                           data=step)
+            op = self._ops.get(id(step))
+            if op is None:   # an Op is immutable: one per step and user
+                op = self._ops[id(step)] = Op(step.name, step.population or kind.step_population,
+                                              write=step.write is not None, data=step)
+            out = yield op
             if out.session == SESSION_REJECTED or not out.ok:
                 return
 

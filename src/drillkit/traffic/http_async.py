@@ -244,6 +244,7 @@ class AsyncHttpClient:
         self.token: str | None = None
         self._conn: _Conn | None = None
         self._deadlines: _Deadlines | None = None
+        self._plain: dict[tuple[str, str], bytes] = {}     # requests without body, cookie or header
         self._host_line = f"Host: {self.host}\r\n" if self.port == 80 else f"Host: {self.host}:{self.port}\r\n"
 
     def close(self) -> None:
@@ -259,6 +260,19 @@ class AsyncHttpClient:
         return conn  # type: ignore[return-value]
 
     def _encode(self, method: str, path: str, body: Any, auth: bool, headers: dict[str, str] | None) -> bytes:
+        plain = body is None and not headers and not self.cookies and not (auth and self.token)
+        if plain:   # the same bytes every time (a GET of a fixed path): made once
+            data = self._plain.get((method, path))
+            if data is not None:
+                return data
+        data = self._compose(method, path, body, auth, headers)
+        if plain:
+            if len(self._plain) >= 64:
+                self._plain.clear()
+            self._plain[(method, path)] = data
+        return data
+
+    def _compose(self, method: str, path: str, body: Any, auth: bool, headers: dict[str, str] | None) -> bytes:
         payload = None
         lines = [f"{method} {path} HTTP/1.1\r\n"]
         given = {k.lower() for k in headers} if headers else ()
