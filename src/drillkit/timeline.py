@@ -73,7 +73,7 @@ class Timeline:
 
     # class defaults: Timeline.load / from_records make instances without __init__
     _defer = 0                                   # holders of deferred(): file lines wait for flush()
-    _pending: list[dict[str, Any]] | None = None
+    _pending: list[str] | None = None            # their lines, encoded
 
     def __init__(self, path: str | os.PathLike | None = None, *, drill: str = "", run: str = "",
                  environment: str = "", meta: dict[str, Any] | None = None,
@@ -96,16 +96,16 @@ class Timeline:
         return time.monotonic() - self.t0
 
     def _append(self, record: dict[str, Any]) -> dict[str, Any]:
+        line = _encode(record)   # while the record is fresh in the cache: cheaper than at flush time
         if self._defer:
             with self._lock:
                 self.records.append(record)
                 if self._fh:
                     if self._pending is not None:
-                        self._pending.append(record)
+                        self._pending.append(line)
                     else:   # deferred() was let go meanwhile
-                        self._fh.write(_encode(record) + "\n")
+                        self._fh.write(line + "\n")
             return record
-        line = _encode(record)
         with self._lock:
             self.records.append(record)
             if self._fh:
@@ -141,7 +141,8 @@ class Timeline:
         pending = self._pending
         self._pending = [] if self._defer else None
         if pending and self._fh:
-            self._fh.write("".join([_encode(r) + "\n" for r in pending]))
+            pending.append("")
+            self._fh.write("\n".join(pending))
 
     def add(self, kind: str, t: float | None = None, **fields: Any) -> dict[str, Any]:
         return self._append({"kind": kind, "t": round(self.now() if t is None else t, 6), **fields})
