@@ -12,7 +12,7 @@
 4. Saturation point of each stack: an open-loop rate stepped up (2 s per step, at most 10 s per
    load) until the p95 latency of a step exceeds 1 s; the last step under 1 s is the saturation
    point (requests/s answered in that step). Each arrival is one iteration of the same user kind
-   (``kind_action``).
+   (``drillkit.load.OpenLoop`` with ``resolve_actions``).
 
 Booking baseline: the source system was sized for 25,000 bookings per quarter. The drill compresses
 one quarter of opening hours (13 weeks x 42 h = 546 h) into one hour of drill time (compression
@@ -41,8 +41,10 @@ from drillkit.lab import images  # noqa: E402
 from drillkit.lab.compose import load_environment  # noqa: E402
 from drillkit.lab.docker_client import client as docker_client  # noqa: E402
 from drillkit.lab.environment import Environment  # noqa: E402
+from drillkit.load import OpenLoop  # noqa: E402
+from drillkit.load.actions import resolve_actions  # noqa: E402
 from drillkit.timeline import Timeline  # noqa: E402
-from drillkit.traffic.shapes import LoadGenerator, Steps, kind_action, per_second, percentile  # noqa: E402
+from drillkit.traffic.shapes import Steps, per_second, percentile  # noqa: E402
 
 BASELINE_PER_QUARTER = 25_000
 DRILL_SECONDS_PER_QUARTER = 3600.0
@@ -106,15 +108,15 @@ def saturation(stack: str, env: Environment) -> dict:
     tl = Timeline()        # this load's own: every probe on it is the load's
     shape = Steps(first, step, STEP_SECONDS, top)
     t_start = tl.now()
-    LoadGenerator(env.url(), tl, shape, kind_action(kind, env=env, timeout=5.0), population="sat", workers=128,
-                  timeout=5.0, max_duration=min(60.0, shape.duration + 0.1), max_requests=50_000).run()
+    OpenLoop(shape, resolve_actions(kind, env.spec, timeout=5.0), timeline=tl, env=env, population="sat",
+             concurrency=128, timeout=5.0, max_arrivals=50_000).run()
     steps = []
     for k in range(shape.count):
         a, b = t_start + k * STEP_SECONDS, t_start + (k + 1) * STEP_SECONDS
         ps = [p for p in tl.probes() if a <= p["t"] < b]
         lat = [p["latency"] if p["status"] is not None else 5.0 for p in ps]  # no answer counts as 5 s
         okr = sum(p["ok"] for p in ps) / max(1, len(ps))
-        steps.append({"rate": first + k * step, "req_s": sum(1 for p in ps if p["op"] != "arrival") / STEP_SECONDS,
+        steps.append({"rate": first + k * step, "req_s": sum(1 for p in ps if p.get("sent", True)) / STEP_SECONDS,
                       "p95": percentile(lat, 0.95), "ok": okr})
     under = [s for s in steps if s["p95"] <= P95_LIMIT and s["ok"] >= 0.95]
     over = next((s for s in steps if s["p95"] > P95_LIMIT or s["ok"] < 0.95), None)

@@ -36,7 +36,9 @@ from drillkit.lab.compose import _Loader, load_environment
 from drillkit.lab.environment import Environment
 from drillkit.lab.links import Toxic
 from drillkit.timeline import Timeline
-from drillkit.traffic.shapes import Constant, LoadGenerator, kind_action
+from drillkit.load import OpenLoop
+from drillkit.load.actions import resolve_actions
+from drillkit.traffic.shapes import Constant
 from drillkit.verdicts.duplicates import duplicates
 from drillkit.verdicts.writes import writes_lost
 
@@ -194,22 +196,26 @@ def test_pin_requests_and_logins_ledger(sound):
 def surge(env: Environment) -> tuple[dict, dict]:
     """Warm the pools, slow the DB link, fire 20 new logins/s for 5 s (client timeout 4 s)."""
     warm_tl, tl = Timeline(), Timeline()
-    LoadGenerator(env.url(), warm_tl, Constant(8, 1.0), kind_action("logins", env=env, timeout=5), workers=8,
-                  timeout=5, population="warm").run()
+    OpenLoop(Constant(8, 1.0), resolve_actions("logins", env.spec, timeout=5), timeline=warm_tl, env=env,
+             concurrency=8, timeout=5, population="warm").run()
     env.links.add_toxic("identity-db", Toxic("latency", {"latency": LATENCY_MS}, name="slow-db"))
     try:   # the stack's own `logins` kind, one login per arrival (client timeout 4 s)
-        res = LoadGenerator(env.url(), tl, Constant(20, 5.0), kind_action("logins", env=env, timeout=4.0),
-                            workers=64, timeout=4.0, population=NEW_LOGINS).run()
+        counts = OpenLoop(Constant(20, 5.0), resolve_actions("logins", env.spec, timeout=4.0), timeline=tl, env=env,
+                          concurrency=64, timeout=4.0, population=NEW_LOGINS).run()
     finally:
         env.links.remove_toxic("identity-db", "slow-db")
     probes = tl.probes(NEW_LOGINS)
     # told: a 503 that reached the client before its 4 s timeout (how fast is the machine's business;
     # that it came at all, instead of the client giving up, is the pool's)
     fast_503 = [p for p in probes if p["status"] == 503]
-    hung = [p for p in probes if p["error"] and ("timeout" in p["error"] or "not sent" in p["error"])]
-    out = {"arrivals": res.arrivals, "ok": res.ok, "fast_503": len(fast_503), "hung": len(hung),
-           "statuses": res.statuses}
-    return out, res.summary()
+    hung = [p for p in probes if p["error"] and "timeout" in p["error"]]   # gave up waiting (sent or not)
+    statuses: dict[str, int] = {}
+    for p in probes:
+        key = str(p["status"]) if p["status"] is not None else (p["error"] or "no answer")
+        statuses[key] = statuses.get(key, 0) + 1
+    out = {"arrivals": counts.arrivals, "ok": counts.ok, "fast_503": len(fast_503), "hung": len(hung),
+           "statuses": statuses}
+    return out, counts.as_dict()
 
 
 def test_pool_timeout_fails_fast_under_a_slow_db(sound):

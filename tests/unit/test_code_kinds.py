@@ -1,5 +1,6 @@
 """User kinds in code (a stack plug-in's ``CodeKind``), found by name like data kinds, and the load
-generator's actions from the same contract (``kind_action``) — against a small service on 127.0.0.1."""
+generator's actions from the same contract (``resolve_actions``: a data kind on the generator's event
+loop, a code kind on its worker's thread) — against a small service on 127.0.0.1."""
 
 from __future__ import annotations
 
@@ -18,7 +19,9 @@ from drillkit.errors import ConfigError
 from drillkit.lab.compose import load_environment
 from drillkit.scenario.model import load_scenario
 from drillkit.timeline import Timeline
-from drillkit.traffic.shapes import Constant, LoadGenerator, kind_action
+from drillkit.load import OpenLoop
+from drillkit.load.actions import resolve_actions
+from drillkit.traffic.shapes import Constant
 
 COMPOSE = """\
 x-drillkit:
@@ -160,21 +163,22 @@ def test_a_scenario_takes_facts_from_a_code_kind(stack, tmp_path):
         load_scenario(f)
 
 
-def test_kind_action_sends_what_the_kind_sends(stack, service):
+def test_load_actions_send_what_the_kind_sends(stack, service):
     env = fake_env(stack, service.port)
     tl = Timeline()
-    action = kind_action("readers", env=env, timeout=1.0)
-    res = LoadGenerator(env.url(), tl, Constant(40, 0.5), action, workers=4, population="load").run()
-    probes = [p for p in tl.probes() if p["op"] != "arrival"]     # (an arrival not sent: all workers busy)
-    assert res.requests == len(probes) > 0 and res.ok == sum(p["ok"] for p in probes)
+    c = OpenLoop(Constant(40, 0.5), resolve_actions("readers", env.spec, timeout=1.0), timeline=tl, env=env,
+                 concurrency=4, population="load").run()
+    probes = tl.probes("load")
+    assert c.requests == len(probes) > 0 and c.ok == sum(p["ok"] for p in probes) and c.never_sent == 0
     assert {p["op"] for p in probes} == {"POST /login", "GET /read"}
-    assert {p["population"] for p in probes} == {"new-logins", "existing-sessions"}
     assert service.logins == len({p["client"] for p in probes}) <= 4      # one login per worker, kept
-    assert action._clients == []                                           # closed when the run ended
-    bump = LoadGenerator(env.url(), tl, Constant(20, 0.3), kind_action("bumpers", env=env), workers=2).run()
-    assert bump.ok == len(tl.writes(ledger="bumps", outcome="ok")) == service.n
+    assert sum(p["op"] == "GET /read" for p in probes) == 20              # every arrival read once
+    # a code kind (a blocking Client of the plug-in) runs on its worker's own thread, same records
+    bump = OpenLoop(Constant(20, 0.3), resolve_actions("bumpers", env.spec), timeline=tl, env=env,
+                    concurrency=2, label="bump").run()
+    assert bump.ok == len(tl.writes(ledger="bumps", outcome="ok")) == service.n == 6
 
 
-def test_kind_action_refuses_an_unknown_kind(stack, service):
-    with pytest.raises(ConfigError, match="no user kind 'nobody'"):
-        kind_action("nobody", env=fake_env(stack, service.port))
+def test_load_actions_refuse_an_unknown_kind(stack, service):
+    with pytest.raises(ConfigError, match="no user kind or client 'nobody'"):
+        resolve_actions("nobody", fake_env(stack, service.port).spec)

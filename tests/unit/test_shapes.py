@@ -1,18 +1,29 @@
-"""Load shapes are pure: level at t, None at the end; the generator refuses unbounded or foreign loads."""
+"""Load shapes are pure: level at t, None at the end; the one generator (OpenLoop) with a user kind
+declared as data refuses unbounded or foreign loads, keeps the rate and stops by itself."""
 
 from __future__ import annotations
 
-import math
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
+from drillkit.clients import parse_user_kind
 from drillkit.errors import ConfigError
+from drillkit.load import OpenLoop
+from drillkit.load.actions import resolve_actions
 from drillkit.timeline import Timeline
-from drillkit.traffic.shapes import (QUARTER_OPENING_HOURS, Constant, LoadGenerator, MondayBurst, Ramp,
-                                     Spike, Steps, Surge, get, per_second, scaled)
+from drillkit.traffic.shapes import (QUARTER_OPENING_HOURS, Constant, MondayBurst, Ramp, Spike, Steps, Surge,
+                                     per_second, scaled)
+
+# one GET per arrival, as a stack would declare it (x-drillkit.users)
+HITS = parse_user_kind("hits", {"population": "load", "timeout": 2.0, "steps": [{"name": "GET /x", "path": "/x"}]},
+                       file="t.yaml")
+
+
+def load(url, tl, shape, **kw):
+    return OpenLoop(shape, resolve_actions(HITS), timeline=tl, base_url=url, **kw)
 
 
 def test_constant_and_stop():
@@ -96,11 +107,11 @@ def test_quarter_compression():
 def test_generator_refuses_foreign_targets_and_unbounded_loads():
     tl = Timeline()
     with pytest.raises(ConfigError):
-        LoadGenerator("http://10.0.0.1:80", tl, Constant(1, 1), get("/"))
+        load("http://10.0.0.1:80", tl, Constant(1, 1))
     with pytest.raises(ValueError):
-        LoadGenerator("http://127.0.0.1:9", tl, Constant(1, 1), get("/"), max_duration=3600)
+        load("http://127.0.0.1:9", tl, Constant(1, 3600))
     with pytest.raises(ValueError):
-        LoadGenerator("http://127.0.0.1:9", tl, Constant(1, 1), get("/"), workers=0)
+        load("http://127.0.0.1:9", tl, Constant(1, 1), concurrency=0)
 
 
 class _Slow(BaseHTTPRequestHandler):
@@ -135,29 +146,35 @@ def test_generator_follows_the_rate_and_stops_by_itself(server):
     _Slow.delay = 0.0
     tl = Timeline()
     url = f"http://127.0.0.1:{server.server_address[1]}"
-    gen = LoadGenerator(url, tl, Constant(50, duration=1.0), get("/x"), workers=8)
-    res = gen.run()
-    assert 45 <= res.arrivals <= 51
-    assert res.skipped == 0 and res.ok == res.requests == res.sent
-    assert res.duration < 1.0 + gen.timeout + 1.0   # the schedule, a last request's timeout, a margin
+    gen = load(url, tl, Constant(50, duration=1.0), concurrency=8)
+    t = time.monotonic()
+    c = gen.run()
+    assert c.arrivals == 50 and c.never_sent == 0 and c.ok == c.requests == c.started == 50
+    assert time.monotonic() - t < 1.0 + gen.timeout + 1.0   # the schedule, a last request's timeout, a margin
     probes = tl.probes("load")
-    assert len(probes) == res.requests and all(p["ok"] for p in probes)
+    assert len(probes) == 50 and all(p["ok"] and p["status"] == 200 for p in probes)
+    assert sorted(p["arrival"] for p in probes) == list(range(50))
 
 
-def test_generator_skips_arrivals_when_every_worker_waits(server):
+def test_arrivals_wait_for_a_busy_worker_and_are_given_up_unsent(server):
+    """Open loop: 40 arrivals in 1 s, 2 workers of 0.5 s — the arrivals keep coming, wait, and
+    those still waiting after the timeout are recorded as never sent."""
     _Slow.delay = 0.5
     tl = Timeline()
     url = f"http://127.0.0.1:{server.server_address[1]}"
-    res = LoadGenerator(url, tl, Constant(40, duration=1.0), get("/x"), workers=2, timeout=2).run()
-    assert res.skipped > 20                      # open loop: arrivals keep coming
-    assert res.sent <= 6
-    skipped = [p for p in tl.probes("load") if p["op"] == "arrival"]
-    assert len(skipped) == res.skipped and not any(p["ok"] for p in skipped)
-    assert not math.isnan(res.p(0.95)) and res.p(0.95) >= 0.45
+    c = load(url, tl, Constant(40, duration=1.0), concurrency=2, timeout=1.0).run()
+    assert c.arrivals == 40 and c.never_sent > 20 and c.started <= 10
+    unsent = [p for p in tl.probes("load") if p.get("sent") is False]
+    assert len(unsent) == c.never_sent and not any(p["ok"] for p in unsent)
+    assert all(p["error"] == "timeout" for p in unsent)
+    served = [p for p in tl.probes("load") if p.get("sent", True)]
+    assert len(served) == c.started and min(p["latency"] for p in served) >= 0.45
 
 
 def test_generator_bounded_by_count(server):
     _Slow.delay = 0.0
-    res = LoadGenerator(f"http://127.0.0.1:{server.server_address[1]}", Timeline(), Constant(500, 5),
-                        get("/x"), max_requests=30).run()
-    assert res.sent + res.skipped <= 30 and res.duration < 5   # stopped by the count, not the 5 s schedule
+    tl = Timeline()
+    t = time.monotonic()
+    c = load(f"http://127.0.0.1:{server.server_address[1]}", tl, Constant(500, 5), max_arrivals=30).run()
+    assert c.arrivals == 30 and time.monotonic() - t < 5   # stopped by the count, not the 5 s schedule
+    assert len(tl.probes("load")) == 30

@@ -44,3 +44,27 @@ def test_probe_filters_by_population_and_time():
     assert len(tl.probes("a")) == 2
     assert len(tl.probes("a", since=1.0)) == 1
     assert tl.populations() == ["a", "b"]
+
+
+def test_deferred_lines_reach_the_file_on_flush_and_records_at_once(tmp_path):
+    path = tmp_path / "t.jsonl"
+    tl = Timeline(path)
+    lines = lambda: path.read_text().splitlines()   # noqa: E731
+    with tl.deferred():
+        tl.add("note", text="a")
+        tl.append({"kind": "note", "t": 1.0, "text": "b"})
+        assert [r.get("text") for r in tl.records] == [None, "a", "b"]      # in memory at once
+        assert len(lines()) == 1                                            # the file: header only
+        tl.flush()
+        assert len(lines()) == 3
+        with tl.deferred():                          # a second holder (two loads at once)
+            tl.add("note", text="c")
+            assert len(lines()) == 3
+        assert len(lines()) == 4                     # each holder flushes when it lets go
+        tl.add("note", text="d")
+        assert len(lines()) == 4
+    assert len(lines()) == 5                          # the last one lets go: the rest is written
+    tl.add("note", text="e")                          # and line by line again
+    assert len(lines()) == 6
+    tl.close()
+    assert Timeline.load(path).records == tl.records

@@ -12,6 +12,8 @@ iteration keeps everything in ``new-logins``), a kind without a login for its ow
 
 from __future__ import annotations
 
+import bisect
+import itertools
 import re
 from dataclasses import dataclass, field
 from typing import Any, Generator
@@ -19,6 +21,7 @@ from typing import Any, Generator
 from drillkit.clients.contract import (FAIL, OK, UNKNOWN, Client, ClientContext, Op, Outcome,
                                        SESSION_NONE, SESSION_REJECTED, SESSION_VALID)
 from drillkit.clients.template import MISSING, Answer, Extraction, Template, parse_template, render
+from drillkit.traffic.http_async import AsyncHttpClient
 
 __all__ = ["UserKind", "Login", "Step", "Request", "Write", "NodeRule", "HttpJourney",
            "EXISTING", "NEW_LOGINS", "DEFAULT_NODE_HEADER", "NOT_SENT"]
@@ -180,6 +183,13 @@ class HttpJourney(Client):
         self.vars: dict[str, Any] = {}
         self.token: Any = None
         self.had_session = False
+        # what every iteration asks of the kind, worked out once per user
+        self._needs = {id(s): _names(s) for s in kind.steps}
+        self._every = [s for s in kind.steps if s.every]
+        pool = [s for s in kind.steps if not s.every] or list(kind.steps)
+        self._pool = pool
+        self._cum = list(itertools.accumulate(s.weight for s in pool))
+        self._ops: dict[int, Op] = {}
 
     # -- the contract ----------------------------------------------------------------------------
     def open(self, ctx: ClientContext) -> None:
@@ -208,45 +218,76 @@ class HttpJourney(Client):
             if not out.ok:
                 return
         steps = kind.steps if kind.sequence else (self._pick(iteration),)
+        variables = self.vars
         for step in steps:
-            needed = _names(step) - set(self.vars)
-            if needed:   # an earlier answer did not hold what this step needs (e.g. no free slot)
-                return
-            out = yield Op(step.name, step.population or kind.step_population, write=step.write is not None,
-                           data=step)
+            needed = self._needs[id(step)]
+            if needed and not needed <= variables.keys():   # an earlier answer did not hold what this
+                return                                        # step needs (e.g. no free slot)
+            op = self._ops.get(id(step))
+            if op is None:   # an Op is immutable: one per step and user
+                op = self._ops[id(step)] = Op(step.name, step.population or kind.step_population,
+                                              write=step.write is not None, data=step)
+            out = yield op
             if out.session == SESSION_REJECTED or not out.ok:
                 return
 
     def invoke(self, op: Op) -> Outcome:
         if isinstance(op.data, Login):
-            return self._login(op.data)
-        return self._step(op.data)
+            login = op.data
+            m, path, body, timeout, headers = self._login_request(login)
+            return self._login_answer(login, self.http.request(m, path, body, auth=False, timeout=timeout,
+                                                                headers=headers))
+        step = op.data
+        m, path, body, timeout, headers = self._step_request(step)
+        return self._step_answer(step, self.http.request(m, path, body, auth=False, timeout=timeout, headers=headers))
+
+    async def ainvoke(self, op: Op) -> Outcome:
+        """:meth:`invoke` on the running event loop (the open-loop generator's): the same requests,
+        the same outcomes, over :class:`~drillkit.traffic.http_async.AsyncHttpClient`."""
+        http = self.http
+        if not isinstance(http, AsyncHttpClient):   # the first invoke on the loop: swap the connection
+            if http is not None:
+                http.close()
+            http = self.http = AsyncHttpClient(self.ctx.url(), timeout=self.kind.timeout,
+                                               node_header=self.kind.node.header)
+        if isinstance(op.data, Login):
+            login = op.data
+            m, path, body, timeout, headers = self._login_request(login)
+            return self._login_answer(login, await http.request(m, path, body, auth=False, timeout=timeout,
+                                                                 headers=headers))
+        step = op.data
+        m, path, body, timeout, headers = self._step_request(step)
+        return self._step_answer(step, await http.request(m, path, body, auth=False, timeout=timeout,
+                                                          headers=headers))
 
     # -- work ------------------------------------------------------------------------------------
     def _pick(self, iteration: int) -> Step:
-        due = [s for s in self.kind.steps if s.every and iteration % s.every == 0]
-        if due:
-            return due[0]
-        pool = [s for s in self.kind.steps if not s.every] or list(self.kind.steps)
-        return self.ctx.rng.choices(pool, weights=[s.weight for s in pool])[0]
+        for s in self._every:
+            if iteration % s.every == 0:
+                return s
+        # rng.choices(pool, cum_weights=cum)[0], without its list: the same draw, the same step
+        cum = self._cum
+        return self._pool[bisect.bisect(cum, self.ctx.rng.random() * cum[-1], 0, len(cum) - 1)]
 
-    def _send(self, req: Request, variables: dict[str, Any], *, auth: bool):
+    def _request(self, req: Request, variables: dict[str, Any], *, auth: bool) -> tuple:
+        """What to send: ``(method, path, body, timeout, headers)`` (``auth`` here: the login's header)."""
         rng = self.ctx.rng
         path = str(req.path.render(variables, rng))
         body = render(req.body, variables, rng) if req.body is not None else None
-        headers = {k: str(v.render(variables, rng)) for k, v in req.headers.items()}
+        headers = {k: str(v.render(variables, rng)) for k, v in req.headers.items()} if req.headers else {}
         login = self.kind.login
         if auth and login is not None and login.send is not None and self.token is not None:
             name, value = login.send
             headers.setdefault(name, str(value.render(variables, rng)))
-        return self.http.request(req.method, path, body, auth=False, headers=headers,
-                                 timeout=req.timeout or self.kind.timeout)
+        return req.method, path, body, req.timeout or self.kind.timeout, headers
 
-    def _login(self, login: Login) -> Outcome:
+    def _login_request(self, login: Login) -> tuple:
         if login.every_iteration or self.token is None:
             self.http.cookies.clear()       # a new login starts a new sticky assignment too
             self.token = None
-        r = self._send(login.request, self.vars, auth=False)
+        return self._request(login.request, self.vars, auth=False)
+
+    def _login_answer(self, login: Login, r: Any) -> Outcome:
         node = self.kind.node.node(r.node)
         common = dict(http_status=r.status, node=node, notice=r.notice)
         if r.status is None:
@@ -262,11 +303,14 @@ class HttpJourney(Client):
             self.had_session = True
         return Outcome(OK, **common)
 
-    def _step(self, step: Step) -> Outcome:
+    def _step_request(self, step: Step) -> tuple:
         rng = self.ctx.rng
         for name, tpl in step.let.items():
             self.vars[name] = tpl.render(self.vars, rng)
-        r = self._send(step.request, self.vars, auth=True)
+        return self._request(step.request, self.vars, auth=True)
+
+    def _step_answer(self, step: Step, r: Any) -> Outcome:
+        rng = self.ctx.rng
         node = self.kind.node.node(r.node)
         common: dict[str, Any] = dict(http_status=r.status, node=node, notice=r.notice)
         w = step.write
@@ -288,13 +332,14 @@ class HttpJourney(Client):
         if not step.request.counts_ok(r.status):
             return Outcome(FAIL, error=f"HTTP {r.status}", **common)
         session = SESSION_VALID if self.token is not None and kind.has_sessions else SESSION_NONE
-        answer = _answer(r, self.http)
-        for name, ex in step.save.items():
-            value = ex.read(answer, self.vars, rng)
-            if value is MISSING:
-                self.vars.pop(name, None)
-            else:
-                self.vars[name] = value
+        if step.save or w is not None:
+            answer = _answer(r, self.http)
+            for name, ex in step.save.items():
+                value = ex.read(answer, self.vars, rng)
+                if value is MISSING:
+                    self.vars.pop(name, None)
+                else:
+                    self.vars[name] = value
         out = Outcome(OK, session=session, **common)
         if w is not None and w.acknowledged(r.status):
             wid = w.id.read(answer, self.vars, rng)

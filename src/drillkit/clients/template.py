@@ -89,7 +89,10 @@ class Template:
         return {p.name for p in self.parts if p.name}
 
     def render(self, variables: Mapping[str, Any], rng: random.Random) -> Any:
-        values = [self._value(p, variables, rng) for p in self.parts]
+        parts = self.parts
+        if len(parts) == 1 and parts[0].literal is not None:
+            return parts[0].literal     # plain text (most paths): nothing to fill in
+        values = [self._value(p, variables, rng) for p in parts]
         if len(self.parts) == 1 and self.parts[0].literal is None and not self.parts[0].fmt:
             return values[0]  # exactly one placeholder: keep its type
         return "".join(str(v) for v in values)

@@ -2,7 +2,8 @@
 
 - :mod:`~drillkit.load.spec`: the ``load:`` section (shape, rate, actions, bounds) -> :class:`LoadSpec`
 - :mod:`~drillkit.load.phases`: the named phases of a shape (before / spike ×4 / after, step N)
-- :mod:`~drillkit.load.generator`: :class:`OpenLoop`, arrivals at the shape's rate on worker threads
+- :mod:`~drillkit.load.generator`: :class:`OpenLoop`, the one generator: arrivals at the shape's rate, HTTP kinds
+  on an event loop, blocking clients on their worker's thread
 - :mod:`~drillkit.load.actions`: user kinds and clients of the environment, by name, as actions
 - :mod:`~drillkit.load.measure`: arrivals and per-phase figures read back from the timeline
 - :mod:`~drillkit.load.slo`: SLO over sliding windows, early-warning lead time, surge absorption

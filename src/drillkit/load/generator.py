@@ -5,7 +5,15 @@ A slow service does not slow its users down — they keep arriving (Gil Tene's "
 a closed loop that waits for answers would measure a gentler load than the one asked for). Each
 arrival is one iteration of a user kind or client (:meth:`~drillkit.clients.Client.ops`: one request
 for a one-step kind, list → hold → book for a three-step journey), run by one of at most
-``concurrency`` worker threads, each with its own opened client per kind.
+``concurrency`` workers, each with its own opened client per kind.
+
+How it runs: one event loop (asyncio; uvloop when installed) in the generator's thread schedules the
+arrivals and runs the workers. A client that can be awaited (``ainvoke``: the HTTP journeys declared
+as data, :class:`~drillkit.clients.HttpJourney`) is run on the loop itself — thousands of users on one
+thread, no thread switch per request. Any other client (PostgreSQL, Redis, a plug-in's code) runs as
+before on a thread of its worker's own, opened, invoked and closed there only. Arrivals due while
+every worker is busy wait, first come first served; the schedule is released in small batches (the
+loop wakes about every millisecond) with each arrival's own ``due``.
 
 What the timeline gets: every invoke is a ``probe`` record of the load's population with three more
 fields — ``load`` (the load's label), ``arrival`` (its number) and ``due`` (when it was scheduled to
@@ -14,7 +22,8 @@ worker (zero while the generator keeps up). An arrival still unsent ``timeout`` 
 due is recorded as a probe with ``error: "timeout"`` and ``sent: false`` — the user gave up before
 anything happened. Acknowledged writes go to the ledger as with :class:`~drillkit.clients.ClientPool`.
 A ``load`` record (``event: start``) carries the shape's phases in timeline seconds; ``event: end``
-its counts.
+its counts. Records are in memory as they happen; the timeline's file gets them in batches, at least
+every 100 ms and when the load ends (:meth:`drillkit.timeline.Timeline.deferred`).
 
 Bounds: at most :data:`~drillkit.load.spec.MAX_CONCURRENCY` workers, ``max_arrivals`` arrivals, and
 the shape's duration plus the timeout (never more than 900 s); the generator stops by itself.
@@ -22,10 +31,12 @@ the shape's duration plus the timeout (never more than 900 s); the generator sto
 
 from __future__ import annotations
 
-import queue
+import asyncio
+import collections
 import random
 import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
@@ -35,7 +46,9 @@ from drillkit.load.spec import MAX_ARRIVALS, MAX_CONCURRENCY, MAX_LOAD_SECONDS
 from drillkit.timeline import Timeline
 from drillkit.traffic.shapes import Shape
 
-__all__ = ["OpenLoop", "LoadCounts", "Action"]
+__all__ = ["OpenLoop", "LoadCounts", "Action", "new_event_loop"]
+
+FLUSH_EVERY = 0.1   # seconds: the longest the timeline's file lags behind during a load
 
 
 @dataclass(frozen=True)
@@ -62,7 +75,29 @@ class LoadCounts:
         return {k: (round(v, 4) if isinstance(v, float) else v) for k, v in self.__dict__.items()}
 
 
-_STOP = object()
+def new_event_loop() -> asyncio.AbstractEventLoop:
+    """uvloop's loop when it is installed (about twice asyncio's speed per request), asyncio's otherwise."""
+    try:
+        import uvloop
+        return uvloop.new_event_loop()
+    except ImportError:  # pragma: no cover - uvloop is a dependency; a bare install still works
+        return asyncio.new_event_loop()
+
+
+class _Worker:
+    """One worker: its clients (one per action, opened on its first arrival of that action) and, if
+    one of them can only block, the thread that runs it."""
+
+    __slots__ = ("n", "clients", "iterations", "awaited", "rng", "wake", "thread")
+
+    def __init__(self, n: int, seed: int):
+        self.n = n
+        self.clients: dict[int, Client] = {}
+        self.iterations: dict[int, int] = {}
+        self.awaited: set[int] = set()          # actions whose client this worker awaits on the loop
+        self.rng = random.Random(seed * 100_003 + n)
+        self.wake: asyncio.Future | None = None
+        self.thread: ThreadPoolExecutor | None = None
 
 
 class OpenLoop:
@@ -93,30 +128,50 @@ class OpenLoop:
         self.base = base if base is not None else (shape.tick(0.0) or 0.0)
         self.describe = describe
         self.counts = LoadCounts()
-        self._queue: "queue.SimpleQueue[Any]" = queue.SimpleQueue()
         self._stop = threading.Event()
         self._done = threading.Event()
         self._lock = threading.Lock()
-        self._pending = 0            # arrivals queued or in service
-        self._workers: list[threading.Thread] = []
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._sleeper: asyncio.Future | None = None
+        self._waiting: collections.deque = collections.deque()   # arrivals due, no worker free yet
+        self._idle: list[_Worker] = []
+        self._workers: list[_Worker] = []
+        self._tasks: list[asyncio.Task] = []
+        self._scheduling = False
         self._scheduler: threading.Thread | None = None
         self.t_start: float | None = None    # timeline seconds when the shape's t = 0
 
-    # -- the scheduler ---------------------------------------------------------------------------
+    # -- running ---------------------------------------------------------------------------------
     def run(self) -> LoadCounts:
         """Run to the end of the shape (blocking) and return the counts."""
-        self._schedule()
-        return self.counts
+        try:
+            asyncio.get_running_loop()
+        except RuntimeError:   # the usual case: no loop runs in this thread, the generator's runs here
+            self._run_loop()
+            return self.counts
+        self.start()           # called from a coroutine: the generator's own loop on its own thread
+        return self.join()
 
     def start(self) -> "OpenLoop":
-        self._scheduler = threading.Thread(target=self._schedule, name=f"dk-load-{self.label}", daemon=True)
+        self._scheduler = threading.Thread(target=self._run_loop, name=f"dk-load-{self.label}", daemon=True)
         self._scheduler.start()
         return self
 
-    def _schedule(self) -> None:
+    def _run_loop(self) -> None:
+        loop = new_event_loop()
+        try:
+            self._loop = loop
+            loop.run_until_complete(self._main())
+        finally:
+            try:
+                loop.run_until_complete(loop.shutdown_asyncgens())
+            finally:
+                loop.close()
+                self._done.set()
+
+    async def _main(self) -> None:
         tl = self.timeline
-        rng = random.Random(self.seed * 1_000_003 + 17)
-        weights = [a.weight for a in self.actions]
+        loop = asyncio.get_running_loop()
         start = time.monotonic()
         self.t_start = start - tl.t0
         tl.add("load", t=self.t_start, event="start", label=self.label, population=self.population, base=round(self.base, 6),
@@ -124,111 +179,201 @@ class OpenLoop:
                actions=[a.name for a in self.actions], concurrency=self.concurrency, timeout=self.timeout,
                phases=[p.as_dict(self.t_start) for p in phases_of(self.shape, self.base)])
         c = self.counts
+        flusher = loop.call_later(FLUSH_EVERY, self._flush_tick)
+        try:
+            with tl.deferred():
+                try:
+                    self._scheduling = True
+                    await self._schedule(start)
+                finally:
+                    self._scheduling = False
+                    if self._stop.is_set():
+                        c.dropped += len(self._waiting)   # stopped early: waiting arrivals are not sent
+                        self._waiting.clear()
+                    for w in self._idle:                  # idle workers end; busy ones when the queue is empty
+                        if w.wake is not None and not w.wake.done():
+                            w.wake.set_result(None)
+                    self._idle.clear()
+                    if self._tasks:
+                        await asyncio.wait(self._tasks, timeout=self.timeout * 3 + 10)
+                    c.workers = len(self._workers)
+                    tl.add("load", event="end", label=self.label, **c.as_dict())
+        finally:
+            flusher.cancel()
+
+    def _flush_tick(self) -> None:
+        self.timeline.flush()
+        if not self._done.is_set() and self._loop is not None and not self._loop.is_closed():
+            self._loop.call_later(FLUSH_EVERY, self._flush_tick)
+
+    async def _schedule(self, start: float) -> None:
+        loop = asyncio.get_running_loop()
+        rng = random.Random(self.seed * 1_000_003 + 17)
+        weights = [a.weight for a in self.actions]
+        n_actions = len(self.actions)
+        poisson = self.arrivals == "poisson"
+        tick = self.shape.tick
+        stop = self._stop
+        c = self.counts
         due = start
         end = start + self.shape.duration
         i = 0
-        try:
-            while not self._stop.is_set() and due < end - 1e-9 and i < self.max_arrivals:
-                # a hair ahead: ten steps of 0.1 s add up to 0.9999999..., and the arrival due at a
-                # phase's start must get the new phase's rate, whatever the float value of `start`
-                rate = self.shape.tick(due - start + 1e-9)
-                if rate is None:
+        monotonic = time.monotonic
+        while not stop.is_set() and due < end - 1e-9 and i < self.max_arrivals:
+            # a hair ahead: ten steps of 0.1 s add up to 0.9999999..., and the arrival due at a
+            # phase's start must get the new phase's rate, whatever the float value of `start`
+            rate = tick(due - start + 1e-9)
+            if rate is None:
+                break
+            if rate <= 0:
+                due += 0.05
+                continue
+            now = monotonic()
+            if due > now:
+                fut = self._sleeper = loop.create_future()
+                handle = loop.call_later(due - now, _wake, fut)
+                try:
+                    await fut
+                finally:
+                    handle.cancel()
+                    self._sleeper = None
+                if stop.is_set():
                     break
-                if rate <= 0:
-                    due += 0.05
-                    continue
-                now = time.monotonic()
-                if due > now and self._stop.wait(due - now):
-                    break
-                late = time.monotonic() - due
-                if late > c.lateness_max:
-                    c.lateness_max = late
-                kind = rng.choices(range(len(self.actions)), weights)[0] if len(self.actions) > 1 else 0
-                with self._lock:   # every worker busy or spoken for: start one more, up to the bound
-                    spawn = self._pending >= len(self._workers) and len(self._workers) < self.concurrency
-                    self._pending += 1
-                if spawn:
-                    self._spawn()
-                self._queue.put((i, kind, due))
-                c.arrivals += 1
-                i += 1
-                due += rng.expovariate(rate) if self.arrivals == "poisson" else 1.0 / rate
-        finally:
-            for _ in self._workers:
-                self._queue.put(_STOP)
-            for th in list(self._workers):
-                th.join(timeout=self.timeout * 3 + 10)
-            c.workers = len(self._workers)
-            tl.add("load", event="end", label=self.label, **c.as_dict())
-            self._done.set()
+                now = monotonic()
+            late = now - due
+            if late > c.lateness_max:
+                c.lateness_max = late
+            kind = rng.choices(range(n_actions), weights)[0] if n_actions > 1 else 0
+            self._dispatch((i, kind, due))
+            c.arrivals += 1
+            i += 1
+            due += rng.expovariate(rate) if poisson else 1.0 / rate
 
-    def _spawn(self) -> None:
-        n = len(self._workers) + 1
-        th = threading.Thread(target=self._work, args=(n,), name=f"dk-load-{self.label}-w{n}", daemon=True)
-        self._workers.append(th)
-        th.start()
+    def _dispatch(self, item: tuple[int, int, float]) -> None:
+        """To an idle worker; else to a new one, up to the bound; else it waits for the first free."""
+        if self._idle:
+            w = self._idle.pop()
+            fut, w.wake = w.wake, None
+            fut.set_result(item)
+        elif len(self._workers) < self.concurrency:
+            w = _Worker(len(self._workers) + 1, self.seed)
+            self._workers.append(w)
+            self._tasks.append(self._loop.create_task(self._work(w, item)))
+        else:
+            self._waiting.append(item)
 
     # -- one worker ------------------------------------------------------------------------------
-    def _work(self, n: int) -> None:
-        clients: dict[int, Client] = {}
-        iterations: dict[int, int] = {}
-        rng = random.Random(self.seed * 100_003 + n)
+    async def _work(self, w: _Worker, item: tuple[int, int, float] | None) -> None:
+        waiting = self._waiting
         try:
-            while True:
-                item = self._queue.get()
-                if item is _STOP:
-                    return
+            while item is not None:
                 i, kind, due = item
-                try:
-                    self._serve(clients, iterations, rng, n, i, kind, due)
-                finally:
-                    with self._lock:
-                        self._pending -= 1
+                if self._stop.is_set():
+                    self.counts.dropped += 1
+                else:
+                    await self._serve(w, i, kind, due)
+                if waiting:
+                    item = waiting.popleft()
+                elif self._scheduling:
+                    w.wake = self._loop.create_future()
+                    self._idle.append(w)
+                    item = await w.wake
+                else:
+                    item = None
         finally:
-            for client in clients.values():
+            await self._close(w)
+
+    async def _serve(self, w: _Worker, i: int, kind: int, due: float) -> None:
+        if time.monotonic() - due > self.timeout:
+            self._never_sent(i, kind, due)
+            return
+        client = w.clients.get(kind)
+        if client is None:
+            client = self.actions[kind].make(w.n - 1)
+            if getattr(client, "ainvoke", None) is not None:
+                ok = self._open(client, kind, w)
+                w.awaited.add(kind)
+            else:
+                ok = await self._in_thread(w, self._open, client, kind, w)
+            if not ok:
+                w.awaited.discard(kind)
+                self._never_sent(i, kind, due, error="client could not open")
+                return
+            w.clients[kind] = client
+        iteration = w.iterations[kind] = w.iterations.get(kind, 0) + 1
+        if kind in w.awaited:
+            await self._arrive_async(client, i, due, iteration)
+        else:
+            await self._in_thread(w, self._arrive, client, i, due, iteration)
+
+    async def _in_thread(self, w: _Worker, fn: Callable, *args: Any) -> Any:
+        """Run a blocking client's part on the worker's own thread (one thread per client, always)."""
+        if w.thread is None:
+            w.thread = ThreadPoolExecutor(1, thread_name_prefix=f"dk-load-{self.label}-w{w.n}")
+        return await self._loop.run_in_executor(w.thread, fn, *args)
+
+    async def _close(self, w: _Worker) -> None:
+        def close_all(clients: list[Client]) -> None:
+            for client in clients:
                 try:
                     client.close()
                 except Exception:  # a broken connection may fail to close; nothing to report
                     pass
-
-    def _serve(self, clients: dict[int, Client], iterations: dict[int, int], rng: random.Random, n: int,
-               i: int, kind: int, due: float) -> None:
-        if self._stop.is_set():
-            self.counts.dropped += 1
+        clients, w.clients = list(w.clients.values()), {}
+        if w.thread is None:
+            close_all(clients)
             return
-        if time.monotonic() - due > self.timeout:
-            self._never_sent(i, kind, due)
-            return
-        client = clients.get(kind)
-        if client is None:
-            client = self._open(kind, n, rng)
-            if client is None:
-                self._never_sent(i, kind, due, error="client could not open")
-                return
-            clients[kind] = client
-        iterations[kind] = iterations.get(kind, 0) + 1
-        self._arrive(client, i, due, iterations[kind])
+        try:
+            await self._loop.run_in_executor(w.thread, close_all, clients)
+        finally:
+            w.thread.shutdown(wait=False)
 
-    def _open(self, kind: int, n: int, rng: random.Random) -> Client | None:
+    def _open(self, client: Client, kind: int, w: _Worker) -> bool:
         a = self.actions[kind]
-        client = a.make(n - 1)
-        client.name = client.name or f"{self.label}-{a.name}-w{n:03d}"   # a kind's own naming ({user}) stays
-        ctx = ClientContext(name=client.name, index=n - 1, rng=rng, timeline=self.timeline, env=self.env,
+        client.name = client.name or f"{self.label}-{a.name}-w{w.n:03d}"   # a kind's own naming ({user}) stays
+        ctx = ClientContext(name=client.name, index=w.n - 1, rng=w.rng, timeline=self.timeline, env=self.env,
                             base_url=self.base_url)
         try:
             client.open(ctx)
-            return client
+            return True
         except Exception as exc:  # the service may refuse connections under load; the arrival fails
             self._last_open_error = f"{type(exc).__name__}: {exc}"[:200]
             try:
                 client.close()
             except Exception:
                 pass
-            return None
+            return False
+
+    async def _arrive_async(self, client: Any, i: int, due: float, iteration: int) -> None:
+        """One arrival of an awaitable client, on the loop: what :meth:`_arrive` does on a thread."""
+        self.counts.started += 1
+        tl = self.timeline
+        gen = client.ops(iteration)
+        try:
+            op = next(gen)
+            while True:
+                t = tl.now()
+                try:
+                    outcome = await client.ainvoke(op)
+                    if not isinstance(outcome, Outcome):
+                        raise TypeError(f"{type(client).__name__}.ainvoke returned {type(outcome).__name__}, not Outcome")
+                except Exception as exc:  # an op that raises failed (a write: may have happened)
+                    outcome = Outcome(UNKNOWN if op.write else FAIL, error=f"{type(exc).__name__}: {exc}"[:200])
+                self._record(client.name, op, outcome, t, tl.now(), i, due)
+                if self._stop.is_set():
+                    gen.close()
+                    return
+                op = gen.send(outcome)
+        except StopIteration:
+            return
+        except Exception as exc:  # a client's own bug: the arrival failed, the worker goes on
+            t = tl.now()
+            self._record(client.name, Op("action", self.population), Outcome(FAIL, error=f"{type(exc).__name__}: {exc}"[:200]),
+                         t, t, i, due)
 
     def _arrive(self, client: Client, i: int, due: float, iteration: int) -> None:
-        c = self.counts
-        c.started += 1
+        with self._lock:
+            self.counts.started += 1
         gen = client.ops(iteration)
         try:
             op = next(gen)
@@ -262,29 +407,31 @@ class OpenLoop:
         tl = self.timeline
         ok = outcome.status == OK
         error = outcome.error if ok else (outcome.error or outcome.status)
-        rec: dict[str, Any] = dict(t_end=round(t_end, 6), population=self.population, client=client,
-                                   op=outcome.op or op.name, ok=ok, status=outcome.http_status,
-                                   latency=round(t_end - t, 6), node=outcome.node, error=error,
-                                   session=outcome.session, load=self.label, arrival=i,
-                                   due=round(due - tl.t0, 6))
+        rec: dict[str, Any] = {"kind": "probe", "t": round(t, 6), "t_end": round(t_end, 6),
+                               "population": self.population, "client": client, "op": outcome.op or op.name,
+                               "ok": ok, "status": outcome.http_status, "latency": round(t_end - t, 6),
+                               "node": outcome.node, "error": error, "session": outcome.session,
+                               "load": self.label, "arrival": i, "due": round(due - tl.t0, 6)}
         if outcome.notice:
             rec["notice"] = True
         if not sent:
             rec["sent"] = False
-        tl.add("probe", t=t, **rec)
-        if op.write and outcome.status == OK and outcome.id is not None:
-            tl.add("write", client=client, id=str(outcome.id), op=outcome.write_op or op.name,
-                   ledger=outcome.ledger, **outcome.attrs)
-        elif op.write and outcome.status == UNKNOWN:
-            tl.add("write", client=client, id=None if outcome.id is None else str(outcome.id),
-                   op=outcome.write_op or op.name, outcome=UNKNOWN, ledger=outcome.ledger, **outcome.attrs)
+        tl.append(rec)
+        if op.write:
+            if outcome.status == OK and outcome.id is not None:
+                tl.add("write", client=client, id=str(outcome.id), op=outcome.write_op or op.name,
+                       ledger=outcome.ledger, **outcome.attrs)
+            elif outcome.status == UNKNOWN:
+                tl.add("write", client=client, id=None if outcome.id is None else str(outcome.id),
+                       op=outcome.write_op or op.name, outcome=UNKNOWN, ledger=outcome.ledger, **outcome.attrs)
         with self._lock:
             self.counts.requests += 1
             self.counts.ok += ok
 
     def _never_sent(self, i: int, kind: int, due: float, error: str = "timeout") -> None:
         """The arrival waited for a worker longer than the timeout: the user gave up unserved."""
-        self.counts.never_sent += 1
+        with self._lock:
+            self.counts.never_sent += 1
         t = self.timeline.now()
         name = self.actions[kind].name
         self._record(f"{self.label}-{name}-queue", Op(name, self.population), Outcome(FAIL, error=error),
@@ -304,10 +451,25 @@ class OpenLoop:
     def stop(self) -> LoadCounts:
         """Stop now: no new arrivals; requests in flight finish; waiting arrivals are dropped."""
         self._stop.set()
+        loop = self._loop
+        if loop is not None:
+            try:
+                loop.call_soon_threadsafe(self._wake_scheduler)
+            except RuntimeError:   # the loop has already ended
+                pass
         return self.join(timeout=self.timeout * 4 + 15)
+
+    def _wake_scheduler(self) -> None:
+        if self._sleeper is not None:
+            _wake(self._sleeper)
 
     def __enter__(self) -> "OpenLoop":
         return self.start()
 
     def __exit__(self, *exc) -> None:
         self.stop()
+
+
+def _wake(fut: asyncio.Future) -> None:
+    if not fut.done():
+        fut.set_result(None)
