@@ -47,7 +47,7 @@ from drillkit.faults.link import Latency
 EXISTING, NEW_LOGINS = "existing-sessions", "new-logins"
 DB_RTT_MS = 15             # the database on its own server: a network hop (both landscapes)
 BEFORE_8 = 8               # clerks at work before the morning
-MORNING_CLERKS = 16        # more clerks at work ...
+MORNING_CLERKS = 24        # more clerks at work (they arrive one after another) ...
 MORNING_NEWCOMERS = 24     # ... and clerks logging in (a fresh login every iteration)
 MORNING_S = 12.0
 MINIMUMS = {EXISTING: 0.95, NEW_LOGINS: 0.90}

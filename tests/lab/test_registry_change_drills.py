@@ -203,7 +203,7 @@ def test_landscape_migration_with_a_drifted_pool_is_named_before_the_load_finds_
     FIGURES["11 April parity"] = note["text"]
     FIGURES["11 April verdicts"] = [r["sentence"] for r in recs if r["kind"] == "verdict"]
     print("\n11 April drill:", json.dumps({k: v for k, v in FIGURES.items() if k.startswith("11 April")}, indent=1))
-    assert "login pool: old sound, new small" in note["text"] and "; pool: old sound, new small" in note["text"], \
+    assert "— pool: old sound, new small" in note["text"] and "; login pool: old sound, new small" in note["text"], \
         note["text"]
     parity = verdict(recs, "config_parity")
     assert parity["status"] == "fail" and parity["value"] == 2
