@@ -7,7 +7,7 @@ impossible while clerks already logged in kept working, slowly.
 The drill:
 
 1. the old landscape in steady state: a few clerks at work (before 8:00); the database is a network
-   hop away (15 ms round trip on the link app-db, in the old landscape as in the new);
+   hop away (20 ms round trip on the link app-db, in the old landscape as in the new);
 2. the migration: every app node in turn is drained, replaced by the new landscape's container with
    the datasource configuration carried over (the switch ``migration_pool``: ``sound`` = the old
    landscape's pools, or ``small`` = DEFECT, a test landscape's pools that drifted in: the clerks' pool
@@ -18,7 +18,8 @@ The drill:
    then clerks logging in all at once (newcomers: a fresh login every time), for MORNING_S seconds;
 4. the verdicts: availability per population during the morning (the phase ``observe``: existing
    sessions ≥ 95 %, new logins ≥ 90 %) and the contrast sentence, which names the 11 April pattern
-   when it happens ("new logins failed ... while existing sessions stayed available ... but slow");
+   when it happens ("new logins failed ... while existing sessions stayed available ... but slow", slow
+   against the steady state: the migration itself, under load, is no reference);
    the logged-in clerks' p95 in the morning at most 3× the one before the migration.
 
 Heal: the migration rolled back node by node (the old landscape's configuration).
@@ -45,9 +46,9 @@ from drillkit.faults.change import RollingUpgrade
 from drillkit.faults.link import Latency
 
 EXISTING, NEW_LOGINS = "existing-sessions", "new-logins"
-DB_RTT_MS = 15             # the database on its own server: a network hop (both landscapes)
+DB_RTT_MS = 20             # the database on its own server, a network hop away (both landscapes)
 BEFORE_8 = 8               # clerks at work before the morning
-MORNING_CLERKS = 24        # more clerks at work (they arrive one after another) ...
+MORNING_CLERKS = 16        # more clerks at work (they arrive one after another) ...
 MORNING_NEWCOMERS = 24     # ... and clerks logging in (a fresh login every iteration)
 MORNING_S = 12.0
 MINIMUMS = {EXISTING: 0.95, NEW_LOGINS: 0.90}
@@ -90,7 +91,7 @@ def landscape_migration(drill, pool: str) -> list:
         drill.heal(migration)                   # back to the old landscape's configuration
         drill.heal(rtt)
     with drill.phase("verify"):
-        verdicts = [parity, *V.availability_by_population(tl, MINIMUMS, phase="observe"), slowdown(tl)]
+        verdicts = [parity, *V.availability_by_population(tl, MINIMUMS, phase="observe", baseline="steady"), slowdown(tl)]
         return drill.check(*verdicts)
 
 
