@@ -156,6 +156,10 @@ def morning(recs: list[dict], population: str) -> tuple[int, int]:
     return len(sent), sum(1 for r in sent if not r["ok"])
 
 
+def verdict_named(recs: list[dict], name: str) -> dict:
+    return next(r for r in recs if r["kind"] == "verdict" and r["name"] == name)
+
+
 def own_slowdown(recs: list[dict]) -> float:
     """p95 of the logged-in clerks' answered requests in the morning / in the steady state (own count)."""
     def p95(phase: str) -> float:
@@ -185,7 +189,7 @@ def test_landscape_migration_with_the_old_pool_holds(drill):
     assert verdicts[0].status == "pass" and "agree" in note["text"], note["text"]
     slow = next(v for v in verdicts if v.name == "morning slowdown")
     assert slow.status == "pass" and abs(slow.value - own_slowdown(recs)) < 0.05
-    logins = next(r for r in recs if r["kind"] == "verdict" and r["name"].startswith("availability new-logins"))
+    logins = verdict_named(recs, "availability new-logins (during observe)")
     sent, failed = morning(recs, "new-logins")
     assert logins["status"] == "pass" and logins["details"]["requests"] == sent > 0
     assert logins["details"]["requests"] - logins["details"]["ok"] == failed
@@ -222,8 +226,8 @@ def test_landscape_migration_with_a_drifted_pool_is_named_before_the_load_finds_
                     contrast["sentence"]), contrast["sentence"]
     assert contrast["sentence"] in str(failed.value)
     assert contrast["details"]["pattern"] == "11 April 2019"
-    logins = next(r for r in recs if r["kind"] == "verdict" and r["name"].startswith("availability new-logins"))
-    clerks = next(r for r in recs if r["kind"] == "verdict" and r["name"].startswith("availability existing-sessions"))
+    logins = verdict_named(recs, "availability new-logins (during observe)")
+    clerks = verdict_named(recs, "availability existing-sessions (during observe)")
     (sent, failed_logins), (clerk_sent, clerk_failed) = morning(recs, "new-logins"), morning(recs, "existing-sessions")
     FIGURES["11 April failed logins (own, verdict)"] = [f"{failed_logins} of {sent}", "{} of {}".format(
         logins["details"]["requests"] - logins["details"]["ok"], logins["details"]["requests"])]
