@@ -32,17 +32,18 @@ so a test login passes; two logins at once on a node each hold one connection an
 other's (pool locking), and every login queued behind them gets a 503 after 2 s. The clerks' reads
 never touch that pool: they keep working, slowly, on their own pool of 1.
 
-What the lab measured (2 cores; 8 -> 24 clerks at work, 24 logging in; the pair in
-tests/lab/test_registry_change_drills.py, ~42 s each). Carried over sound: config parity "6 settings
-agree", both populations 100 % (e.g. 1141 clerks' requests, 355 logins), the clerks' p95 0.7-1.0x the
-steady state. Carried over ``small``: before the morning, "config parity: 2 settings differ — pool: old
-sound, new small (app-1, app-2, app-3, app-4, before vs after the change); login pool: old sound, new
-small (...)"; the morning: new logins 28-31 % of 122-134 (the ones that got in are mostly the 16 clerks
-arriving one by one; of the rush, about 1 in 5), existing sessions 100 % of 708-967 requests but slow,
-p95 3.4-4.5x the steady state; the contrast verdict as printed (DB 20 ms away): "new logins failed for
-15.5 s while existing sessions stayed available (100.0%) but slow (p95 456 ms, 3.4× the 136 ms before)
-— the pattern of the 11 April 2019 outage". The test's own count of failed logins (the timeline's
-probes in the morning) equals the verdict's, e.g. 86 of 122.
+What the lab measured (2 cores; 8 -> 24 clerks at work, 24 logging in, DB 25 ms away; the pair in
+tests/lab/test_registry_change_drills.py, ~43 s each). Carried over sound: config parity "6 settings
+agree", both populations 100 % (945 clerks' requests, 285 logins), the clerks' p95 1.8x the steady
+state (0.7-1.0x at 20/15 ms). Carried over ``small``: before the morning, "config parity: 2 settings
+differ — pool: old sound, new small (app-1, app-2, app-3, app-4, before vs after the change); login
+pool: old sound, new small (...)"; the morning: new logins 31.1 % of 106 (73 failed, all 503 after
+the login pool's 2 s; those that got in are mostly the 16 clerks arriving one by one — of the rush about
+1 in 5), existing sessions 100 % of 530 but slow, p95 5.3x the steady state; the contrast as printed:
+"new logins failed for 13.4 s while existing sessions stayed available (100.0%) but slow (p95 594 ms,
+5.3× the 113 ms before) — the pattern of the 11 April 2019 outage". The test's own count of failed
+logins (the timeline's probes in the morning): 73 of 106, as the verdict's. Earlier settings (20 ms,
+12 s): new logins 28-31 %, clerks 100 %, 3.4x.
 """
 
 from __future__ import annotations
