@@ -6,10 +6,12 @@
   sessions lost are the clerks the test itself saw refused (a 401 after a 2xx in the timeline file).
 
 - drills/test_registry_landscape_migration.py (SCENARIOS.md, incident 1, 11 April 2019): the
-  migration carrying the old pool over keeps config parity and both populations through the morning
-  load; carrying ``pool: small`` over is named by config_parity before the load, and the load finds it
-  (the contrast sentence is printed). The drifted value is the test's own reading of each node's
-  environment.
+  migration carrying the old pools over keeps config parity and both populations through the morning
+  load; carrying a test landscape's pools over (``POOL`` and ``LOGIN_POOL`` small) is named by
+  config_parity before the load, and the load finds it as the source did: new logins failed while the
+  logged-in clerks stayed available but slow (the contrast verdict). The drifted values are the test's
+  own reading of each node's environment; the failed logins and the clerks' availability are the
+  test's own count of the timeline's probes in the morning.
 
 - scenarios/registry_schema_migration.yaml: the migration that fails halfway in a transaction is
   rolled back by the database: no acknowledged move lost (the primary's rows read with psql), the
@@ -139,10 +141,23 @@ def migration_drill():
     return mod
 
 
-def pools(env) -> dict[str, str]:
-    """Each app node's POOL as its process sees it (own reading, not testinfra's)."""
-    return {n.name: env.exec(n, ["sh", "-c", "cat /proc/1/environ | tr '\\0' '\\n' | sed -n 's/^POOL=//p'"]).strip()
+def pools(env) -> dict[str, list[str]]:
+    """Each app node's POOL and LOGIN_POOL as its process sees them (own reading, not testinfra's)."""
+    return {n.name: env.exec(n, ["sh", "-c", "cat /proc/1/environ | tr '\\0' '\\n' | sed -n 's/^\\(LOGIN_\\)\\{0,1\\}POOL=//p'"]
+                             ).split()
             for n in env.nodes["app"]}
+
+
+def morning(recs: list[dict], population: str) -> tuple[int, int]:
+    """(requests, failed) of ``population`` sent in the morning (the phase observe): own count."""
+    s = next(r["t"] for r in recs if r["kind"] == "phase" and r["phase"] == "observe" and r["event"] == "start")
+    e = next(r["t"] for r in recs if r["kind"] == "phase" and r["phase"] == "observe" and r["event"] == "end")
+    sent = [r for r in recs if r["kind"] == "probe" and r["population"] == population and s <= r["t"] < e]
+    return len(sent), sum(1 for r in sent if not r["ok"])
+
+
+def verdict_named(recs: list[dict], name: str) -> dict:
+    return next(r for r in recs if r["kind"] == "verdict" and r["name"] == name)
 
 
 def own_slowdown(recs: list[dict]) -> float:
@@ -174,7 +189,12 @@ def test_landscape_migration_with_the_old_pool_holds(drill):
     assert verdicts[0].status == "pass" and "agree" in note["text"], note["text"]
     slow = next(v for v in verdicts if v.name == "morning slowdown")
     assert slow.status == "pass" and abs(slow.value - own_slowdown(recs)) < 0.05
-    assert set(pools(drill.env).values()) == {"sound"}
+    logins = verdict_named(recs, "availability new-logins (during observe)")
+    sent, failed = morning(recs, "new-logins")
+    assert logins["status"] == "pass" and logins["details"]["requests"] == sent > 0
+    assert logins["details"]["requests"] - logins["details"]["ok"] == failed
+    assert not any(r["kind"] == "verdict" and "11 April 2019" in r["sentence"] for r in recs)
+    assert all(p == ["sound", "sound"] for p in pools(drill.env).values())
 
 
 @pytest.mark.drill("registry", fault="landscape migration", scenario="11 April 2019 migration (pool: small drifted in)",
@@ -187,15 +207,36 @@ def test_landscape_migration_with_a_drifted_pool_is_named_before_the_load_finds_
     FIGURES["11 April parity"] = note["text"]
     FIGURES["11 April verdicts"] = [r["sentence"] for r in recs if r["kind"] == "verdict"]
     print("\n11 April drill:", json.dumps({k: v for k, v in FIGURES.items() if k.startswith("11 April")}, indent=1))
-    assert "pool: old sound, new small" in note["text"], note["text"]
+    assert "— pool: old sound, new small" in note["text"] and "; login pool: old sound, new small" in note["text"], \
+        note["text"]
     parity = verdict(recs, "config_parity")
-    assert parity["status"] == "fail" and parity["value"] == 1
-    assert sorted(parity["details"]["differs"]["pool"]["new"]["small"]) == ["app-1", "app-2", "app-3", "app-4"]
-    assert set(pools(drill.env).values()) == {"sound"}              # healed: the old configuration back
+    assert parity["status"] == "fail" and parity["value"] == 2
+    for setting in ("pool", "login pool"):
+        assert sorted(parity["details"]["differs"][setting]["new"]["small"]) == ["app-1", "app-2", "app-3", "app-4"]
+    assert all(p == ["sound", "sound"] for p in pools(drill.env).values())   # healed: the old configuration back
     assert "config parity" in str(failed.value)
     slow = next(r for r in recs if r["kind"] == "verdict" and r["name"] == "morning slowdown")
     own = own_slowdown(recs)
     assert slow["status"] == "fail" and abs(slow["value"] - own) < 0.05, (slow, own)
+    # the 11 April pattern in the source's words, its figures against the test's own count
+    contrast = next(r for r in recs if r["kind"] == "verdict" and r["name"] == "availability contrast")
+    FIGURES["11 April contrast"] = contrast["sentence"]
+    assert re.match(r"new logins failed for \d+\.\d s while existing sessions stayed available \(\d+\.\d%\) but slow "
+                    r"\(p95 \d+ ms, \d+\.\d× the \d+ ms before\) — the pattern of the 11 April 2019 outage$",
+                    contrast["sentence"]), contrast["sentence"]
+    assert contrast["sentence"] in str(failed.value)
+    assert contrast["details"]["pattern"] == "11 April 2019"
+    logins = verdict_named(recs, "availability new-logins (during observe)")
+    clerks = verdict_named(recs, "availability existing-sessions (during observe)")
+    (sent, failed_logins), (clerk_sent, clerk_failed) = morning(recs, "new-logins"), morning(recs, "existing-sessions")
+    FIGURES["11 April failed logins (own, verdict)"] = [f"{failed_logins} of {sent}", "{} of {}".format(
+        logins["details"]["requests"] - logins["details"]["ok"], logins["details"]["requests"])]
+    assert logins["details"]["requests"] == sent and logins["details"]["requests"] - logins["details"]["ok"] == failed_logins
+    assert failed_logins > sent / 2                                    # most new logins failed
+    assert logins["status"] == "fail" and contrast["details"]["availability"]["new-logins"] == logins["value"]
+    assert clerks["details"]["requests"] == clerk_sent and clerks["details"]["ok"] == clerk_sent - clerk_failed
+    assert clerks["status"] == "pass" and clerk_sent - clerk_failed >= 0.95 * clerk_sent   # available, but slow
+    print("\n11 April figures:", json.dumps({k: v for k, v in FIGURES.items() if k.startswith("11 April")}, indent=1))
 
 
 # -- the failed schema migration -------------------------------------------------------------------

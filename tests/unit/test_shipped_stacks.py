@@ -52,6 +52,17 @@ def test_registry_users_are_the_old_clerks_and_newcomers_as_data(registry):
     assert newcomers.timeout == 8.0 and newcomers.think == 0.5
 
 
+def test_registry_login_pool_is_a_switch_and_a_setting_config_parity_reads(registry):
+    """The login realm's own pool (the 11 April drill's drift): sound by default, LOGIN_POOL on the app
+    nodes, declared for config_parity next to the clerks' pool."""
+    assert registry.services["app"].environment["LOGIN_POOL"] == "sound"
+    assert registry.switches["login_pool"].default == "sound" and registry.switches["login_pool"].choices == ("sound", "small")
+    assert load_environment(REGISTRY, {"login_pool": "small"}).services["app"].environment["LOGIN_POOL"] == "small"
+    config = list(registry.config)
+    assert config[:4] == ["pool", "pool size", "login pool", "login pool size"]
+    assert registry.switches["migration_pool"].default == "sound"
+
+
 def test_registry_ground_truth_role_and_runbook(registry):
     writes = registry.ground_truth["writes"]
     assert writes.kind == "sql" and writes.attrs["on"].role == "primary"

@@ -65,6 +65,25 @@ def test_the_pattern_says_but_slow_when_the_working_population_slowed_down():
         identity_down(), {"new-logins": 0.9, "existing-sessions": 0.9})[-1].sentence
 
 
+def test_but_slow_against_a_baseline_phase_leaves_a_disturbed_change_out():
+    """A migration under load between the steady state and the window is no reference for "slow":
+    with ``baseline`` the p95 before is the steady state's alone."""
+    tl = Timeline()
+    tl.add("phase", t=0.0, phase="steady", event="start")
+    requests(tl, "existing-sessions", 0.0, 10.0, step=0.5, latency=0.05)
+    tl.add("phase", t=10.0, phase="steady", event="end")
+    requests(tl, "existing-sessions", 10.0, 20.0, step=0.5, latency=0.4)     # the change, under load
+    tl.add("phase", t=20.0, phase="morning", event="start")
+    requests(tl, "new-logins", 20.0, 30.0, ok=False, step=0.5)
+    requests(tl, "existing-sessions", 20.0, 30.0, step=0.5, latency=0.6)
+    tl.add("phase", t=30.0, phase="morning", event="end")
+    minimums = {"new-logins": 0.9, "existing-sessions": 0.95}
+    assert "slow" not in availability_by_population(tl, minimums, phase="morning")[-1].sentence   # 0.6 < 2 × 0.4
+    contrast = availability_by_population(tl, minimums, phase="morning", baseline="steady")[-1]
+    assert "stayed available (100.0%) but slow (p95 600 ms, 12.0× the 50 ms before)" in contrast.sentence
+    assert contrast.details["slowdown"] == {"p95_s": 0.6, "before_p95_s": 0.05}
+
+
 def test_contrast_passes_when_every_population_meets_its_minimum():
     verdicts = availability_by_population(identity_down(), {"new-logins": 0.0, "existing-sessions": 0.9})
     assert [v.status for v in verdicts] == [PASS, PASS, PASS]

@@ -5,7 +5,8 @@ One process, Python stdlib HTTP server + psycopg2 + redis. JSON in, JSON out; ev
 carries ``X-Drillkit-Node`` so a drill knows which replica answered. The API is in README.md.
 
     GET  /health   GET /version
-    POST /login    {"user","password"}  -> checked by the identity service, session in the store
+    POST /login    {"user","password"}  -> the login realm (its own datasource): the clerk, the identity
+                                            service's check, the profile; session in the store
     POST /logout
     GET  /residents/<id>   GET /residents?q=<name>
     POST /moves    {"resident_id","new_address"[,"move_date" v2]}   GET /moves/<id>
@@ -24,8 +25,10 @@ Switches (environment; the defects are documented in README.md):
   SESSIONS     shared | node-local       where sessions and drafts live
   ACK          after-commit | before-commit   when a write is acknowledged
   POOL         sound | small             database pool per node: DB_POOL_SIZE (8) or 1
+  LOGIN_POOL   sound | small             the login realm's own pool per node: LOGIN_POOL_SIZE (16) or 2
   V2_SESSIONS  compatible | incompatible whether v2 reads v1 sessions (v1 ignores this)
 Other settings: DB_HOST, DB_PORT, DB_NAME, DB_USER, DB_PASSWORD, DB_POOL_SIZE, DB_TIMEOUT,
+LOGIN_POOL_SIZE, LOGIN_POOL_TIMEOUT,
 REDIS_HOST, REDIS_PORT, IDENTITY_URL, IDENTITY_TIMEOUT, DRAFT_TTL, ACK_DELAY, PORT, APP_VERSION,
 DRILLKIT_NODE, LOG_REQUESTS.
 """
@@ -89,6 +92,16 @@ V2_SESSIONS = choice("V2_SESSIONS", "compatible", ("compatible", "incompatible")
 if VERSION not in ("1", "2"):
     sys.exit(f"APP_VERSION must be 1 or 2, not {VERSION!r}")
 POOL_SIZE = 1 if POOL == "small" else int(os.environ.get("DB_POOL_SIZE", "8"))
+# The login realm's datasource (as a Java app server's security realm has its own JDBC pool): logins
+# queue here, apart from the clerks' reads and writes. A login holds one of its connections for the
+# whole login and a second one, briefly, for the clerk's profile (a transaction of its own); so the
+# pool must hold more connections than logins run at once on a node. LOGIN_POOL=small (2, a test
+# landscape's size) serves one login at a time - a single test login passes - but two logins at once
+# each hold one and wait for the other's: every login queued behind them gives up after
+# LOGIN_POOL_TIMEOUT (503) while the clerks' pool is untouched.
+LOGIN_POOL = choice("LOGIN_POOL", "sound", ("sound", "small"))
+LOGIN_POOL_SIZE = 2 if LOGIN_POOL == "small" else int(os.environ.get("LOGIN_POOL_SIZE", "16"))
+LOGIN_POOL_TIMEOUT = float(os.environ.get("LOGIN_POOL_TIMEOUT", "2"))   # s a login waits for a connection
 
 
 # --- errors that become HTTP answers -----------------------------------------------------------
@@ -144,8 +157,8 @@ psycopg2.extensions.set_wait_callback(_wait_with_deadline)
 class DbPool:
     """At most `size` connections; idle ones are reused, dead ones dropped, new ones made lazily."""
 
-    def __init__(self, size: int, **dsn):
-        self.dsn = dsn
+    def __init__(self, size: int, what: str = "database", **dsn):
+        self.dsn, self.what = dsn, what
         self._slots = threading.BoundedSemaphore(size)
         self._idle: list = []
         self._lock = threading.Lock()
@@ -184,13 +197,16 @@ class DbPool:
             self._idle.append(conn)
 
     @contextlib.contextmanager
-    def transaction(self, timeout: float = DB_TIMEOUT):
+    def transaction(self, timeout: float = DB_TIMEOUT, acquire: float | None = None):
         """Yield a cursor; commit on success (the write is acknowledged only after this), roll
-        back on an exception. Connection problems and the deadline become DependencyDown (503)."""
+        back on an exception. Connection problems and the deadline become DependencyDown (503).
+        ``acquire``: how long to wait for a free connection (default: ``timeout``). A transaction
+        opened inside another one (on this pool or another) keeps the outer one's deadline intact."""
         start = time.monotonic()
         deadline = start + timeout
-        if not self._slots.acquire(timeout=timeout):
-            raise DependencyDown("database", "all database connections busy")
+        outer = getattr(_deadline, "at", None)
+        if not self._slots.acquire(timeout=timeout if acquire is None else acquire):
+            raise DependencyDown(self.what, f"all {self.what} connections busy")
         conn, broken = None, False
         try:
             # Connecting gets at most CONNECT_TIMEOUT of the deadline.
@@ -203,7 +219,7 @@ class DbPool:
         except (psycopg2.OperationalError, psycopg2.InterfaceError) as exc:
             broken = True
             detail = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
-            raise DependencyDown("database", detail) from None
+            raise DependencyDown(self.what, detail) from None
         except BaseException:
             if conn is not None and not conn.closed:
                 try:
@@ -212,22 +228,22 @@ class DbPool:
                     broken = True
             raise
         finally:
-            _deadline.at = None
+            _deadline.at = outer
             if conn is not None:
                 self._checkin(conn, broken)
             self._slots.release()
 
 
-DB = DbPool(
-    POOL_SIZE,
+DSN = dict(
     host=os.environ.get("DB_HOST", "db"),
     port=int(os.environ.get("DB_PORT", "5432")),
     dbname=os.environ.get("DB_NAME", "registry"),
     user=os.environ.get("DB_USER", "registry"),
     password=os.environ.get("DB_PASSWORD", "registry"),
-    application_name=f"registry-{NODE}",
     keepalives=1, keepalives_idle=5, keepalives_interval=2, keepalives_count=2,
 )
+DB = DbPool(POOL_SIZE, application_name=f"registry-{NODE}", **DSN)
+LOGIN_DB = DbPool(LOGIN_POOL_SIZE, what="login database", application_name=f"registry-login-{NODE}", **DSN)
 
 
 # --- the store of sessions and drafts ----------------------------------------------------------------
@@ -384,6 +400,15 @@ def identity_login(user: str, password: str) -> dict:
     if not isinstance(answer, dict):
         raise DependencyDown("identity", "identity answered 200 without an object")
     return answer
+
+
+def clerk_profile(user: str) -> dict:
+    """The clerk's display name and office: the profile component's own transaction on the login
+    datasource (while the login's transaction holds its connection, this takes a second one)."""
+    with LOGIN_DB.transaction(acquire=LOGIN_POOL_TIMEOUT) as cur:
+        cur.execute("SELECT display_name, office FROM clerks WHERE username = %s", (user,))
+        row = cur.fetchone()
+    return {"display_name": row[0], "office": row[1]} if row else {}
 
 
 # --- schema: v2's additive migration ---------------------------------------------------------------
@@ -722,23 +747,27 @@ class Handler(BaseHTTPRequestHandler):
     def version(self):
         return 200, {"version": VERSION, "node": NODE, "schema": int(VERSION),
                      "switches": {"sessions": SESSIONS_MODE, "ack": ACK, "pool": POOL,
-                                  "pool_size": POOL_SIZE, "v2_sessions": V2_SESSIONS}}
+                                  "pool_size": POOL_SIZE, "login_pool": LOGIN_POOL,
+                                  "login_pool_size": LOGIN_POOL_SIZE, "v2_sessions": V2_SESSIONS}}
 
     def login(self):
+        """The login realm, one transaction on its own datasource (as a JAAS login module's login()):
+        the clerk, the identity service's costly check of the password (the realm's connection stays
+        held meanwhile), then the clerk's profile, which the profile component reads in a transaction
+        of its own (a second connection of the same pool, as REQUIRES_NEW would take)."""
         body = self._json_body()
         user = _text(body, "user", 64)
         password = _text(body, "password", 256)
-        answer = identity_login(user, password)          # the costly check, on the identity service
-        if answer.get("user") != user or answer.get("kind") not in (None, "clerk"):
-            raise HttpError(403, "not a registry clerk")
-        with DB.transaction() as cur:
+        with LOGIN_DB.transaction(timeout=IDENTITY_TIMEOUT + DB_TIMEOUT, acquire=LOGIN_POOL_TIMEOUT) as cur:
             cur.execute("SELECT office FROM clerks WHERE username = %s", (user,))
             row = cur.fetchone()
-        if row is None:
-            raise HttpError(403, "not a registry clerk")
+            answer = identity_login(user, password)      # the costly check, on the identity service
+            if row is None or answer.get("user") != user or answer.get("kind") not in (None, "clerk"):
+                raise HttpError(403, "not a registry clerk")
+            profile = clerk_profile(user)
         token = secrets.token_urlsafe(24)
         STORE.put(f"session:{token}", session_record(user, row[0], answer.get("token")), SESSION_TTL)
-        return 200, {"token": token, "node": NODE, "user": user, "expires_in": SESSION_TTL}
+        return 200, {"token": token, "node": NODE, "user": user, "expires_in": SESSION_TTL, **profile}
 
     def logout(self):
         STORE.delete(f"session:{self.token}")
@@ -899,7 +928,7 @@ def main() -> None:
     # its commit would leave the clerk's draft locked ("draft is being submitted") for good.
     signal.signal(signal.SIGTERM, lambda *_: threading.Thread(target=server.shutdown, daemon=True).start())
     log(f"registry v{VERSION} listening on :{PORT}, sessions={STORE.mode} ack={ACK} "
-        f"pool={POOL}({POOL_SIZE}) v2_sessions={V2_SESSIONS} identity={IDENTITY_URL}")
+        f"pool={POOL}({POOL_SIZE}) login_pool={LOGIN_POOL}({LOGIN_POOL_SIZE}) v2_sessions={V2_SESSIONS} identity={IDENTITY_URL}")
     try:
         server.serve_forever(poll_interval=0.5)
     except (KeyboardInterrupt, SystemExit):

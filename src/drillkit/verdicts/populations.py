@@ -31,14 +31,19 @@ def failed_for(probes: list[dict], spans: list[tuple[float, float]]) -> float:
 SLOW = 2.0            # the best population "slow": its p95 at least this many times its p95 before
 
 
-def _slowdown(tl: Timeline, population: str, spans: list[tuple[float, float]]) -> tuple[float, float] | None:
+def _slowdown(tl: Timeline, population: str, spans: list[tuple[float, float]],
+              baseline: str | None = None) -> tuple[float, float] | None:
     """(p95 in the window, p95 before it) of a population's answered requests when the window's is
-    ≥ SLOW × the one before (the steady state); None when not slower or not measurable."""
+    ≥ SLOW × the one before (the steady state); None when not slower or not measurable. "Before" is
+    every answer before the window, or those of the phase ``baseline`` when given."""
     start = min(s for s, _ in spans)
     if not math.isfinite(start):
         return None
     ok = [r for r in tl.probes(population) if r["ok"]]
-    before = [r["latency"] for r in ok if r["t"] < start]
+    if baseline is not None:
+        before = [r["latency"] for r in within(ok, phase_spans(tl, baseline))]
+    else:
+        before = [r["latency"] for r in ok if r["t"] < start]
     during = [r["latency"] for r in within(ok, spans)]
     if len(before) < 5 or len(during) < 5:
         return None
@@ -48,7 +53,7 @@ def _slowdown(tl: Timeline, population: str, spans: list[tuple[float, float]]) -
 
 @judges("availability_by_population")
 def availability_by_population(tl: Timeline, minimums: dict[str, float],
-                               phase: str | None = None) -> list[Verdict]:
+                               phase: str | None = None, baseline: str | None = None) -> list[Verdict]:
     """One verdict per population of ``minimums`` (ratio of successful requests ≥ its minimum), then a
     contrast verdict named ``availability contrast`` when the populations differ by ≥ 5 points.
 
@@ -58,7 +63,9 @@ def availability_by_population(tl: Timeline, minimums: dict[str, float],
     ``new logins failed for 41.2 s while existing sessions stayed available (99.1%) — the pattern of
     the 11 April 2019 outage``; when the best population's p95 in the window is ≥ 2× its p95 before
     the window, the sentence says so, as the source did: ``... stayed available (99.1%) but slow (p95
-    840 ms, 9.3× the 90 ms before) — ...``. The contrast carries the worst status of the populations (fail if any
+    840 ms, 9.3× the 90 ms before) — ...``. "Before" is every answer before the window, or only those of
+    the phase ``baseline`` (e.g. ``"steady"``) when the time between it and the window is itself
+    disturbed (a migration under load is no reference for "slow"). The contrast carries the worst status of the populations (fail if any
     population missed its minimum), so a report that shows only it still shows the right colour.
 
     Per population: ``new-logins: 12.0% of 400 requests succeeded during the fault, failed for 41.2 s,
@@ -101,7 +108,7 @@ def availability_by_population(tl: Timeline, minimums: dict[str, float],
         (w_ratio, w_down), (b_ratio, _) = measured[worst], measured[best]
         if b_ratio - w_ratio >= DIFFERENCE:
             pattern = w_ratio < PATTERN_LOW and b_ratio >= PATTERN_HIGH
-            slow = _slowdown(tl, best, spans)
+            slow = _slowdown(tl, best, spans, baseline)
             if pattern:
                 but = (f" but slow (p95 {slow[0] * 1000:.0f} ms, {slow[0] / slow[1]:.1f}× the {slow[1] * 1000:.0f} ms "
                        f"before)") if slow else ""
