@@ -41,15 +41,20 @@ class Response:
         return self.status == 503 and any(m in self.text for m in NOTICE_MARKERS)
 
 
+def local_target(base_url: str) -> tuple[str, int]:
+    """``(host, port)`` of ``base_url``, refused unless it is this machine (the lab's published ports)."""
+    parts = urlsplit(base_url)
+    if parts.hostname not in ALLOWED_HOSTS:
+        raise ConfigError(f"traffic target {parts.hostname!r} is not on this machine",
+                          field="url", fix="drills send traffic only to 127.0.0.1 (the lab's published ports)")
+    return parts.hostname, parts.port or 80
+
+
 class HttpClient:
     """One user's connection: keeps the session cookie(s) and a bearer token."""
 
     def __init__(self, base_url: str, timeout: float = 2.0, *, node_header: str = NODE_HEADER):
-        parts = urlsplit(base_url)
-        if parts.hostname not in ALLOWED_HOSTS:
-            raise ConfigError(f"traffic target {parts.hostname!r} is not on this machine",
-                              field="url", fix="drills send traffic only to 127.0.0.1 (the lab's published ports)")
-        self.host, self.port = parts.hostname, parts.port or 80
+        self.host, self.port = local_target(base_url)
         self.timeout = timeout
         self.node_header = node_header  # the response header naming the replica that answered
         self.cookies: dict[str, str] = {}

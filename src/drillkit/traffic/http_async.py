@@ -23,10 +23,8 @@ import json
 import weakref
 from http.cookies import SimpleCookie
 from typing import Any
-from urllib.parse import urlsplit
 
-from drillkit.errors import ConfigError
-from drillkit.traffic.http import ALLOWED_HOSTS, NODE_HEADER, Response
+from drillkit.traffic.http import NODE_HEADER, Response, local_target
 
 __all__ = ["AsyncHttpClient"]
 
@@ -232,11 +230,7 @@ class AsyncHttpClient:
     """
 
     def __init__(self, base_url: str, timeout: float = 2.0, *, node_header: str = NODE_HEADER):
-        parts = urlsplit(base_url)
-        if parts.hostname not in ALLOWED_HOSTS:
-            raise ConfigError(f"traffic target {parts.hostname!r} is not on this machine",
-                              field="url", fix="drills send traffic only to 127.0.0.1 (the lab's published ports)")
-        self.host, self.port = parts.hostname, parts.port or 80
+        self.host, self.port = local_target(base_url)
         self.timeout = timeout
         self.node_header = node_header
         self._node_low = node_header.lower()
