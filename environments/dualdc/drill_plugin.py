@@ -42,7 +42,7 @@ from typing import Any, Generator
 from drillkit import labels as L
 from drillkit.clients import FAIL, OK, Client, ClientContext, CodeKind, Op, Outcome
 from drillkit.errors import ConfigError, LabError
-from drillkit.plugins import StackPlugin
+from drillkit.stack import StackPlugin
 
 __all__ = ["plugin", "MailClient", "RETRY", "CACHE", "KIND_OF_SWITCH", "dns_query", "dns_addresses",
            "resolve", "NEW_NAME", "OLD_NAME", "MAILBOX", "SHARED"]

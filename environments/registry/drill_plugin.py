@@ -32,7 +32,7 @@ from drillkit.clients import FAIL, OK, UNKNOWN, Client, ClientContext, CodeKind,
 from drillkit.clients.contract import SESSION_REJECTED, SESSION_VALID
 from drillkit.clients.journey import EXISTING, NEW_LOGINS, NOT_SENT
 from drillkit.errors import LabError
-from drillkit.plugins import StackPlugin
+from drillkit.stack import StackPlugin
 
 __all__ = ["plugin", "FormClerk", "form_clerks", "DRAFT_LOST", "app_image", "ensure_app_image", "upgrade_node",
            "upgrade_step", "lb_servers", "lb_set_state", "wait_lb_up"]
@@ -119,6 +119,18 @@ class FormClerk(Client):
             lost = f"draft {self.draft} stuck at submit (HTTP 409: {body.get('error', '')})"
             self.draft, self.step = None, 0
             return Outcome(FAIL, error=lost, session=DRAFT_LOST, **common)
+        if op.data == "step" and r.status == 409 and (isinstance(body.get("step"), int) or "id" in body):
+            # the server's draft is not where the form is: a PUT the clerk gave up on (1.5 s) can still
+            # arrive later — the balancer re-dispatches a request whose node went away in a rolling
+            # upgrade — and set the draft back a step (seen at stop 19: one clerk's step 1 landed after
+            # its retry and step 2). The clerk sees the error once and goes on from the step the
+            # server shows (a submitted draft: a new form), as a browser's form would; before, it
+            # re-sent its own next step until the drill ended (15 failures from one late request)
+            if "id" in body:
+                self.draft, self.step = None, 0
+            else:
+                self.step = body["step"]
+            return Outcome(FAIL, error=f"HTTP 409: {body.get('error', 'conflict')}", **common)
         if not (r.ok or submitted_before):
             return Outcome(FAIL, error=f"HTTP {r.status}", **common)
         out = Outcome(OK, session=SESSION_VALID, **common)
@@ -156,7 +168,7 @@ form_clerks = CodeKind(_make_form_clerk, populations=(NEW_LOGINS, EXISTING), ses
 # --- the load balancer ----------------------------------------------------------------------------
 def _lb_api(env: Any, command: str) -> str:
     return env.exec(env.node("lb"), ["bash", "-c", "exec 3<>/dev/tcp/127.0.0.1/9999; "
-                                     f"echo '{command}' >&3; timeout 1 cat <&3"], check=False)
+                                     f"echo '{command}' >&3; timeout 5 cat <&3"], check=False)
 
 
 def lb_servers(env: Any) -> dict[str, dict[str, str]]:
@@ -173,6 +185,13 @@ def lb_servers(env: Any) -> dict[str, dict[str, str]]:
 def lb_set_state(env: Any, server: str, state: str) -> None:
     """``set server app/<server> state ready|drain|maint`` on the lb."""
     _lb_api(env, f"set server app/{server} state {state}")
+
+
+def lb_set_address(env: Any, node: Any) -> None:
+    """``set server app/<node> addr <ip>``: the lb takes a replaced node's new address at once (its
+    DNS hold would keep the old one for 30 s)."""
+    ip = next(iter(env.backend.addresses(node).values()))
+    _lb_api(env, f"set server app/{node.name} addr {ip}")
 
 
 def wait_lb_up(env: Any, servers: list[str] | None = None, deadline: float = 30.0) -> float:
@@ -238,10 +257,14 @@ def upgrade_node(env: Any, replica: int, version: str = "2", *, drain_s: float =
     time.sleep(drain_s)
     timings["drain_s"] = round(time.monotonic() - t, 3)
     t = time.monotonic()
-    node = env.replace_replica(current, image=tag, environment={"APP_VERSION": version, **(environment or {})})
+    # the address kept: two nodes replaced at once (test_registry_defects) could each get an address the
+    # other just gave up, and the lb route one's pinned clerks to the other (401 on node-local sessions)
+    node = env.replace_replica(current, image=tag, environment={"APP_VERSION": version, **(environment or {})},
+                               new_address=False)
     timings["replace_s"] = round(time.monotonic() - t, 3)
     t = time.monotonic()
     env.wait_healthy(node, deadline=deadline)
+    lb_set_address(env, node)                                 # a new container has a new address
     lb_set_state(env, node.name, "ready")
     wait_lb_up(env, [node.name], deadline=deadline)          # the lb's own checks passed: in rotation
     timings["healthy_s"] = round(time.monotonic() - t, 3)

@@ -1,7 +1,6 @@
 """HTTP/JSON and PostgreSQL plumbing of a drillkit reference app (stdlib + psycopg2).
 
-The same file sits in environments/booking/app and environments/identity/app (each build context
-is self-contained); keep the copies identical.
+Shared by the booking and identity apps of this folder (one build context, environments/pyapps).
 
 Rules every app built on it follows: JSON in, JSON out; every response carries ``X-Drillkit-Node``;
 bad input is a 4xx with a JSON error, never a 500; a database that cannot be reached (or a pool with

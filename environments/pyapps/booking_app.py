@@ -54,10 +54,23 @@ import uuid
 
 import psycopg2.errors
 import redis
-
-from service import (INT8_MAX, NODE, VERSION, App, HealthProbe, HttpError, Pool,
-                     db_settings, env_choice, env_number, int_field, path_id, serve, str_field,
-                     to_json)
+from service import (
+    INT8_MAX,
+    NODE,
+    VERSION,
+    App,
+    HealthProbe,
+    HttpError,
+    Pool,
+    db_settings,
+    env_choice,
+    env_number,
+    int_field,
+    path_id,
+    serve,
+    str_field,
+    to_json,
+)
 
 ALLOCATION = env_choice("ALLOCATION", "scalable", ("scalable", "restricted"))
 BOOKING = env_choice("BOOKING", "unique", ("unique", "no-unique"))

@@ -36,8 +36,19 @@ import hmac
 import re
 import secrets
 
-from service import (NODE, VERSION, App, HealthProbe, HttpError, Pool, db_settings, env_choice,
-                     env_number, serve, str_field)
+from service import (
+    NODE,
+    VERSION,
+    App,
+    HealthProbe,
+    HttpError,
+    Pool,
+    db_settings,
+    env_choice,
+    env_number,
+    serve,
+    str_field,
+)
 
 HASH_ITERATIONS = env_number("HASH_ITERATIONS", 30000, 1, int)
 DB_POOL = env_choice("DB_POOL", "timeout", ("timeout", "no-timeout"))
