@@ -6,8 +6,8 @@ may be booked twice (SCENARIOS.md incident 3: no double booking and no lost book
 import pytest
 
 from drillkit import verdicts as V
-from drillkit.faults.base import Target
 from drillkit.faults.process import Kill
+from drillkit.stack.target import Target
 
 CITIZENS = "citizens"
 

@@ -6,8 +6,8 @@ criterion "show users that there is a disruption", SCENARIOS.md).
 import pytest
 
 from drillkit import verdicts as V
-from drillkit.faults.base import Target
 from drillkit.faults.process import Kill
+from drillkit.stack.target import Target
 
 NOTICE_SHARE = 0.95   # of the requests that failed while the service was down
 PATIENCE_S = 5.0      # a person waits this long for a page; HAProxy first retries the dead nodes (1 s connect timeout)

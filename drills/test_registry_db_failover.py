@@ -26,9 +26,9 @@ import pytest
 
 from drillkit import verdicts as V
 from drillkit.errors import LabError
-from drillkit.faults.base import Target
-from drillkit.faults.link import LinkDown, Latency
+from drillkit.faults.link import Latency, LinkDown
 from drillkit.faults.process import Kill
+from drillkit.stack.target import Target
 
 EXISTING = "existing-sessions"
 
@@ -60,9 +60,9 @@ def test_registry_db_failover(drill):
         drill.ground_truth("writes")                            # on the role primary: the promoted standby
         running_as_primary = [n.name for n in drill.role_nodes("primary")]
         drill.timeline.note(f"databases running as primary: {', '.join(running_as_primary) or 'none'}")
-        if running_as_primary != ["db-replica-1"]:
+        if running_as_primary != ["db-replica"]:
             raise LabError(f"after the failover {running_as_primary or 'no database'} run as primary, "
-                           "expected db-replica-1 alone", fix="the old primary must stay down (heal by runbook)")
+                           "expected db-replica alone", fix="the old primary must stay down (heal by runbook)")
         drill.check(
             V.recovery_time(drill.timeline, target=RECOVERY_TARGET_S, population=EXISTING,
                             fault_id=primary_loss.fault_id),

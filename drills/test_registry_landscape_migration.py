@@ -8,19 +8,31 @@ The drill:
 
 1. the old landscape in steady state: a few clerks at work (before 8:00); the database is a network
    hop away (25 ms round trip on the link app-db, in the old landscape as in the new);
-2. the migration: every app node in turn is drained, replaced by the new landscape's container with
+2. the same morning on the old landscape (the phase ``reference``): the load of step 4, then its users
+   leave — what the old landscape does under that load on this machine, now;
+3. the migration: every app node in turn is drained, replaced by the new landscape's container with
    the datasource configuration carried over (the switch ``migration_pool``: ``sound`` = the old
    landscape's pools, or ``small`` = DEFECT, a test landscape's pools that drifted in: the clerks' pool
    1 connection, ``POOL``, and the login realm's pool 2, ``LOGIN_POOL``), healthy, back in rotation —
    and ``config_parity`` compares what each node runs with (read inside the containers with
    testinfra) before and after: it names the drifted settings *before* any load could find them;
-3. the Thursday morning: more clerks arrive one after another and log in (the office fills up),
+4. the Thursday morning: more clerks arrive one after another and log in (the office fills up),
    then clerks logging in all at once (newcomers: a fresh login every time), for MORNING_S seconds;
-4. the verdicts: availability per population during the morning (the phase ``observe``: existing
-   sessions ≥ 95 %, new logins ≥ 90 %) and the contrast sentence, which names the 11 April pattern
-   when it happens ("new logins failed ... while existing sessions stayed available ... but slow", slow
-   against the steady state: the migration itself, under load, is no reference);
-   the logged-in clerks' p95 in the morning at most 3× the one before the migration.
+5. the verdicts, each against the same morning on the old landscape (step 2), so that they measure the
+   stack, not the machine: availability per population during the morning (the phase ``observe``:
+   existing sessions ≥ 95 %, new logins ≥ 90 % — or, where the busy machine let the old landscape
+   itself serve less, 5 / 10 points below its share; the verdict ``reference`` says both figures, and
+   when the old landscape could not serve half of the morning nothing is judged: not judged), the
+   contrast sentence, which names the 11 April pattern when it happens ("new logins failed ... while
+   existing sessions stayed available ... but slow", slow against the steady state), and the logged-in
+   clerks' median answer time in the morning at most 1.75× the old landscape's in the same morning (the
+   median, not the p95: a busy machine's hiccups land in the tail, a queueing pool moves the middle).
+
+Why a reference morning: the first version compared the morning's p95 with the quiet steady state's
+(target ≤ 3×; sound 1.8× on a quiet machine). On a busy CI runner (load average 9–16) the sound
+migration measured 3.3–3.4× and failed: the morning's load costs more on a machine that other jobs
+share, the steady state's 8 clerks hardly anything. The same morning on the old landscape, minutes
+earlier on the same machine, costs the same: the ratio left is the change's.
 
 Heal: the migration rolled back node by node (the old landscape's configuration).
 
@@ -33,17 +45,22 @@ other's (pool locking), and every login queued behind them gets a 503 after 2 s.
 never touch that pool: they keep working, slowly, on their own pool of 1.
 
 What the lab measured (2 cores; 8 -> 24 clerks at work, 24 logging in, DB 25 ms away; the pair in
-tests/lab/test_registry_change_drills.py, ~43 s each). Carried over sound: config parity "6 settings
-agree", both populations 100 % (945 clerks' requests, 285 logins), the clerks' p95 1.8x the steady
-state (0.7-1.0x at 20/15 ms). Carried over ``small``: before the morning, "config parity: 2 settings
-differ — pool: old sound, new small (app-1, app-2, app-3, app-4, before vs after the change); login
-pool: old sound, new small (...)"; the morning: new logins 31.1 % of 106 (73 failed, all 503 after
-the login pool's 2 s; those that got in are mostly the 16 clerks arriving one by one — of the rush about
-1 in 5), existing sessions 100 % of 530 but slow, p95 5.3x the steady state; the contrast as printed:
-"new logins failed for 13.4 s while existing sessions stayed available (100.0%) but slow (p95 594 ms,
-5.3× the 113 ms before) — the pattern of the 11 April 2019 outage". The test's own count of failed
-logins (the timeline's probes in the morning): 73 of 106, as the verdict's. Earlier settings (20 ms,
-12 s): new logins 28-31 %, clerks 100 %, 3.4x.
+tests/lab/test_registry_change_drills.py, 60-85 s each with the reference morning). Carried over sound,
+12 runs (quiet, 4 CPU hogs beside, a second drill beside, the parallel suite at load average 7-21):
+config parity "6 settings agree", both populations 100 % in both mornings (800-990 clerks' requests and
+230-310 logins each); the clerks' median in the morning 0.88-1.08× the old landscape's in the same
+morning — their p95 0.56-1.66×, and the old figure (p95 against the quiet steady state) 0.82-2.50×
+(the CI runner's 3.3-3.4× came with load average 9-16). Carried over ``small``, 7 runs: before the
+morning, "config parity: 2 settings differ — pool: old sound, new small (app-1, app-2, app-3, app-4,
+before vs after the change); login pool: old sound, new small (...)"; the reference morning 100 %/100 %;
+the morning: new logins 23-41 % (the failed ones 503 after the login pool's 2 s), existing sessions
+100 % but slow: median 2.55-3.63× the old landscape's in the same morning (p95 1.74-3.48×); the contrast
+as printed: "new logins failed for 13.1 s while existing sessions stayed available (100.0%) but slow
+(p95 693 ms, 4.3× the 162 ms before) — the pattern of the 11 April 2019 outage", and the failed logins
+as the test counts them (67 of 114, as the verdict's). The target 1.75× on the median sits 1.6× above
+the sound runs' highest and 1.5× below the defect's lowest; on the p95 the sound runs' 1.66× and the
+defect's 1.74× all but touch. (Quiet, before the reference morning — the first version: new logins
+31.1 % of 106, clerks 5.3× the steady state.)
 """
 
 from __future__ import annotations
@@ -51,10 +68,12 @@ from __future__ import annotations
 import pytest
 
 from drillkit import verdicts as V
-from drillkit.verdicts.base import FAIL, PASS, UNKNOWN, Verdict
-from drillkit.faults.base import Target
+from drillkit.errors import SteadyStateNotMet
 from drillkit.faults.change import RollingUpgrade
 from drillkit.faults.link import Latency
+from drillkit.stack.target import Target
+from drillkit.verdicts.base import UNKNOWN, Verdict
+from drillkit.verdicts.reference import REFERENCE, reference_minimums, slowdown_against
 
 EXISTING, NEW_LOGINS = "existing-sessions", "new-logins"
 DB_RTT_MS = 25             # the database on its own server, a network hop away (both landscapes)
@@ -63,8 +82,22 @@ BEFORE_8 = 8               # clerks at work before the morning
 MORNING_CLERKS = 16        # more clerks at work (they arrive one after another) ...
 MORNING_NEWCOMERS = 24     # ... and clerks logging in (a fresh login every iteration)
 MORNING_S = 10.0
+SETTLE_S = 1.0             # after the reference morning: its logins and reads drain
 MINIMUMS = {EXISTING: 0.95, NEW_LOGINS: 0.90}
-SLOWDOWN_MAX = 3.0         # logged-in clerks' p95 in the morning at most this many times the one before
+POINTS = {EXISTING: 0.05, NEW_LOGINS: 0.10}   # below the old landscape's own share in the same morning
+SLOWDOWN_MAX = 1.75        # logged-in clerks' median in the morning at most this many times the old landscape's
+MORNING = "the morning load"
+
+
+def the_morning(drill, tag: str) -> list:
+    """The Thursday morning: clerks arrive one after another, each logs in and starts work (a login
+    that fails is retried by the clerk and counts as a failed new login), then clerks log in at once
+    (a fresh login every iteration; nobody waits for them before the clock runs). Returns the pools."""
+    pools = [drill.users("clerks", 1, name=f"clerks-{tag}-{i + 1:02d}", first=BEFORE_8 + 1 + i, require_all=False,
+                         wait_ready=2.0) for i in range(MORNING_CLERKS)]
+    pools.append(drill.users("newcomers", MORNING_NEWCOMERS, require_all=False, wait_ready=1.0))
+    drill.wait(MORNING_S)
+    return pools
 
 
 def landscape_migration(drill, pool: str) -> list:
@@ -83,6 +116,12 @@ def landscape_migration(drill, pool: str) -> list:
     with drill.phase("steady"):
         drill.wait(3.0)
         drill.check(V.availability(tl, population=EXISTING, minimum=0.99, label="steady state"))
+    # the same morning on the old landscape, just before the migration: on this machine, now — the
+    # reference the morning after the migration is judged against (a busy machine slows both alike)
+    with drill.phase(REFERENCE):
+        for p in the_morning(drill, "old"):
+            p.stop()
+        drill.wait(SETTLE_S)
     # the datasource settings carried over: the clerks' pool and the login realm's pool
     migration = RollingUpgrade(Target("app"), environment={"POOL": pool, "LOGIN_POOL": pool}, drain="drain-node",
                                undrain="undrain-node", drain_wait="500ms")
@@ -93,38 +132,27 @@ def landscape_migration(drill, pool: str) -> list:
     drill.progress(f"before the morning load: {parity.sentence}")
     tl.note(f"before the morning load: {parity.sentence}")
     with drill.phase("observe"):                # the Thursday morning
-        # the office fills up: clerks arrive one after another, each logs in and starts work (a login
-        # that fails is retried by the clerk and counts as a failed new login)
-        for i in range(MORNING_CLERKS):
-            drill.users("clerks", 1, name=f"clerks-morning-{i + 1:02d}", first=BEFORE_8 + 1 + i, require_all=False,
-                        wait_ready=2.0)
-        # then the rush: clerks logging in at once; nobody waits for them before the clock runs
-        drill.users("newcomers", MORNING_NEWCOMERS, require_all=False, wait_ready=1.0)
-        drill.wait(MORNING_S)
+        the_morning(drill, "new")
     with drill.phase("recover"):
         drill.stop_traffic()
         drill.heal(migration)                   # back to the old landscape's configuration
         drill.heal(rtt)
     with drill.phase("verify"):
-        verdicts = [parity, *V.availability_by_population(tl, MINIMUMS, phase="observe", baseline="steady"), slowdown(tl)]
+        minimums, reference = reference_minimums(tl, MINIMUMS, points=POINTS, load=MORNING)
+        if reference.status == UNKNOWN:
+            drill.check(reference)
+            raise SteadyStateNotMet(reference.sentence, sentences=[reference.sentence])
+        verdicts = [parity, reference,
+                    *V.availability_by_population(tl, minimums, phase="observe", baseline="steady"), slowdown(tl)]
         return drill.check(*verdicts)
 
 
 def slowdown(tl) -> Verdict:
-    """The logged-in clerks' p95 in the morning against the steady state's (same drill, same machine):
-    "available but slow" is a ratio, not a number of milliseconds."""
-    lat = V.latency_by_phase(tl, EXISTING, phases=("steady", "observe"))
-    phases = lat.details.get("phases", {})
-    before, morning = (phases.get(p, {}).get("p95_ms") for p in ("steady", "observe"))
-    target = f"≤ {SLOWDOWN_MAX:g}× the steady state"
-    if not before or not morning:
-        return Verdict("morning slowdown", UNKNOWN, "logged-in clerks' answers in the morning: not measured",
-                       target=target, details=phases)
-    ratio = morning / before
-    return Verdict("morning slowdown", FAIL if ratio > SLOWDOWN_MAX else PASS,
-                   f"logged-in clerks' answers in the morning: p95 {morning:.0f} ms, {ratio:.1f}× the {before:.0f} ms "
-                   f"before the migration (target {target})", value=round(ratio, 2), unit="×", target=target,
-                   details=phases)
+    """The logged-in clerks' median answer time in the morning after the migration against the same
+    morning on the old landscape (same drill, same machine, minutes apart): "available but slow" is a
+    ratio to what the old landscape did under the same load, not to a quiet moment and not a number of
+    milliseconds."""
+    return slowdown_against(tl, EXISTING, phase="observe", max_ratio=SLOWDOWN_MAX, load=MORNING)
 
 
 @pytest.mark.drill("registry", fault="landscape migration (rolling_upgrade of every app node)",

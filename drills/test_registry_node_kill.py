@@ -8,8 +8,8 @@ registered (and were told so) is in the database.
 import pytest
 
 from drillkit import verdicts as V
-from drillkit.faults.base import Target
 from drillkit.faults.process import Kill
+from drillkit.stack.target import Target
 
 EXISTING = "existing-sessions"   # the clerks' work on their sessions (their logins: new-logins)
 USERS = 20

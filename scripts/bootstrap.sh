@@ -80,10 +80,48 @@ ensure_python() {
   echo "$want" >"$stamp"
 }
 
+# --- tools that run the CI templates here (tests/lab/test_ci_templates_run.py) ------------------
+# gitlab-ci-local runs ci/gitlab/drills.gitlab-ci.yml with its shell executor (it copies the project
+# with rsync); act runs ci/github/drills.yml on this host. Both land in .cache/ci-tools/bin, each
+# with a stamp of its version, so a second call does nothing. gitlab-ci-local is pinned to 4.73.0:
+# 4.74.0 and later call Set.prototype.union, which Node 20 lacks (TypeError: ….union is not a function).
+ACT_MODULE=github.com/nektos/act ACT_VERSION=v0.2.89 GCL_VERSION=4.73.0
+ensure_ci_tools() {
+  local dir="$CACHE/ci-tools" t0
+  mkdir -p "$dir/bin"
+  command -v git >/dev/null 2>&1 || apt_install git
+  command -v rsync >/dev/null 2>&1 || apt_install rsync
+  if [ "$(cat "$dir/gitlab-ci-local.version" 2>/dev/null)" != "$GCL_VERSION" ] || [ ! -x "$dir/bin/gitlab-ci-local" ]; then
+    command -v npm >/dev/null 2>&1 || die "gitlab-ci-local needs Node.js and npm (Node >= 18): install them, then retry"
+    say "installing gitlab-ci-local $GCL_VERSION (npm)"
+    t0=$SECONDS
+    rm -rf "$dir/gitlab-ci-local"
+    npm install --prefix "$dir/gitlab-ci-local" --no-audit --no-fund --no-package-lock --loglevel=error \
+      "gitlab-ci-local@$GCL_VERSION" >"$dir/npm-install.log" 2>&1 \
+      || { tail -15 "$dir/npm-install.log" >&2; die "npm install gitlab-ci-local@$GCL_VERSION failed (log above)"; }
+    ln -sfn "$dir/gitlab-ci-local/node_modules/.bin/gitlab-ci-local" "$dir/bin/gitlab-ci-local"
+    "$dir/bin/gitlab-ci-local" --version >/dev/null 2>"$dir/gitlab-ci-local.err" \
+      || { tail -3 "$dir/gitlab-ci-local.err" >&2; die "gitlab-ci-local $GCL_VERSION does not start with $(node --version 2>&1)"; }
+    echo "$GCL_VERSION" >"$dir/gitlab-ci-local.version"
+    say "gitlab-ci-local $GCL_VERSION installed in $((SECONDS - t0)) s"
+  fi
+  if [ "$(cat "$dir/act.version" 2>/dev/null)" != "$ACT_VERSION" ] || [ ! -x "$dir/bin/act" ]; then
+    local go; go="$(command -v go || echo /usr/local/go/bin/go)"
+    [ -x "$go" ] || die "act is built from its Go module and needs Go >= 1.25: install Go, then retry"
+    say "building act $ACT_VERSION from the Go module $ACT_MODULE (go install, about a minute and a half the first time)"
+    t0=$SECONDS
+    GOBIN="$dir/bin" CGO_ENABLED=0 "$go" install -trimpath -ldflags="-s -w" "$ACT_MODULE@$ACT_VERSION" >"$dir/go-install.log" 2>&1 \
+      || { tail -15 "$dir/go-install.log" >&2; die "go install $ACT_MODULE@$ACT_VERSION failed (log above)"; }
+    echo "$ACT_VERSION" >"$dir/act.version"
+    say "act $ACT_VERSION built in $((SECONDS - t0)) s"
+  fi
+}
+
 case "${1:-all}" in
   python) ensure_python ;;
   docker) ensure_docker ;;
   all) ensure_python; ensure_docker; ensure_image_tools ;;
   report) ensure_chromium ;;
+  ci-tools) ensure_ci_tools ;;
   *) die "unknown part ${1}" ;;
 esac

@@ -1,0 +1,5 @@
+"""drillkit: failover drills with measured verdicts. See docs/architecture.md for the floors."""
+
+from drillkit import deprecated
+
+deprecated.install()

@@ -9,15 +9,21 @@ from __future__ import annotations
 
 import contextlib
 import io
-import json
 import os
 from pathlib import Path
 from typing import Any
 
-__all__ = ["describe_item", "collect_drills", "last_verdicts", "recent_outcomes", "VERDICT_WORDS"]
+import pytest
+
+from drillkit.errors import one_line
+from drillkit.outcome import OUTCOME_WORDS
+from drillkit.lab.compose import load_environment
+from drillkit.pytest_plugin import settings_key
+
+__all__ = ["describe_item", "collect_drills", "VERDICT_WORDS"]
 
 # how an outcome reads to a person (summary.json / history.jsonl say passed/failed/broken)
-VERDICT_WORDS = {"passed": "held", "failed": "defect found", "broken": "lab error", "skipped": "skipped"}
+VERDICT_WORDS = OUTCOME_WORDS   # how an outcome reads to a person (history.jsonl says passed/failed/…)
 
 
 def describe_item(item) -> dict[str, Any]:
@@ -33,7 +39,6 @@ def describe_item(item) -> dict[str, Any]:
     title = kw.get("scenario") or (doc[0] if doc else item.name)
     environment = kw.get("environment")
     if environment is None and marker is not None:   # the run's default (--drill-env and its twins)
-        from drillkit.pytest_plugin import settings_key
         settings = item.config.stash.get(settings_key, None)
         environment = settings.environment if settings is not None else None
     return {
@@ -52,7 +57,6 @@ def _stack_of(environment: Any) -> str:
     if not environment:
         return ""
     try:
-        from drillkit.lab.compose import load_environment
         return load_environment(str(environment)).stack
     except Exception:  # an unreadable environment is the run's error to report, not the list's
         return Path(str(environment)).name
@@ -68,13 +72,11 @@ class _Collector:
 
     def pytest_collectreport(self, report) -> None:
         if report.failed:
-            from drillkit.run_events import _one_line
-            self.errors.append(f"{report.nodeid or '(session)'}: {_one_line(str(report.longrepr))}")
+            self.errors.append(f"{report.nodeid or '(session)'}: {one_line(str(report.longrepr))}")
 
 
 def collect_drills(paths: list[str], *, rootdir: str = ".") -> tuple[list[dict[str, Any]], list[str]]:
     """Collect (never run) the drills under ``paths``: (drills, collection errors in one line each)."""
-    import pytest
     collector = _Collector()
     args = [*paths, "--collect-only", "-q", "-p", "no:cacheprovider", "--rootdir", rootdir]
     sink = io.StringIO()
@@ -90,31 +92,3 @@ def collect_drills(paths: list[str], *, rootdir: str = ".") -> tuple[list[dict[s
             os.environ["DRILLKIT_NO_GC"] = previous
     drills = [d for d in collector.items if d["kind"] != "test"]
     return drills, collector.errors
-
-
-def _history(history_file: Path):
-    try:
-        fh = open(history_file, encoding="utf-8")
-    except OSError:
-        return
-    with fh:
-        for raw in fh:
-            try:
-                entry = json.loads(raw)
-            except json.JSONDecodeError:
-                continue  # a torn line from an interrupted run
-            if isinstance(entry, dict) and entry.get("drill"):
-                yield entry
-
-
-def last_verdicts(history_file: Path) -> dict[str, dict[str, Any]]:
-    """The newest history entry of each drill: {drill name: entry}; empty without history."""
-    return {e["drill"]: e for e in _history(history_file)}
-
-
-def recent_outcomes(history_file: Path) -> dict[str, list[str]]:
-    """Each drill's outcomes in the history, oldest first: {drill name: [passed, failed, …]}."""
-    out: dict[str, list[str]] = {}
-    for e in _history(history_file):
-        out.setdefault(e["drill"], []).append(str(e.get("outcome")))
-    return out

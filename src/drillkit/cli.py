@@ -5,26 +5,57 @@
     drill test [PYTEST-ARGS ...]  the test suite (tests/)
     drill up ENV [-s NAME=VALUE]  bring an environment up by hand (stays until `drill down`)
     drill inject KIND TARGET ...  inject a fault by hand into a run brought up with `drill up`
-    drill heal [FAULT_ID|--all]   heal faults injected by hand
+    drill heal [FAULT_ID|--all]   heal faults injected by hand (from any directory)
     drill down RUN|--all          heal what was injected by hand, remove a run's containers, networks, volumes
     drill ps                      runs, environments and containers on this engine
     drill gc [--all]              remove objects of runs whose process is gone
     drill images [ENV ...]        build the images (cached by content)
-    drill validate FILE ...       check Compose files and scenarios without starting anything
+    drill validate FILE ...       check Compose files and scenarios (every one) without starting anything
     drill report                  rebuild the Allure report and the management page from reports/
     drill capacity SCENARIO       the breaking point: step the load until the SLO breaks (the scenario's search:)
+    drill explore FILE            search fault schedules for one that breaks the scenario's expect:, shrink it
 """
 
 from __future__ import annotations
 
 import argparse
+import ctypes
+import importlib.util
+import json
 import os
+import shutil
+import signal
 import subprocess
 import sys
+import threading
 import time
+import traceback
 from pathlib import Path
 
-from drillkit.errors import DrillkitError
+from drillkit import capacity
+from drillkit import labels as L
+from drillkit.adhoc import AdhocRun, parse_attrs
+from drillkit.catalogue import VERDICT_WORDS, collect_drills
+from drillkit.errors import ConfigError, DrillkitError
+from drillkit.explore import parse_budget, run_exploration
+from drillkit.explore.section import SECTIONS as EXPLORE_SECTIONS
+from drillkit.lab import images
+from drillkit.lab.attach import run_containers
+from drillkit.lab.backend import backend_name, backend_names
+from drillkit.lab.compose import find_environment, load_environment
+from drillkit.lab.engine import client
+from drillkit.lab.environment import Environment
+from drillkit.lab.gc import PHANTOM_SUFFIX, collect, remove_run
+from drillkit.outcome import EXIT_CODES, DrillOutcome, RunOutcome, read_json
+from drillkit.progress import make_view, write_safely
+from drillkit.report import pipeline
+from drillkit.report.history import last_verdicts
+from drillkit.run_events import ENV_FD
+from drillkit.scenario.model import looks_like_scenario
+from drillkit.scenario.validate import validate_file
+from drillkit.selection import check_paths, environments_used
+from drillkit.stack import load_stack
+from drillkit.yamlsrc import read_text_file
 
 DEFAULT_DRILLS = ["drills", "scenarios"]
 
@@ -40,53 +71,65 @@ def _say(msg: str) -> None:
 
 
 def _client():
-    from drillkit.lab.docker_client import client
     return client()
 
 
 def cmd_run(args: argparse.Namespace) -> int:
     """Build, run the drills with Allure output, generate the reports; the exit code says who acts."""
     global _VIEW
-    from drillkit.outcome import RunOutcome
-    from drillkit.progress import make_view
     _VIEW = view = make_view(stream=sys.stderr if args.json else sys.stdout, quiet=args.quiet)
     run = RunOutcome()
     started = time.monotonic()
+
+    def on_term(signum, frame):   # before and after the drills (images, reports): stop as on Ctrl-C
+        raise KeyboardInterrupt("SIGTERM")
+
+    previous = signal.signal(signal.SIGTERM, on_term)
     try:
         try:
             _run_drills(args, run)
         except DrillkitError as exc:   # nothing ran: a bad option, no engine, an image that won't build
-            from drillkit.errors import ConfigError
             (run.input_errors if isinstance(exc, ConfigError) else run.errors).append(str(exc))
             run.pytest_status = None
+        except KeyboardInterrupt as exc:   # Ctrl-C or SIGTERM while images were built: builds stopped
+            run.signal = "SIGTERM" if "SIGTERM" in str(exc) else "SIGINT"
+            run.errors.append(f"stopped by {run.signal} before the drills ran; nothing was judged")
         run.duration = time.monotonic() - started
         view.result(run)
     finally:
+        signal.signal(signal.SIGTERM, previous)
         view.close()
         _VIEW = None
     if args.json:
-        print(run.dumps(), flush=True)
+        write_safely(run.dumps(), sys.stdout)
     elif not args.quiet and run.reports.get("summary") and Path(run.reports["summary"]).is_file():
-        print("\n" + Path(run.reports["summary"]).read_text(encoding="utf-8"), flush=True)
+        write_safely("\n" + Path(run.reports["summary"]).read_text(encoding="utf-8"), sys.stdout)
     return run.exit_code
 
 
 def _run_drills(args: argparse.Namespace, run) -> None:
+    # the input first: a path or a switch that is wrong is said before the engine is asked anything
+    bad = check_paths(args.paths or [p for p in DEFAULT_DRILLS if Path(p).exists()], scenarios=True)
+    if bad:
+        run.input_errors.extend(str(e) for e in bad)
+        return
+    paths = args.paths or [p for p in DEFAULT_DRILLS if Path(p).exists()]
+    used = environments_used(paths, os.environ.get("DRILLKIT_ENVIRONMENT") or None)
+    _check_switches(args.switch, used)
     reports = Path(args.report_dir)
     results = reports / "allure-results"
     if results.exists() and not args.keep_results:
-        import shutil
         shutil.rmtree(results)
     results.mkdir(parents=True, exist_ok=True)
-    from drillkit.lab.gc import collect
+    L.set_origin(reports)
     c = _client()
-    report = collect(c)
-    if report.runs:
-        _say(f"drill: gc: {report}")
-    paths = args.paths or [p for p in DEFAULT_DRILLS if Path(p).exists()]
+    if args.gc or not os.environ.get("DRILLKIT_NO_GC"):
+        # dead runs made for this report folder only (--gc: everyone's, as `drill gc`)
+        report = collect(c, origin=None if args.gc else L.origin_of(reports))
+        if report.runs or report.failed:
+            _say(f"drill: gc: {report}")
     if not args.environments:  # the environments the selected drills use
-        from drillkit.selection import environments_used
-        args.environments = environments_used(paths, os.environ.get("DRILLKIT_ENVIRONMENT") or None)
+        args.environments = used
     if not args.attach:
         for env in args.environments:
             _build(env, args.switch)
@@ -108,40 +151,33 @@ def _run_drills(args: argparse.Namespace, run) -> None:
     run.pytest_status, run.signal, events = _pytest_with_events(pytest_args, log)
     run.reports["log"] = str(log)
     _outcome_from_events(run, events, log)
-    from drillkit.outcome import read_json
     if summary_json.exists() and summary_json.stat().st_mtime != before:
         run.merge_summary(read_json(summary_json))
         run.reports["summary"] = str(reports / "summary.md")
         run.reports["summary_json"] = str(summary_json)
-    if run.signal:
-        return   # stopped: the lab is down; no report to build from half a run
-    if not args.no_html and any(results.glob("*-result.json")):
-        try:
-            from drillkit.report.allure_cli import ensure_allure, generate_report
-            allure = ensure_allure(progress=_say)
-            index = generate_report(results, reports / "allure-report", progress=_say, allure=allure)
-            run.reports["allure"] = str(index)
-        except DrillkitError as exc:
-            run.errors.append(f"Allure report not built: {exc}")
-    if run.drills:
-        _management(reports, run, pdf=not args.no_pdf)
+    # stopped by a signal: the lab is down; the management page still says what happened (quick),
+    # the Allure HTML and the PDF wait for `drill report` (a cancelled job has seconds, not minutes)
+    stopped = bool(run.signal)
+    written, errors = pipeline.build_pages(reports, html=not (args.no_html or stopped), management=bool(run.drills),
+                                           pdf=not (args.no_pdf or stopped), progress=_say)
+    run.reports.update(written)
+    run.errors.extend(errors)
 
 
 def _pytest_with_events(pytest_args: list[str], log: Path) -> tuple[int, str | None, list[dict]]:
     """Run pytest in its own session (Ctrl-C reaches it once, through us), its output into ``log``,
     its events rendered live; SIGINT/SIGTERM are passed on once and we wait for its teardown."""
-    import json
-    import signal
-    import threading
-    from drillkit.run_events import ENV_FD
     log.parent.mkdir(parents=True, exist_ok=True)
     read_fd, write_fd = os.pipe()
     events: list[dict] = []
     stopped: list[str] = []
     with open(log, "w", encoding="utf-8") as out:
+        # the command has collected already: the session's own gc at its start would do it again
         proc = subprocess.Popen([sys.executable, "-m", "pytest", *pytest_args], stdout=out,
                                 stderr=subprocess.STDOUT, pass_fds=(write_fd,), start_new_session=True,
-                                env={**os.environ, ENV_FD: str(write_fd), "PYTHONUNBUFFERED": "1"})
+                                preexec_fn=_dies_with(os.getpid()),
+                                env={**os.environ, ENV_FD: str(write_fd), "PYTHONUNBUFFERED": "1",
+                                     "DRILLKIT_NO_GC": "1"})
         os.close(write_fd)
 
         def read() -> None:
@@ -176,8 +212,23 @@ def _pytest_with_events(pytest_args: list[str], log: Path) -> tuple[int, str | N
     return status, (stopped[0] if stopped else None), events
 
 
+def _dies_with(parent: int):
+    """For the drills' pytest (its own session, so a terminal's Ctrl-C reaches it once, through us):
+    should this command die — even by ``kill -9``, which no handler sees — the kernel sends it
+    SIGTERM (Linux ``PR_SET_PDEATHSIG``), which it turns into the same teardown as Ctrl-C: faults
+    healed, the lab removed, the drill recorded as interrupted. Runs in the child before exec."""
+    def arm() -> None:
+        try:
+            libc = ctypes.CDLL(None, use_errno=True)
+            libc.prctl(1, signal.SIGTERM, 0, 0, 0)          # 1 = PR_SET_PDEATHSIG
+        except (OSError, AttributeError):                   # not Linux: the lifeline is the event pipe
+            return
+        if os.getppid() != parent:                          # we died before the call took effect
+            os.kill(os.getpid(), signal.SIGTERM)
+    return arm
+
+
 def _outcome_from_events(run, events: list[dict], log: Path) -> None:
-    from drillkit.outcome import DrillOutcome
     by_name: dict[str, DrillOutcome] = {}
     for ev in events:
         kind = ev.get("event")
@@ -214,32 +265,7 @@ def _tail(path: Path, n: int) -> list[str]:
         return []
 
 
-def _management(reports: Path, run, *, pdf: bool) -> None:
-    """The one page for management (HTML, and a PDF where Chromium is installed)."""
-    from drillkit.report.management import write_management_page
-    try:
-        page = write_management_page(reports)
-    except Exception as exc:   # the page must never hide the drills' result
-        run.errors.append(f"management page not written: {type(exc).__name__}: {exc}")
-        return
-    run.reports["management"] = str(page)
-    if not pdf:
-        return
-    from drillkit.report.browser import find_chromium, print_pdf
-    if find_chromium() is None:
-        _say("drill: no PDF of the management page: Chromium is not installed "
-             "(scripts/bootstrap.sh report installs it)")
-        return
-    try:
-        run.reports["pdf"] = str(print_pdf(page, page.with_suffix(".pdf"), one_page=True))
-    except DrillkitError as exc:
-        run.errors.append(f"PDF of the management page not printed: {exc}")
-
-
 def _build(env_name: str, switches: list[str]) -> None:
-    from drillkit.lab.compose import load_environment
-    from drillkit.lab.environment import Environment
-    from drillkit.lab import images
     spec = load_environment(env_name, _switches(switches, env_name, strict=False))
     env = Environment(spec, progress=_say)
     c = _client()
@@ -253,7 +279,6 @@ def _build(env_name: str, switches: list[str]) -> None:
 
 
 def _switches(items: list[str], env_name: str | None = None, strict: bool = True) -> dict[str, str]:
-    from drillkit.errors import ConfigError
     out = {}
     for item in items or []:
         k, sep, v = item.partition("=")
@@ -261,28 +286,63 @@ def _switches(items: list[str], env_name: str | None = None, strict: bool = True
             raise ConfigError(f"switch {item!r} is not NAME=VALUE", field="--switch", fix="e.g. -s sessions=node-local")
         out[k] = v
     if not strict and env_name:
-        from drillkit.lab.compose import load_environment
         spec = load_environment(env_name)
         out = {k: v for k, v in out.items() if spec.accepts_switch(k)}   # declared, or any ${NAME} it uses
     return out
+
+
+TEST_WORKERS = 2   # most of the lab's time is waiting (drill phases, containers starting): two workers
+
+
+def test_command(extra: list[str], environ: dict[str, str] | None = None) -> list[str]:
+    """pytest's command line for `drill test`: the suite on TEST_WORKERS pytest-xdist workers
+    (DRILLKIT_TEST_WORKERS: another number, 0 = one process), each test module on one worker
+    (``--dist loadfile``: its module-scoped environments start once; tests/conftest.py orders the
+    modules, longest first — hence ``--no-loadscope-reorder``); arguments that choose workers themselves
+    (-n, --dist, -p no:xdist) win."""
+    environ = os.environ if environ is None else environ
+    args = list(extra or ["tests"])
+    raw = environ.get("DRILLKIT_TEST_WORKERS", "").strip()
+    try:
+        workers = int(raw) if raw else TEST_WORKERS
+    except ValueError:
+        raise ConfigError(f"DRILLKIT_TEST_WORKERS={raw!r} is not a number", field="DRILLKIT_TEST_WORKERS",
+                          fix="e.g. DRILLKIT_TEST_WORKERS=2, or 0 for one process") from None
+    chosen = any(a in ("-n", "--dist", "no:xdist", "-pno:xdist") or a.startswith(("-n", "--numprocesses", "--dist="))
+                 for a in args)
+    if workers > 0 and not chosen and importlib.util.find_spec("xdist") is not None:
+        args = ["-n", str(workers), "--dist", "loadfile", "--no-loadscope-reorder", *args]
+    return [sys.executable, "-m", "pytest", *args]
+
+
+def _check_switches(items: list[str], environments: list[str]) -> None:
+    """`-s NAME=VALUE` applies to every drill's environment: each must take it (a declared switch
+    and one of its choices, or a ${NAME} its Compose file uses) — an input error before anything
+    starts, not a drill that breaks in the lab."""
+    switches = _switches(items)
+    if not switches:
+        return
+    for env in environments:
+        try:
+            load_environment(env, switches)
+        except ConfigError as exc:
+            given = " ".join(f"-s {k}={v}" for k, v in switches.items())
+            raise ConfigError(f"{given}: {exc.message}", fix=exc.fix) from None
 
 
 def cmd_test(args: argparse.Namespace) -> int:
     extra = list(args.pytest_args)
     if extra and extra[0] == "--":
         extra = extra[1:]
-    return subprocess.call([sys.executable, "-m", "pytest", *(extra or ["tests"])])
+    return subprocess.call(test_command(extra))
 
 
 def cmd_up(args: argparse.Namespace) -> int:
-    from drillkit.adhoc import AdhocRun
-    from drillkit.lab.compose import find_environment, load_environment
-    from drillkit.lab.environment import Environment
     switches = _switches(args.switch)
-    spec = load_environment(args.environment, switches)
-    from drillkit.lab.backend import backend_name
+    spec = load_stack(args.environment, switches)
     env = Environment(spec, progress=_say, backend=backend_name(args.backend, "--backend"))
     env.owner = f"keep:{os.environ.get('USER', 'user')}"
+    L.set_origin(args.report_dir)
     env.up()
     adhoc = AdhocRun(env.run_id, args.report_dir)
     adhoc.record_up(str(find_environment(args.environment).resolve()), spec.chosen, spec.name)
@@ -297,7 +357,6 @@ def cmd_up(args: argparse.Namespace) -> int:
 
 
 def cmd_inject(args: argparse.Namespace) -> int:
-    from drillkit.adhoc import AdhocRun, parse_attrs
     adhoc = AdhocRun(args.run, args.report_dir)
     attrs = parse_attrs(args.attrs)
     rec = adhoc.inject(args.kind, args.target, attrs, max_nodes=args.max_nodes, progress=_say)
@@ -307,11 +366,18 @@ def cmd_inject(args: argparse.Namespace) -> int:
 
 
 def cmd_heal(args: argparse.Namespace) -> int:
-    from drillkit.adhoc import AdhocRun
     adhoc = AdhocRun(args.run, args.report_dir)
+    if adhoc.active() and not run_containers(_client(), args.run):
+        n = len(adhoc.active())
+        adhoc.forget()   # removed by other means (docker rm, an engine reset): nothing left to heal
+        _say(f"run {args.run} is gone (no containers on this engine): its {n} fault(s) injected by hand "
+             "are forgotten")
+        return 0
     if args.list:
         for f in adhoc.active():
             _say(f"{f['fault_id']}  {f['describe']}  (since {f['injected']})")
+        if not adhoc.active():
+            _say(f"no active fault on run {args.run}")
         return 0
     if not args.fault_id and not args.all:
         raise DrillkitError("name the fault to heal", fix=f"drill heal FAULT_ID --run {args.run} "
@@ -327,11 +393,11 @@ def cmd_heal(args: argparse.Namespace) -> int:
 
 
 def _heal_before_down(run_id: str, report_dir: str) -> list[str]:
-    """`drill down` heals what was injected by hand first: a fault never outlives its run silently."""
-    from drillkit.adhoc import AdhocRun
+    """`drill down` heals what was injected by hand first (newest first, independent faults at once):
+    a fault never outlives its run silently. The run's state is forgotten with the run, whatever
+    the heals said (their errors are printed)."""
     adhoc = AdhocRun(run_id, report_dir)
     if not adhoc.active():
-        adhoc.forget()
         return []
     try:
         healed, errors = adhoc.heal(None, progress=_say)
@@ -339,14 +405,16 @@ def _heal_before_down(run_id: str, report_dir: str) -> list[str]:
         return [str(exc)]
     for fid in healed:
         _say(f"{fid}: healed before removing run {run_id}")
-    if not errors:
-        adhoc.forget()
     return errors
 
 
+def _forget(run_id: str, report_dir: str) -> None:
+    """The run is removed: its ad-hoc state and lock go (a stuck network's marker stays while it does)."""
+    AdhocRun(run_id, report_dir).forget()
+    L.forget_run(run_id, keep=(PHANTOM_SUFFIX,))
+
+
 def cmd_down(args: argparse.Namespace) -> int:
-    from drillkit import labels as L
-    from drillkit.lab.gc import collect, remove_run
     c = _client()
     errors: list[str] = []
     if args.all:
@@ -354,11 +422,15 @@ def cmd_down(args: argparse.Namespace) -> int:
         for run_id in sorted(r for r in runs if r):
             errors += _heal_before_down(run_id, args.report_dir)
         _say(str(collect(c, include_alive=True)))
+        for run_id in runs:
+            if run_id:
+                _forget(run_id, args.report_dir)
     else:
         if not args.run:
             raise DrillkitError("name the run to remove", fix="drill down RUN (see `drill ps`) or drill down --all")
         errors = _heal_before_down(args.run, args.report_dir)
         n_c, n_n, n_v = remove_run(c, args.run)
+        _forget(args.run, args.report_dir)
         if not (n_c or n_n or n_v) and not errors:
             raise DrillkitError(f"no objects of run {args.run!r}", fix="see `drill ps` for the runs on this engine")
         _say(f"removed {n_c} container(s), {n_n} network(s), {n_v} volume(s) of {args.run}")
@@ -368,9 +440,17 @@ def cmd_down(args: argparse.Namespace) -> int:
 
 
 def cmd_list(args: argparse.Namespace) -> int:
-    import json
-    from drillkit.catalogue import VERDICT_WORDS, collect_drills, last_verdicts
-    paths = args.paths or [p for p in DEFAULT_DRILLS if Path(p).exists()]
+    bad = check_paths(args.paths or [])
+    named_bad = {e.file for e in bad}
+    paths = [p for p in args.paths if str(Path(p.split("::", 1)[0])) not in named_bad] if args.paths \
+        else [p for p in DEFAULT_DRILLS if Path(p).exists()]
+    if bad and not paths:   # nothing to list: each path's one line, and exit 2
+        if args.json:
+            print(json.dumps({"drills": [], "errors": [str(e) for e in bad]}, indent=2, ensure_ascii=False))
+        else:
+            for e in bad:
+                print(f"drill: error: {e}", file=sys.stderr)
+        return 2
     drills, errors = collect_drills(paths)
     history = last_verdicts(Path(args.report_dir) / "history.jsonl")
     for d in drills:
@@ -378,12 +458,14 @@ def cmd_list(args: argparse.Namespace) -> int:
         d["last_verdict"] = VERDICT_WORDS.get(last.get("outcome"), last.get("outcome")) if last else None
         d["last_run"] = last.get("date") if last else None
     if args.json:
-        print(json.dumps({"drills": drills, "errors": errors}, indent=2, ensure_ascii=False))
+        print(json.dumps({"drills": drills, "errors": [str(e) for e in bad] + errors}, indent=2, ensure_ascii=False))
     else:
         _print_list(drills)
+        for e in bad:
+            print(f"drill: error: {e}", file=sys.stderr)
         for err in errors:
             print(f"drill: not a drill: {err}", file=sys.stderr)
-    return 2 if errors else 0
+    return 2 if errors or bad else 0
 
 
 def _print_list(drills: list[dict]) -> None:
@@ -391,8 +473,8 @@ def _print_list(drills: list[dict]) -> None:
             ("source incident", "source"), ("last verdict", "last_verdict")]
     rows = [[str(d.get(k) or "—") for _, k in cols] for d in drills]
     if sys.stdout.isatty():
-        from rich.console import Console
-        from rich.table import Table
+        from rich.console import Console  # deferred: rich draws only on a terminal
+        from rich.table import Table  # deferred: rich draws only on a terminal
         t = Table(show_lines=False, header_style="bold")
         for title, _ in cols:
             t.add_column(title, overflow="fold")
@@ -407,7 +489,6 @@ def _print_list(drills: list[dict]) -> None:
 
 
 def cmd_ps(args: argparse.Namespace) -> int:
-    from drillkit import labels as L
     c = _client()
     rows = c.api.containers(all=True, filters={"label": L.RUN})
     if not rows:
@@ -422,7 +503,6 @@ def cmd_ps(args: argparse.Namespace) -> int:
 
 
 def cmd_gc(args: argparse.Namespace) -> int:
-    from drillkit.lab.gc import collect
     _say(str(collect(_client(), include_alive=args.all)))
     return 0
 
@@ -430,11 +510,9 @@ def cmd_gc(args: argparse.Namespace) -> int:
 def cmd_images(args: argparse.Namespace) -> int:
     envs = args.environments
     if not envs:   # the environments the default drills use
-        from drillkit.selection import environments_used
         envs = environments_used([p for p in DEFAULT_DRILLS if Path(p).exists()],
                                  os.environ.get("DRILLKIT_ENVIRONMENT") or None)
     if not envs:
-        from drillkit.errors import ConfigError
         raise ConfigError("no environment named and no drill found that names one", field="environments",
                           fix="give one: drill images ENV (a folder of environments/ or a compose.yaml)")
     for env in envs:
@@ -443,39 +521,79 @@ def cmd_images(args: argparse.Namespace) -> int:
 
 
 def cmd_validate(args: argparse.Namespace) -> int:
-    """Each file is a scenario (as pytest would collect it) or a Compose file; any content - also
-    bytes that are not text - gives `ok` or one line naming the file (exit 2). Nothing starts."""
-    from drillkit.lab.compose import load_environment
-    from drillkit.scenario.model import load_scenario, looks_like_scenario
+    """Each file is a scenario (as pytest would collect it; its explore: section too) or a Compose file
+    (or a folder with a compose.yaml); every file is checked and gets `ok` or one line naming it — also a
+    missing, empty, binary or FIFO one — and the exit code is 2 if any failed. Nothing starts."""
+    failed = 0
     for f in args.files:
-        p = Path(f)
-        if p.is_file() and looks_like_scenario(p):
-            load_scenario(p)
-        else:
-            load_environment(f)
+        try:
+            _validate(Path(f))
+        except DrillkitError as exc:
+            failed += 1
+            print(f"drill: error: {exc}", file=sys.stderr, flush=True)
+            continue
         _say(f"{f}: ok")
-    return 0
+    return 2 if failed else 0
+
+
+def _validate(p: Path) -> None:
+    if p.is_dir():
+        if not any((p / name).is_file() for name in ("compose.yaml", "compose.yml")):
+            raise ConfigError("a folder without a compose.yaml", file=str(p),
+                              fix="name a scenario or a Compose file, or a folder that holds a compose.yaml")
+        load_stack(p)
+        return
+    read_text_file(p, what="a scenario or a Compose file")   # missing, FIFO, empty, binary: said here
+    if looks_like_scenario(p):
+        validate_file(p, sections=EXPLORE_SECTIONS)
+    else:
+        load_stack(p)
 
 
 def cmd_report(args: argparse.Namespace) -> int:
-    from drillkit.report.allure_cli import ensure_allure, generate_report
     reports = Path(args.report_dir)
-    index = generate_report(reports / "allure-results", reports / "allure-report", progress=_say,
-                            allure=ensure_allure(progress=_say))
-    _say(f"Allure report: {index}")
-    if (reports / "summary.json").is_file():
-        from drillkit.report.management import write_management_page
-        _say(f"management page: {write_management_page(reports)}")
-    return 0
+    written, errors = pipeline.build_pages(reports, pdf=False, progress=_say)
+    if "allure" not in written and not errors:
+        raise DrillkitError(f"no drill results in {reports / 'allure-results'}",
+                            fix="run drills first (`drill run`), or name the report folder with --report-dir")
+    for name, path in written.items():
+        _say(f"{'Allure report' if name == 'allure' else 'management page'}: {path}")
+    for err in errors:
+        print(f"drill: error: {err}", file=sys.stderr)
+    return 2 if errors else 0
 
 
 def cmd_capacity(args: argparse.Namespace) -> int:
-    from drillkit.load.capacity import main
-    return main(args)
+    L.set_origin(args.report_dir)   # its environment is labelled as made for this report folder
+    return capacity.main(args)
+
+
+def cmd_explore(args: argparse.Namespace) -> int:
+    """Search fault schedules for one that breaks the scenario's promises, shrink and confirm it, write
+    it as a scenario; progress live, reports like `drill run`, the same exit codes."""
+    global _VIEW
+    if args.seed is not None and args.seed < 0:
+        raise ConfigError(f"seed {args.seed} is negative", field="--seed", fix="a whole number ≥ 0, e.g. --seed 1")
+    budget = parse_budget(args.budget) if args.budget is not None else None
+    switches = _switches(args.switch)
+    if args.write_to and Path(args.write_to).exists() and not Path(args.write_to).is_dir():
+        raise ConfigError(f"{args.write_to} is not a folder", field="--write-to", fix="name a folder, e.g. scenarios/")
+    _VIEW = view = make_view(stream=sys.stderr if args.json else sys.stdout, quiet=args.quiet)
+    try:
+        outcome = run_exploration(args.file, budget=budget, seed=args.seed, switches=switches,
+                                  baseline=args.baseline, write_to=args.write_to, report_dir=args.report_dir,
+                                  backend=args.backend, say=_say, status=view.status, html=not args.no_html,
+                                  pdf=not args.no_pdf)
+        view.result(outcome.run)
+    finally:
+        view.close()
+        _VIEW = None
+    if args.json:
+        write_safely(json.dumps(outcome.as_json(), indent=2, default=str, ensure_ascii=False), sys.stdout)
+    return outcome.exit_code
 
 
 def _exit_code_help() -> str:
-    from drillkit.outcome import EXIT_CODES
     return "exit codes:\n" + "\n".join(f"  {code:<4} {text}" for code, text in EXIT_CODES)
 
 
@@ -506,9 +624,12 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--keep-env-on-failure", action="store_true", help="leave a failed drill's environment up")
     r.add_argument("--no-html", action="store_true", help="skip the Allure HTML report")
     r.add_argument("--no-pdf", action="store_true", help="skip the PDF of the management page")
-    r.add_argument("--backend", default=None, choices=["docker", "swarm"],
+    r.add_argument("--backend", default=None, choices=backend_names(),
                    help="where environments run: docker (one engine, default) or swarm (Docker Swarm, "
                         "one Docker-in-Docker node per zone); default $DRILLKIT_BACKEND or docker")
+    r.add_argument("--gc", action="store_true",
+                   help="first remove the objects of every dead run on the engine, as `drill gc` does (by "
+                        "default only dead runs made for this report folder; DRILLKIT_NO_GC=1: none)")
     r.set_defaults(func=cmd_run)
 
     ls = sub.add_parser("list", help="list drills and scenarios: stack, fault, severity, source, last verdict")
@@ -524,36 +645,43 @@ def build_parser() -> argparse.ArgumentParser:
     u = sub.add_parser("up", help="bring an environment up by hand; it stays until `drill down`")
     u.add_argument("environment", help="a folder of environments/ or a compose.yaml")
     u.add_argument("-s", "--switch", action="append", default=[], metavar="NAME=VALUE", help="defect switch")
-    u.add_argument("--report-dir", default=report_dir, help="where the run's ad-hoc timeline goes (default: reports)")
-    u.add_argument("--backend", default=None, choices=["docker", "swarm"],
+    u.add_argument("--report-dir", default=report_dir,
+                   help="where the run's ad-hoc timeline goes, REPORT_DIR/adhoc/RUN.jsonl (default: reports); "
+                        "what later commands need is kept beside the run's lock, found from any directory")
+    u.add_argument("--backend", default=None, choices=backend_names(),
                    help="where environments run: docker (one engine, default) or swarm (Docker Swarm, "
                         "one Docker-in-Docker node per zone); default $DRILLKIT_BACKEND or docker")
     u.set_defaults(func=cmd_up)
 
     inj = sub.add_parser("inject", help="inject a fault by hand into a run brought up with `drill up`",
-                         description="Inject one fault now; it stays until `drill heal` or `drill down`. "
-                                     "Recorded on reports/adhoc/RUN.jsonl.")
+                         description="Inject one fault now; it stays until `drill heal` or `drill down` (from "
+                                     "any directory). Recorded on the run's timeline, REPORT_DIR/adhoc/RUN.jsonl "
+                                     "of `drill up`.")
     inj.add_argument("kind", help="fault kind (kill, stop, pause, latency, link_down, partition, …)")
     inj.add_argument("target", help="app-2 (one replica), app (all), app@zone-a, a link (link faults), "
                                     "a zone (zone faults), or - for none")
     inj.add_argument("attrs", nargs="*", metavar="ATTR=VALUE", help="the fault's attributes, e.g. latency=300")
     inj.add_argument("--run", required=True, help="run id (see `drill ps`)")
     inj.add_argument("--max-nodes", type=int, default=None, help="refuse a fault that would touch more nodes")
-    inj.add_argument("--report-dir", default=report_dir, help="where the ad-hoc timeline is (default: reports)")
+    inj.add_argument("--report-dir", default=report_dir,
+                     help="where the timeline goes if `drill up` did not say (default: reports)")
     inj.set_defaults(func=cmd_inject)
 
     h = sub.add_parser("heal", help="heal faults injected by hand")
     h.add_argument("fault_id", nargs="?", help="the id `drill inject` printed (e.g. f101)")
-    h.add_argument("--all", action="store_true", help="every active fault of the run, newest first")
+    h.add_argument("--all", action="store_true",
+                   help="every active fault of the run: newest first, faults on different nodes and links at once")
     h.add_argument("--list", action="store_true", help="list the run's active faults")
     h.add_argument("--run", required=True, help="run id (see `drill ps`)")
-    h.add_argument("--report-dir", default=report_dir, help="where the ad-hoc timeline is (default: reports)")
+    h.add_argument("--report-dir", default=report_dir,
+                   help="where the timeline goes if `drill up` did not say (default: reports)")
     h.set_defaults(func=cmd_heal)
 
     d = sub.add_parser("down", help="heal faults injected by hand, then remove a run's containers, networks, volumes")
     d.add_argument("run", nargs="?", help="run id (see `drill ps`)")
     d.add_argument("--all", action="store_true", help="every drillkit run on this engine")
-    d.add_argument("--report-dir", default=report_dir, help="where the ad-hoc state is (default: reports)")
+    d.add_argument("--report-dir", default=report_dir,
+                   help="where the timeline goes if `drill up` did not say (default: reports)")
     d.set_defaults(func=cmd_down)
 
     sub.add_parser("ps", help="list drillkit containers by run").set_defaults(func=cmd_ps)
@@ -567,8 +695,13 @@ def build_parser() -> argparse.ArgumentParser:
                                                     "scenarios/ use)")
     i.set_defaults(func=cmd_images)
 
-    v = sub.add_parser("validate", help="check Compose files and scenarios; nothing is started")
-    v.add_argument("files", nargs="+")
+    v = sub.add_parser("validate", help="check Compose files and scenarios; nothing is started",
+                       description="Check every file named: a scenario (a YAML file under scenarios/ or with "
+                                   "`scenario:`), a Compose file, or a folder with a compose.yaml. Each gets "
+                                   "`FILE: ok` or one error line naming file:line and the fix; exit 2 if any "
+                                   "failed. Files are bounded (docs/scenarios.md, Bounds): 1 MiB, 100,000 "
+                                   "values with aliases expanded, 64 levels, 1000 faults, observe ≤ 24 h.")
+    v.add_argument("files", nargs="+", metavar="FILE")
     v.set_defaults(func=cmd_validate)
 
     rp = sub.add_parser("report", help="build the Allure HTML report from reports/allure-results (and the "
@@ -586,6 +719,38 @@ def build_parser() -> argparse.ArgumentParser:
     cap.add_argument("--report-dir", default=report_dir, help="where the timeline goes (default: reports)")
     cap.add_argument("--json", action="store_true", help="print the result as JSON on stdout (progress on stderr)")
     cap.set_defaults(func=cmd_capacity)
+
+    ex = sub.add_parser("explore", help="search fault schedules for one that breaks a scenario's expect:, shrink it, "
+                                        "write it as a scenario",
+                        formatter_class=argparse.RawDescriptionHelpFormatter, epilog=_exit_code_help(),
+                        description="Explore a scenario with an explore: section (docs/explore.md): its environment "
+                                    "comes up once; each trial runs a fault schedule drawn from the stack's "
+                                    "vocabulary as the scenario's faults, judged by its expect:, on the environment "
+                                    "reset between trials. A failing schedule is confirmed, shrunk to the smallest "
+                                    "that still fails and written to REPORT_DIR/found/<stack>-<n>.yaml, a scenario "
+                                    "`drill run` reproduces. Exit 0: nothing failed; 1: a promise broke (a finding); "
+                                    "2: the lab or the input failed, or nothing could be judged; 130/143: "
+                                    "interrupted (what was found is kept).")
+    ex.add_argument("file", help="a scenario file with an explore: section")
+    ex.add_argument("--budget", metavar="TIME|TRIALS",
+                    help="what it may spend, overriding the file's: a time (8m), a number of trials (40) or both "
+                         "(8m,40); every run counts, confirmations and shrinking included")
+    ex.add_argument("--seed", type=int, help="the seed of the search (overrides the file's)")
+    ex.add_argument("--baseline", action="store_true",
+                    help="then spend the same budget on uniform random schedules without shrinking (a random "
+                         "nemesis), side by side")
+    ex.add_argument("--write-to", metavar="DIR", help="also write the finding's scenario here (e.g. scenarios/)")
+    ex.add_argument("-s", "--switch", action="append", default=[], metavar="NAME=VALUE",
+                    help="defect switch of the environment (e.g. sessions=node-local); written into the finding")
+    ex.add_argument("--report-dir", default=report_dir,
+                    help="where reports, found/ and the example database explore-db/ go (default: reports)")
+    ex.add_argument("--json", action="store_true", help="print the result as JSON on stdout (progress on stderr)")
+    ex.add_argument("-q", "--quiet", action="store_true", help="only the result lines")
+    ex.add_argument("--no-html", action="store_true", help="skip the Allure HTML report")
+    ex.add_argument("--no-pdf", action="store_true", help="skip the PDF of the management page")
+    ex.add_argument("--backend", default=None, choices=backend_names(),
+                    help="where the environment runs: docker (default) or swarm")
+    ex.set_defaults(func=cmd_explore)
     return p
 
 
@@ -603,7 +768,6 @@ def main(argv: list[str] | None = None) -> int:
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 0
     except Exception:  # a bug in drillkit: the traceback is for its maintainers, the code says so
-        import traceback
         traceback.print_exc()
         print("drill: internal error (a bug in drillkit; the traceback is above)", file=sys.stderr)
         return 3

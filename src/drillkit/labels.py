@@ -11,8 +11,9 @@ import time
 from pathlib import Path
 
 __all__ = [
-    "PREFIX", "RUN", "ENVIRONMENT", "SERVICE", "REPLICA", "ZONE", "OWNER", "ROLE",
+    "PREFIX", "RUN", "ENVIRONMENT", "SERVICE", "REPLICA", "ZONE", "OWNER", "ROLE", "ORIGIN",
     "new_run_id", "owner_token", "owner_alive", "run_labels", "hold_run", "release_run", "run_held",
+    "origin_of", "set_origin", "current_origin", "run_file", "forget_run",
 ]
 
 # A live run holds an exclusive flock on RUN_DIR/<run>.lock for its whole life; the kernel drops it
@@ -29,6 +30,9 @@ REPLICA = "drillkit.replica"
 ZONE = "drillkit.zone"
 OWNER = "drillkit.owner"  # host:pid:start-ticks of the process that owns the run
 ROLE = "drillkit.role"    # "service" | "link-proxy" | "network" | "volume" | "helper"
+ORIGIN = "drillkit.origin"  # the report folder of the process that made the run: whose runs `drill run` reaps
+
+_origin: dict[str, str] = {}   # "dir": the report folder this process works for (set_origin)
 
 
 def new_run_id() -> str:
@@ -110,5 +114,48 @@ def owner_alive(token: str, run_id: str | None = None) -> bool:
     return current is not None and current == ticks
 
 
+def origin_of(report_dir: str | os.PathLike) -> str:
+    """A report folder as the ``drillkit.origin`` label holds it: its absolute path."""
+    return str(Path(report_dir).expanduser().absolute())
+
+
+def set_origin(report_dir: str | os.PathLike | None) -> None:
+    """The report folder this process works for (`drill run --report-dir`, the plugin's
+    ``--drill-report-dir``, `drill up --report-dir`); None: back to the default."""
+    if report_dir is None:
+        _origin.pop("dir", None)
+    else:
+        _origin["dir"] = origin_of(report_dir)
+
+
+def current_origin() -> str:
+    """The origin the runs of this process are labelled with (default: ``$DRILLKIT_REPORT_DIR`` or
+    ``reports`` in the current directory)."""
+    return _origin.get("dir") or origin_of(os.environ.get("DRILLKIT_REPORT_DIR") or "reports")
+
+
 def run_labels(run_id: str, environment: str, owner: str | None = None) -> dict[str, str]:
-    return {RUN: run_id, ENVIRONMENT: environment, OWNER: owner or owner_token()}
+    return {RUN: run_id, ENVIRONMENT: environment, OWNER: owner or owner_token(), ORIGIN: current_origin()}
+
+
+def run_file(run_id: str, suffix: str) -> Path:
+    """A file that belongs to a run, beside its lock: ``RUN_DIR/<run><suffix>`` (e.g. ``.adhoc.json``),
+    found from any directory and by any process on this machine."""
+    return RUN_DIR / f"{run_id}{suffix}"
+
+
+def forget_run(run_id: str, *, keep: tuple[str, ...] = ()) -> None:
+    """The run is gone: its files beside the lock go too (its lock, ad-hoc state, markers), except
+    the suffixes in ``keep``."""
+    release_run(run_id)
+    try:
+        files = list(RUN_DIR.glob(f"{run_id}.*"))
+    except OSError:
+        return
+    for f in files:
+        if f.name[len(run_id):] in keep or f.name[len(run_id)] != ".":
+            continue
+        try:
+            f.unlink()
+        except OSError:
+            pass

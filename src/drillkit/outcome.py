@@ -16,7 +16,20 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-__all__ = ["ExitCode", "EXIT_CODES", "DrillOutcome", "RunOutcome", "exit_code_for", "result_word"]
+__all__ = ["ExitCode", "EXIT_CODES", "DrillOutcome", "RunOutcome", "exit_code_for", "result_word", "OUTCOMES",
+           "OUTCOME_WORDS", "JUDGED", "held_of"]
+
+# How a drill can end — the same five words (and skipped) in every channel: console, --json,
+# Allure, JUnit, summary, management page and history. Only "passed" is green.
+OUTCOMES = ("passed", "failed", "not-judged", "broken", "interrupted", "skipped")
+OUTCOME_WORDS = {"passed": "held", "failed": "defect found", "not-judged": "not judged",
+                 "broken": "lab error", "interrupted": "interrupted", "skipped": "skipped"}
+JUDGED = ("passed", "failed")          # the stack was judged: held or a defect
+
+
+def held_of(outcome: str) -> bool | None:
+    """True held, False a defect, None not judged (not-judged, broken, interrupted, skipped)."""
+    return {"passed": True, "failed": False}.get(outcome)
 
 
 class ExitCode(enum.IntEnum):
@@ -32,9 +45,9 @@ class ExitCode(enum.IntEnum):
 EXIT_CODES: list[tuple[int, str]] = [
     (ExitCode.HELD, "every drill held"),
     (ExitCode.DEFECT, "a drill found a defect in the stack (a verdict failed); the lab worked"),
-    (ExitCode.LAB_OR_INPUT, "the lab or the input failed: a drill could not run (lab error), a file or "
-                            "option is wrong, no Docker engine, no drill found, or the report could "
-                            "not be built"),
+    (ExitCode.LAB_OR_INPUT, "the stack could not be judged: a drill's steady state did not hold before "
+                            "any fault (not judged), the lab failed (lab error), a file or option is "
+                            "wrong, no Docker engine, no drill found, or the report could not be built"),
     (ExitCode.INTERNAL, "drillkit itself failed (a bug); see reports/drill-run.log"),
     (ExitCode.INTERRUPTED, "interrupted by Ctrl-C; faults healed and the lab removed"),
     (ExitCode.TERMINATED, "stopped by SIGTERM (a cancelled CI job); faults healed and the lab removed"),
@@ -62,7 +75,7 @@ class DrillOutcome:
     """One drill as the run saw it (from the event stream, completed from summary.json)."""
 
     name: str
-    outcome: str = "broken"           # passed | failed | broken | skipped
+    outcome: str = "broken"           # one of OUTCOMES
     title: str = ""
     stack: str = ""
     fault: str = ""
@@ -72,12 +85,13 @@ class DrillOutcome:
     duration: float = 0.0
     figures: dict[str, Any] = field(default_factory=dict)
     verdicts: list[dict[str, Any]] = field(default_factory=list)
+    findings: list[dict[str, Any]] | None = None     # what nobody asked about; None: not examined
     timeline: str | None = None
 
     @property
     def held(self) -> bool | None:
-        """True held, False a defect, None not judged (broken or skipped)."""
-        return {"passed": True, "failed": False}.get(self.outcome)
+        """True held, False a defect, None not judged (not-judged, broken, interrupted, skipped)."""
+        return held_of(self.outcome)
 
 
 @dataclass
@@ -94,7 +108,7 @@ class RunOutcome:
 
     @property
     def counts(self) -> dict[str, int]:
-        out = {k: 0 for k in ("passed", "failed", "broken", "skipped")}
+        out = {k: 0 for k in OUTCOMES}
         for d in self.drills:
             out[d.outcome] = out.get(d.outcome, 0) + 1
         return out
@@ -108,8 +122,12 @@ class RunOutcome:
     def result(self) -> str:
         """The exit code's word; ``input-error`` when only the input was wrong (the lab is fine)."""
         code = self.exit_code
-        if code == ExitCode.LAB_OR_INPUT and self.input_errors and not self.errors and not self.counts["broken"]:
+        c = self.counts
+        if code == ExitCode.LAB_OR_INPUT and self.input_errors and not self.errors and not c["broken"]:
             return "input-error"
+        if code == ExitCode.LAB_OR_INPUT and c["not-judged"] and not (self.errors or self.input_errors
+                                                                       or c["broken"]):
+            return "not-judged"
         return result_word(code)
 
     def merge_summary(self, summary: Mapping[str, Any] | None) -> None:
@@ -128,6 +146,7 @@ class RunOutcome:
             d.title = d.title or row.get("scenario") or ""
             d.figures = row.get("figures") or {}
             d.verdicts = row.get("verdicts") or []
+            d.findings = row.get("findings")
             d.timeline = row.get("timeline")
             if not d.sentences:
                 d.sentences = [v.get("sentence", "") for v in d.verdicts if v.get("status") == "fail"]
@@ -154,12 +173,12 @@ def exit_code_for(counts: Mapping[str, int], pytest_status: int | None, *, error
     """The exit code of a run, by precedence (see the module docstring)."""
     if signal == "SIGTERM":
         return ExitCode.TERMINATED
-    if signal:
+    if signal or counts.get("interrupted", 0):
         return ExitCode.INTERRUPTED
     if pytest_status == _PYTEST_INTERNAL:
         return ExitCode.INTERNAL
-    ran = sum(counts.get(k, 0) for k in ("passed", "failed", "broken"))
-    if (list(errors) or counts.get("broken", 0) or ran == 0
+    ran = sum(counts.get(k, 0) for k in ("passed", "failed", "not-judged", "broken"))
+    if (list(errors) or counts.get("broken", 0) or counts.get("not-judged", 0) or ran == 0
             or pytest_status in (_PYTEST_INTERRUPTED, _PYTEST_USAGE, _PYTEST_NO_TESTS)):
         return ExitCode.LAB_OR_INPUT
     if counts.get("failed", 0):

@@ -9,25 +9,55 @@ never a traceback (that stays in the Allure report and ``reports/drill-run.log``
 
 from __future__ import annotations
 
+import os
 import sys
 import threading
 from typing import IO, Any
 
-from drillkit.outcome import RunOutcome
+from drillkit.outcome import OUTCOME_WORDS, OUTCOMES, RunOutcome
 
-__all__ = ["View", "PlainView", "RichView", "QuietView", "make_view", "verdict_lines"]
+__all__ = ["View", "PlainView", "RichView", "QuietView", "make_view", "verdict_lines", "write_safely"]
 
-_MARK = {"passed": "held", "failed": "DEFECT", "broken": "LAB ERROR", "skipped": "skipped"}
+_HEADS = {"failed": "DEFECT found", "broken": "LAB ERROR (no verdict on the stack)",
+          "not-judged": "NOT JUDGED (steady state not met before any fault; no verdict on the stack)",
+          "interrupted": "INTERRUPTED (stopped before its verdicts; nothing judged)", "skipped": "skipped"}
 
 
-def verdict_lines(name: str, outcome: str, sentences: list[str], duration: float | None = None) -> list[str]:
-    """The lines that close a drill: 'held', or the verdict sentences of what went wrong."""
+def write_safely(text: str, stream: IO[str]) -> bool:
+    """Print a line; False once the reader has gone (``drill run | head``: a closed pipe). The stream
+    is then pointed at /dev/null so nothing later — not even the interpreter's last flush — fails:
+    a closed stdout never changes what the run does or its exit code."""
+    try:
+        print(text, file=stream, flush=True)
+        return True
+    except (BrokenPipeError, ValueError, OSError):
+        try:
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, stream.fileno())
+            os.close(devnull)
+        except (OSError, ValueError, AttributeError):
+            pass
+        return False
+
+
+def counts_line(run: RunOutcome) -> str:
+    """``3 held, 1 found a defect, 0 lab error(s)`` and, where there are any, the others."""
+    c = run.counts
+    parts = [f"{c['passed']} held", f"{c['failed']} found a defect", f"{c['broken']} lab error(s)"]
+    parts += [f"{c[o]} {OUTCOME_WORDS[o]}" for o in OUTCOMES if o not in ("passed", "failed", "broken") and c[o]]
+    return ", ".join(parts)
+
+
+def verdict_lines(name: str, outcome: str, sentences: list[str], duration: float | None = None,
+                  findings: list[dict] | None = None) -> list[str]:
+    """The lines that close a drill: 'held', or the verdict sentences of what went wrong — and
+    what the timeline showed that nobody asked about (findings), also beside 'held'."""
     took = f" ({duration:.0f} s)" if duration else ""
+    seen = [f"  ! finding [{f.get('severity')}]: {f.get('sentence')}" for f in findings or []]
     if outcome == "passed":
-        return [f"held{took}: {name}"]
-    head = {"failed": "DEFECT found", "broken": "LAB ERROR (no verdict on the stack)",
-            "skipped": "skipped"}.get(outcome, outcome)
-    return [f"{head}{took}: {name}", *[f"  - {s}" for s in sentences if s]]
+        return [f"held{took}: {name}", *seen]
+    head = _HEADS.get(outcome, outcome)
+    return [f"{head}{took}: {name}", *[f"  - {s}" for s in sentences if s], *seen]
 
 
 class View:
@@ -37,23 +67,26 @@ class View:
         self.stream = stream
         self.total = 0
         self.lock = threading.Lock()
+        self.closed = False          # the reader went away: lines are dropped, the run goes on
 
     def say(self, text: str) -> None:
         self._line(text)
 
+    def status(self, text: str) -> None:
+        """What happens right now, shown where it can be shown without a line of its own (the
+        spinner on a terminal); plain lines and quiet views drop it."""
+
     def _line(self, text: str) -> None:
         with self.lock:
-            print(text, file=self.stream, flush=True)
+            if not self.closed:
+                self.closed = not write_safely(text, self.stream)
 
     def event(self, ev: dict[str, Any]) -> None:
         kind = ev.get("event")
         if kind == "collected":
             self.total = len(ev.get("drills") or [])
             self.say(f"drill: {self.total} drill(s) to run")
-        elif kind == "collect-error":
-            where, msg = ev.get("where") or "", str(ev.get("message") or "")
-            self.say(f"drill: not a drill: {msg if not where or where == '(session)' or where in msg else where + ': ' + msg}")
-        elif kind == "drill-start":
+        elif kind == "drill-start":   # (a collection error is said once, with the result's errors)
             self.drill_start(ev)
         elif kind == "progress":
             self.progress(str(ev.get("text", "")))
@@ -69,17 +102,15 @@ class View:
 
     def drill_end(self, ev: dict[str, Any]) -> None:
         for line in verdict_lines(ev.get("name", ""), ev.get("outcome", ""), ev.get("sentences") or [],
-                                  ev.get("duration")):
+                                  ev.get("duration"), ev.get("findings")):
             self._line(f"    {line}")
 
     def result(self, run: RunOutcome) -> None:
         """The closing lines: counts, what each code means, where the reports are."""
-        c = run.counts
         code = run.exit_code
         self._line("")
-        self._line(f"drill: {len(run.drills)} drill(s): {c['passed']} held, {c['failed']} found a defect, "
-                   f"{c['broken']} lab error(s){', ' + str(c['skipped']) + ' skipped' if c['skipped'] else ''}"
-                   f" in {run.duration:.0f} s — exit {code} ({run.result})")
+        self._line(f"drill: {len(run.drills)} drill(s): {counts_line(run)} in {run.duration:.0f} s — "
+                   f"exit {code} ({run.result})")
         for err in run.input_errors + run.errors:
             self._line(f"drill: error: {err}")
         for label, key in (("summary", "summary"), ("management page", "management"), ("PDF", "pdf"),
@@ -110,14 +141,12 @@ class QuietView(View):
 
     def drill_end(self, ev: dict[str, Any]) -> None:
         for line in verdict_lines(ev.get("name", ""), ev.get("outcome", ""), ev.get("sentences") or [],
-                                  ev.get("duration")):
+                                  ev.get("duration"), ev.get("findings")):
             self._line(line)
 
     def result(self, run: RunOutcome) -> None:
-        c = run.counts
         code = run.exit_code
-        self._line(f"drill: {c['passed']} held, {c['failed']} defect(s), {c['broken']} lab error(s) — "
-                   f"exit {code} ({run.result})")
+        self._line(f"drill: {counts_line(run)} — exit {code} ({run.result})")
         for err in run.input_errors + run.errors:
             self._line(f"drill: error: {err}")
 
@@ -127,38 +156,47 @@ class RichView(View):
 
     def __init__(self, stream: IO[str]):
         super().__init__(stream)
-        from rich.console import Console
+        from rich.console import Console  # deferred: rich draws only on a terminal
         self.console = Console(file=stream, highlight=False, soft_wrap=True)
-        self.status = self.console.status("starting …", spinner="dots")
-        self.status.start()
+        self.status_line = self.console.status("starting …", spinner="dots")
+        self.status_line.start()
         self.current = ""
 
     def _line(self, text: str) -> None:
-        from rich.markup import escape
+        from rich.markup import escape  # deferred: rich draws only on a terminal
+        self._markup(escape(text))
+
+    def status(self, text: str) -> None:
+        from rich.markup import escape  # deferred: rich draws only on a terminal
         with self.lock:
-            self.console.print(escape(text))
+            self.status_line.update(escape(text.removeprefix("drill: ")))
 
     def _markup(self, text: str) -> None:
         with self.lock:
-            self.console.print(text)
+            if self.closed:
+                return
+            try:
+                self.console.print(text)
+            except (BrokenPipeError, ValueError, OSError):
+                self.closed = not write_safely("", self.stream)
 
     def say(self, text: str) -> None:
-        from rich.markup import escape
+        from rich.markup import escape  # deferred: rich draws only on a terminal
         with self.lock:
-            self.status.update(escape(text.removeprefix("drill: ")))
+            self.status_line.update(escape(text.removeprefix("drill: ")))
         if not text.startswith(("drill: building", "drill: generating")):
             self._markup(f"[dim]{escape(text)}[/dim]")
 
     def drill_start(self, ev: dict[str, Any]) -> None:
-        from rich.markup import escape
+        from rich.markup import escape  # deferred: rich draws only on a terminal
         self.current = f"[{ev.get('index')}/{ev.get('total')}] {ev.get('title') or ev.get('name')}"
         what = f"{ev.get('stack') or '?'}: {ev.get('fault') or 'drill'}"
         self._markup(f"[bold]{escape(self.current)}[/bold] [dim]({escape(what)})[/dim]")
         with self.lock:
-            self.status.update(escape(self.current))
+            self.status_line.update(escape(self.current))
 
     def progress(self, text: str) -> None:
-        from rich.markup import escape
+        from rich.markup import escape  # deferred: rich draws only on a terminal
         style = "cyan" if text.startswith(("inject", "heal")) else "dim"
         if text.startswith("verdict: [fail]"):
             style = "red"
@@ -166,13 +204,13 @@ class RichView(View):
             style = "green"
         self._markup(f"    [{style}]{escape(text)}[/{style}]")
         with self.lock:
-            self.status.update(f"{escape(self.current)} — {escape(text)}")
+            self.status_line.update(f"{escape(self.current)} — {escape(text)}")
 
     def drill_end(self, ev: dict[str, Any]) -> None:
-        from rich.markup import escape
-        style = {"passed": "bold green", "failed": "bold red", "broken": "bold yellow"}.get(ev.get("outcome"), "")
+        from rich.markup import escape  # deferred: rich draws only on a terminal
+        style = {"passed": "bold green", "failed": "bold red"}.get(ev.get("outcome"), "bold yellow")
         lines = verdict_lines(ev.get("name", ""), ev.get("outcome", ""), ev.get("sentences") or [],
-                              ev.get("duration"))
+                              ev.get("duration"), ev.get("findings"))
         self._markup(f"    [{style}]{escape(lines[0])}[/{style}]" if style else f"    {escape(lines[0])}")
         for line in lines[1:]:
             self._markup(f"    [red]{escape(line)}[/red]")
@@ -183,7 +221,7 @@ class RichView(View):
 
     def close(self) -> None:
         with self.lock:
-            self.status.stop()
+            self.status_line.stop()
 
 
 def make_view(*, stream: IO[str] | None = None, quiet: bool = False, rich: bool | None = None) -> View:

@@ -1,29 +1,47 @@
 """drillkit's pytest plugin (entry point ``pytest11``): the ``drill`` marker, options with ini twins,
-fixtures that hand a drill a running environment, Allure output, and cleanup that always runs.
+fixtures that hand a drill a running environment, and cleanup that always runs. A drill is set up,
+finished and reported through the one lifecycle (`drillkit.drill.drill_run`) and the one report
+pipeline (`drillkit.report.pipeline`).
 
 Precedence for every setting: marker > command line > environment variable > ini file.
 """
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import re
 import signal
 import sys
-import time
+import threading
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import pytest
+
+from drillkit import labels as L
+from drillkit.adhoc import AdhocRun
+from drillkit.drill import Drill, drill_run
+from drillkit.drill import outcome_of as drill_outcome
+from drillkit.errors import ConfigError, DrillInterrupted
+from drillkit.lab.attach import attach
+from drillkit.lab.backend import backend_name
+from drillkit.lab.engine import client, engine_facts
+from drillkit.lab.environment import Environment
+from drillkit.lab.gc import collect
+from drillkit.report import pipeline
+from drillkit.report.junit import mark_unjudged
+from drillkit.stack import load_stack
 
 __all__ = ["DrillSettings"]
 
 MARKER = ("drill(environment=None, *, switches=None, stack=None, fault=None, scenario=None, "
-          "severity='normal', target=None, source=None, backend=None): a failover drill against a lab "
-          "environment; switches picks defect variants (e.g. {'sessions': 'node-local'}), fault/scenario/"
-          "severity label the Allure report, source names the incident it rehearses (`drill list` shows "
-          "it), backend pins docker or swarm")
+          "severity='normal', target=None, source=None, backend=None, findings=None): a failover drill "
+          "against a lab environment; switches picks defect variants (e.g. {'sessions': 'node-local'}), "
+          "fault/scenario/severity label the Allure report, source names the incident it rehearses (`drill "
+          "list` shows it), backend pins docker or swarm, findings='fail' makes what the timeline shows "
+          "unasked fail the drill")
 
 OPTIONS = [
     # (cli, ini, env, type, default, help)
@@ -41,10 +59,19 @@ OPTIONS = [
     ("--drill-attach", "drill_attach", "DRILLKIT_ATTACH", "string", "",
      "run the drills against the environment of a run already up (`drill up`): it is used as it is "
      "and never removed"),
+    ("--drill-findings", "drill_findings", "DRILLKIT_FINDINGS", "string", "report",
+     "what the timeline shows that no verdict asked about (docs/verdicts.md, Findings): report (said in every "
+     "report, default), fail (critical and warning findings fail the drill) or critical; a drill marker's "
+     "findings= and a scenario's findings: win"),
     ("--drill-backend", "drill_backend", "DRILLKIT_BACKEND", "string", "docker",
      "where environments run: docker (containers on one engine) or swarm (Docker Swarm services, "
      "one Docker-in-Docker node per zone); a drill marker's backend= wins"),
 ]
+
+
+# Environments are shared across the modules of a session (a registry brought up once for every drill
+# that wants it with the same switches), reset between drills; at most POOL_MAX are up at once.
+POOL_MAX = 2
 
 
 @dataclass
@@ -57,13 +84,20 @@ class DrillSettings:
     attach: str = ""                                    # run id of an environment already up
     used: dict = field(default_factory=dict)            # environment name -> spec, for the report
     backend: str = "docker"
+    findings: str = "report"                            # report | fail | critical
     results: list = field(default_factory=list)
-    environments: dict = field(default_factory=dict)   # (module, env, switches) -> Environment
+    environments: dict = field(default_factory=dict)   # (env, switches, backend) -> Environment, in use order
+    keep_for_later: bool = True                         # an environment a later module uses stays up
+    wants: dict = field(default_factory=dict)           # environments key -> the markers' keys it served
+    pool_max: int = POOL_MAX                            # environments up at once, at most
     kept: list = field(default_factory=list)
+    progress_sinks: list[Callable[[str], None]] = field(default_factory=list)   # e.g. drill run's event stream
 
 
 settings_key = pytest.StashKey[DrillSettings]()
 _report_key = pytest.StashKey[dict]()
+_drill_key = pytest.StashKey[Drill]()
+_phases_key = pytest.StashKey[dict]()
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -93,7 +127,6 @@ def _setting(config: pytest.Config, ini: str, env: str, typ: str) -> tuple[Any, 
 
 
 def _parse_switches(items: list[str], origin: str) -> dict[str, str]:
-    from drillkit.errors import ConfigError
     out = {}
     for item in items:
         name, sep, value = item.partition("=")
@@ -106,13 +139,8 @@ def _parse_switches(items: list[str], origin: str) -> dict[str, str]:
 
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", MARKER)
-    try:  # YAML scenarios are collected by their own plugin module
-        import importlib.util
-        if importlib.util.find_spec("drillkit.scenario.plugin"):
-            config.pluginmanager.import_plugin("drillkit.scenario.plugin")
-    except ImportError:
-        pass
-    from drillkit.errors import ConfigError
+    if importlib.util.find_spec("drillkit.scenario.collect"):   # YAML scenarios: their own collector
+        config.pluginmanager.import_plugin("drillkit.scenario.collect")
     s = DrillSettings()
     vals = {}
     for cli, ini, env, typ, default, help_ in OPTIONS:
@@ -130,13 +158,19 @@ def pytest_configure(config: pytest.Config) -> None:
                                                 field=origin, fix="e.g. --probe-interval 0.05"))) from None
     s.report_dir = Path(vals["drill_report_dir"][0])
     s.attach = str(vals["drill_attach"][0] or "").strip()
-    from drillkit.lab.backend import backend_name
+    raw, origin = vals["drill_findings"]
+    s.findings = str(raw or "report").strip().lower()
+    if s.findings not in ("report", "fail", "critical"):
+        raise pytest.UsageError(str(ConfigError(f"findings {raw!r} is not report, fail or critical", field=origin,
+                                                fix="e.g. --drill-findings fail")))
     raw, origin = vals["drill_backend"]
     try:
         s.backend = backend_name(str(raw or "docker"), origin)
     except ConfigError as exc:
         raise pytest.UsageError(str(exc)) from None
     config.stash[settings_key] = s
+    L.set_origin(s.report_dir)   # the runs of this session are labelled as made for its report folder
+    config.add_cleanup(lambda: L.set_origin(None))
 
     # SIGTERM (CI cancel, `kill`) must run the same teardown as Ctrl-C.
     if hasattr(signal, "SIGTERM") and threading_main():
@@ -150,7 +184,6 @@ def pytest_configure(config: pytest.Config) -> None:
 
 
 def threading_main() -> bool:
-    import threading
     return threading.current_thread() is threading.main_thread()
 
 
@@ -166,14 +199,16 @@ def _teardown_all(s: DrillSettings) -> None:
 
 
 def pytest_sessionstart(session: pytest.Session) -> None:
-    """Reap objects of earlier runs whose process is gone (never anything without drillkit labels)."""
-    if os.environ.get("DRILLKIT_NO_GC"):
+    """Reap objects of earlier runs made for this session's report folder whose process is gone
+    (never anything without drillkit labels, nor other people's runs: `drill gc` reaps those);
+    ``DRILLKIT_NO_GC`` turns it off. With pytest-xdist the controller reaps once before its workers
+    start; a worker does not (a run of a live worker is kept anyway: its lock is held, see
+    drillkit.labels.hold_run)."""
+    if os.environ.get("DRILLKIT_NO_GC") or hasattr(session.config, "workerinput"):
         return
+    s = session.config.stash.get(settings_key, None)
     try:
-        from drillkit.errors import DockerUnavailable
-        from drillkit.lab.docker_client import client
-        from drillkit.lab.gc import collect
-        report = collect(client())
+        report = collect(client(), origin=L.origin_of(s.report_dir if s is not None else "reports"))
     except Exception:  # no engine: drills will say so when they need it
         return
     if report.runs:
@@ -186,7 +221,61 @@ def pytest_sessionstart(session: pytest.Session) -> None:
 def pytest_runtest_makereport(item: pytest.Item, call):
     rep = yield
     item.stash.setdefault(_report_key, {})[rep.when] = rep
+    exc = call.excinfo.value if call.excinfo else None
+    outcome, sentences = drill_outcome(exc)
+    item.stash.setdefault(_phases_key, {})[call.when] = (rep.outcome, sentences, outcome)
     return rep
+
+
+def drill_of(item: pytest.Item) -> Drill | None:
+    """The Drill a test ran (its ``drill`` fixture), also after its teardown."""
+    return item.stash.get(_drill_key, None)
+
+
+def drill_phases(item: pytest.Item) -> dict[str, tuple[str, list[str], str]]:
+    """The phases of a test as drillkit read them: {setup|call|teardown: (pytest's outcome,
+    sentences, the drill's outcome)}."""
+    return item.stash.get(_phases_key, {})
+
+
+def phase_outcome(phases: dict[str, tuple[str, list[str], str]]) -> tuple[str, list[str]]:
+    """How a drill ended, from pytest's phases — each (pytest's outcome, sentences, the drill's outcome
+    of the phase's exception, `drillkit.drill.outcome_of`): setup before call before teardown. A
+    drill whose call never ended (the run stopped inside it) is interrupted, never passed."""
+    setup, call, teardown = (phases.get(w) for w in ("setup", "call", "teardown"))
+    if setup is None:
+        return "broken", ["the drill did not start"]
+    if setup[0] == "skipped":
+        return "skipped", setup[1]
+    if setup[0] == "failed":
+        return (setup[2] if setup[2] in ("interrupted", "not-judged") else "broken"), setup[1]
+    if call is None:
+        return "interrupted", ["interrupted before the drill's body ended: nothing was judged"]
+    if call[0] == "failed":
+        return (call[2] if call[2] in ("failed", "not-judged", "interrupted") else "broken"), call[1]
+    if teardown is not None and teardown[0] == "failed":
+        return (teardown[2] if teardown[2] == "interrupted" else "broken"), teardown[1]
+    if call[0] == "skipped":
+        return "skipped", call[1]
+    return "passed", []
+
+
+def _stopped(item: pytest.Item, exc: BaseException, phase: str) -> DrillInterrupted:
+    """Ctrl-C or SIGTERM inside a drill: end this drill as interrupted (a failed phase with its own
+    report, so Allure, JUnit and the summary say so) and stop the session after its teardown."""
+    sig = "SIGTERM" if "SIGTERM" in str(exc) else "SIGINT"
+    item.session.shouldstop = f"interrupted by {sig}"
+    return DrillInterrupted(sig, phase=phase)
+
+
+@pytest.hookimpl(wrapper=True, tryfirst=True)
+def pytest_runtest_setup(item: pytest.Item):
+    try:
+        return (yield)
+    except KeyboardInterrupt as exc:
+        if item.get_closest_marker("drill") is None:
+            raise
+        raise _stopped(item, exc, "start-up") from None
 
 
 def _marker_kwargs(node) -> dict[str, Any]:
@@ -206,36 +295,88 @@ def drill_settings(pytestconfig: pytest.Config) -> DrillSettings:
 
 @pytest.fixture(scope="module", autouse=False)
 def _drill_module_envs(request: pytest.FixtureRequest, drill_settings: DrillSettings):
-    """Environments are reused across the drills of a module and removed at its end."""
+    """At a module's end its environments go — except one a later module of this session wants with the
+    same switches (it stays up, reset before that module's first drill). Not on a pytest-xdist
+    worker, which does not know what it runs later: there each module's environments go at its end."""
     mine: list = []
     request.module.__drillkit_envs__ = mine
     yield mine
+    later = _later_keys(request) if drill_settings.keep_for_later and not _xdist_worker(request.config) else set()
     for key in list(drill_settings.environments):
         env = drill_settings.environments[key]
-        if key[0] == request.node.nodeid and env not in drill_settings.kept:
+        if env in mine and key not in later and env not in drill_settings.kept:
             env.down()
             drill_settings.environments.pop(key, None)
+            drill_settings.wants.pop(key, None)
+
+
+def _xdist_worker(config: pytest.Config) -> bool:
+    return hasattr(config, "workerinput")
+
+
+def _pool_key(node, drill_settings: DrillSettings) -> tuple | None:
+    """(environment, switches, backend) a drill item wants, from its marker and the settings — without
+    loading the stack (None when it names no environment)."""
+    kw = _marker_kwargs(node)
+    env_name = kw.get("environment") or drill_settings.environment
+    if not env_name:
+        return None
+    switches = {**drill_settings.switches, **(kw.get("switches") or {})}
+    backend = kw.get("backend") or drill_settings.backend
+    return str(env_name), tuple(sorted(switches.items())), str(backend)
+
+
+def _later_keys(request: pytest.FixtureRequest) -> set:
+    """The pool keys of the drills after this module in the session (the stack's own defaults filled in
+    the way drill_env fills them: a key is only kept when it matches exactly)."""
+    s = request.config.stash[settings_key]
+    items = request.session.items
+    module = request.node.nodeid
+    last = max((i for i, it in enumerate(items) if _module_nodeid(it) == module), default=len(items))
+    out = set()
+    for it in items[last + 1:]:
+        if "drill_env" not in getattr(it, "fixturenames", ()):
+            continue
+        want = _pool_key(it, s)
+        if want is None:
+            continue
+        out.update(key for key, wants in s.wants.items() if want in wants)
+    return out
+
+
+def _make_room(drill_settings: DrillSettings, using: list) -> None:
+    """Before an environment starts: if POOL_MAX are up, the one used longest ago goes (not one this
+    module uses, not one kept for debugging or attached)."""
+    while len(drill_settings.environments) >= drill_settings.pool_max:
+        idle = [k for k, e in drill_settings.environments.items() if e not in using and e not in drill_settings.kept]
+        if not idle:
+            return
+        key = idle[0]                      # insertion order = use order (a used key moves to the end)
+        drill_settings.wants.pop(key, None)
+        drill_settings.environments.pop(key).down()
 
 
 @pytest.fixture
 def drill_env(request: pytest.FixtureRequest, drill_settings: DrillSettings, _drill_module_envs):
-    """A running environment for this drill: reused within the module, reset between drills."""
-    from drillkit.lab.compose import load_environment
-    from drillkit.lab.environment import Environment
+    """A running environment for this drill: shared by the drills of the session that want the same
+    environment, switches and backend (POOL_MAX up at once), reset between drills."""
 
     kw = _marker_kwargs(request.node)
     env_name = kw.get("environment") or drill_settings.environment
     if not env_name:
-        from drillkit.errors import ConfigError
         raise ConfigError(f"{request.node.nodeid}: no environment to drill", field="drill marker",
                           fix='name it in the marker, @pytest.mark.drill("<environment>", ...), or give '
                               '--drill-env NAME (ini drill_environment, DRILLKIT_ENVIRONMENT)')
     switches = {**drill_settings.switches, **(kw.get("switches") or {})}
-    spec = load_environment(env_name, switches)
-    from drillkit.lab.backend import backend_name
+    spec = load_stack(env_name, switches)
     backend = backend_name(kw.get("backend") or drill_settings.backend, "drill marker backend")
-    key = (_module_nodeid(request.node), spec.name, tuple(sorted(spec.chosen.items())), backend)
-    env = drill_settings.environments.get(key)
+    key = (str(spec.file), tuple(sorted(spec.chosen.items())), backend)
+    if _module_nodeid(request.node) == "":      # not in a pytest module (e.g. a YAML scenario): its own
+        key = (request.node.nodeid.split("::")[0], *key)
+    env = drill_settings.environments.pop(key, None)    # put back below: the most recently used is last
+    if env is not None:
+        drill_settings.environments[key] = env
+    mine = _drill_module_envs
     tr = request.config.pluginmanager.get_plugin("terminalreporter")
     progress = _progress(request)
     if not drill_settings.attach and env is not None and env.left_as_is:
@@ -249,12 +390,16 @@ def drill_env(request: pytest.FixtureRequest, drill_settings: DrillSettings, _dr
     if drill_settings.attach:
         env = _attached_env(drill_settings, spec, switches, progress)
     elif env is None:
+        _make_room(drill_settings, mine)
         env = Environment(spec, progress=progress, backend=backend)
         drill_settings.environments[key] = env
         env.up()
     else:
         env.progress = progress
         env.reset()
+    if env not in mine:
+        mine.append(env)
+    drill_settings.wants.setdefault(key, set()).add(_pool_key(request.node, drill_settings))
     drill_settings.used[env.spec.name] = env.spec
     yield env
     reps = request.node.stash.get(_report_key, {})
@@ -268,15 +413,17 @@ def drill_env(request: pytest.FixtureRequest, drill_settings: DrillSettings, _dr
 
 def _progress(request: pytest.FixtureRequest):
     """Progress lines: to the terminal with -v, and to `drill run`'s event stream when it listens."""
-    from drillkit.run_events import emit
     config = request.config
     tr = config.pluginmanager.get_plugin("terminalreporter")
     verbose = tr is not None and config.getoption("verbose") > 0
 
+    sinks = config.stash[settings_key].progress_sinks
+
     def progress(message: str) -> None:
         if verbose:
             tr.write_line(f"  drillkit: {message}")
-        emit(config, "progress", text=message)
+        for sink in sinks:
+            sink(message)
     return progress
 
 
@@ -284,15 +431,12 @@ def _attached_env(drill_settings: DrillSettings, spec, wanted: dict[str, str], p
     """The environment of `--drill-attach RUN`: rebuilt from the run's labels, used as it is (faults
     injected by hand stay) and never removed (it belongs to whoever ran `drill up`). Switches the
     drill or the command line ask for must be the run's."""
-    from drillkit.errors import ConfigError
-    from drillkit.lab.attach import attach
     key = ("attached", drill_settings.attach)
     env = drill_settings.environments.get(key)
     if env is None:
-        from drillkit.adhoc import AdhocRun
         state = AdhocRun(drill_settings.attach, drill_settings.report_dir).read()
-        env = attach(drill_settings.attach, environment=state.get("environment") or str(spec.file),
-                     switches=state.get("switches") or spec.chosen, progress=progress)
+        stack = load_stack(state.get("environment") or str(spec.file), state.get("switches") or spec.chosen)
+        env = attach(drill_settings.attach, spec=stack, progress=progress)
         drill_settings.environments[key] = env
         drill_settings.kept.append(env)
     env.progress = progress
@@ -317,148 +461,77 @@ def _module_nodeid(item) -> str:
 
 @pytest.fixture
 def drill(request: pytest.FixtureRequest, drill_env, drill_settings: DrillSettings):
-    """A Drill on the running environment; at the end: traffic stopped, faults healed, report written."""
-    from drillkit.drill import Drill
-    from drillkit.timeline import Timeline
-
+    """A Drill on the running environment, through the one lifecycle (`drillkit.drill.drill_run`): at
+    the end traffic stopped, faults healed, report written, the result recorded for the summary."""
     kw = _marker_kwargs(request.node)
     spec = drill_env.spec
-    safe = re.sub(r"[^A-Za-z0-9_.-]+", "_", request.node.nodeid).strip("_")
-    tl_path = drill_settings.report_dir / "timelines" / f"{safe}.jsonl"
-    if tl_path.exists():
-        tl_path.unlink()
     stack = kw.get("stack") or spec.stack
     fault = kw.get("fault") or "unspecified"
     scenario = kw.get("scenario") or (request.node.function.__doc__ or request.node.name).strip().splitlines()[0] \
         if hasattr(request.node, "function") else request.node.name
-    timeline = Timeline(tl_path, drill=request.node.nodeid, run=drill_env.run_id,
-                        environment=spec.name, meta={"switches": spec.chosen, "stack": stack,
-                                                     "backend": drill_env.backend.name,
-                                                     "fault": fault, "scenario": scenario})
-    progress = _progress(request)
-    d = Drill(drill_env, timeline, probe_interval=drill_settings.probe_interval, progress=progress)
     source = kw.get("source") or getattr(getattr(request.node, "scenario", None), "source", "") or ""
-    d.meta = {"stack": stack, "fault": fault, "scenario": scenario, "source": source,
-              "nodeid": request.node.nodeid}
-    _allure_labels(stack, fault, scenario, kw.get("severity", "normal"), spec.chosen)
-    started = time.monotonic()
-    try:
-        yield d
-    finally:
+    pipeline.label_drill(stack, fault, scenario, kw.get("severity", "normal"), spec.chosen)
+    meta = {"stack": stack, "fault": fault, "scenario": scenario, "source": source, "nodeid": request.node.nodeid}
+    with drill_run(drill_env, name=request.node.nodeid, report_dir=drill_settings.report_dir, meta=meta,
+                   probe_interval=drill_settings.probe_interval, progress=_progress(request)) as d:
         try:
-            d.finish()
+            yield d
         finally:
-            if not getattr(d, "_attached", False):  # the call phase never ran (setup error)
-                _attach_drill(d, drill_settings)
-            _report_drill(request, d, drill_settings, stack, fault, scenario, time.monotonic() - started)
+            request.node.stash[_drill_key] = d
+    result = d.result
+    if result is not None:   # the outcome is pytest's (the body's exception never reaches a fixture)
+        result.outcome, sentences = _outcome(request.node)
+        result.sentences = sentences or result.sentences
+        drill_settings.results.append(result)
 
 
 @pytest.hookimpl(wrapper=True, tryfirst=True)
 def pytest_runtest_call(item: pytest.Item):
     """Right after a drill's body: stop traffic, heal, and attach chart, timeline and logs to the
-    test itself (attachments made later would land in Allure's tear-down section)."""
+    test itself (attachments made later would land in Allure's tear-down section). Ctrl-C or SIGTERM
+    in the body ends the drill as interrupted."""
     try:
-        return (yield)
+        result = yield
+    except KeyboardInterrupt as exc:
+        if item.get_closest_marker("drill") is None:
+            raise
+        raise _stopped(item, exc, "the drill") from None
     finally:
-        from drillkit.drill import Drill
         d = getattr(item, "funcargs", {}).get("drill")
-        if isinstance(d, Drill) and not getattr(d, "_attached", False):
+        if isinstance(d, Drill) and not d.reported:
             try:
                 d.stop_traffic()
                 d.heal_all()
+                d.findings()        # what nobody asked about: recorded and reported, also after a defect
             finally:
-                _attach_drill(d, item.config.stash[settings_key])
+                pipeline.attach_drill(d, item.config.stash[settings_key].report_dir)
+    d = getattr(item, "funcargs", {}).get("drill")
+    if isinstance(d, Drill) and getattr(item, "scenario", None) is None:   # a scenario says it itself
+        d.check_findings(_marker_kwargs(item).get("findings") or item.config.stash[settings_key].findings)
+    return result
 
 
-def _attach_drill(d, s: DrillSettings) -> None:
-    d._attached = True
-    meta = getattr(d, "meta", {})
-    chart = None
-    try:
-        from drillkit.report.chart import render_timeline_chart
-        safe = d.timeline_path.stem if d.timeline_path else "drill"
-        chart = render_timeline_chart(d.timeline, s.report_dir / "charts" / f"{safe}.png",
-                                      title=f"{meta.get('stack', '')}: {meta.get('scenario', '')}")
-    except Exception as exc:  # a chart must never hide the drill's result
-        sys.stderr.write(f"drillkit: chart not rendered: {exc}\n")
-    try:
-        from drillkit.report.allure_results import attach_text, attach_timeline
-        attach_timeline(d.timeline, chart)
-        for svc in d.faulted_services:
-            attach_text(f"logs of {svc}", d.env.logs(svc, tail=300))
-    except Exception as exc:
-        sys.stderr.write(f"drillkit: allure attachments skipped: {exc}\n")
-    try:  # the verdicts and their figures on the drill's own page
-        from drillkit.report.allure_results import describe_drill
-        from drillkit.report.summary import DrillResult, key_figures
-        figures = key_figures(DrillResult(name=meta.get("nodeid", ""), stack=meta.get("stack", ""),
-                                          fault=meta.get("fault", ""), scenario=meta.get("scenario", ""),
-                                          outcome="", verdicts=list(d.verdicts)), timeline=d.timeline)
-        describe_drill(meta.get("nodeid", ""), list(d.verdicts), figures, source=meta.get("source", ""))
-    except Exception as exc:
-        sys.stderr.write(f"drillkit: verdicts not put on the Allure page: {exc}\n")
+def _outcome(node: pytest.Item) -> tuple[str, list[str]]:
+    return phase_outcome(drill_phases(node))
 
 
-def _allure_labels(stack, fault, scenario, severity, switches) -> None:
-    try:
-        from drillkit.report.allure_results import label_drill
-    except ImportError:
-        return
-    label_drill(stack, fault, scenario, severity)
-    try:
-        import allure
-        for k, v in switches.items():
-            allure.dynamic.parameter(k, v)
-    except Exception:
-        pass
-
-
-def _report_drill(request, d, s: DrillSettings, stack, fault, scenario, duration) -> None:
-    from drillkit.report.summary import DrillResult
-    reps = request.node.stash.get(_report_key, {})
-    call = reps.get("call")
-    if call is None or call.skipped:
-        outcome = "broken" if call is None else "skipped"
-    elif call.passed:
-        outcome = "passed"
-    else:
-        exc = getattr(call, "longrepr", None)
-        outcome = "failed" if "drill failed:" in str(exc) else "broken"
-    s.results.append(DrillResult(name=request.node.nodeid, stack=stack, fault=fault, scenario=scenario,
-                                 outcome=outcome, verdicts=list(d.verdicts),
-                                 timeline_path=d.timeline_path, duration=duration))
-
-
+@pytest.hookimpl(trylast=True)   # after junitxml has written its file
 def pytest_sessionfinish(session: pytest.Session, exitstatus) -> None:
     s = session.config.stash.get(settings_key, None)
-    if s is None:
+    if s is None or not s.results:
         return
+    xml_path = getattr(session.config.option, "xmlpath", None)
+    if xml_path:
+        try:
+            mark_unjudged(Path(xml_path), {r.name: r.outcome for r in s.results})
+        except Exception as exc:   # a report must never hide the drills' result
+            sys.stderr.write(f"drillkit: JUnit not corrected for drills not judged: {exc}\n")
     alluredir = getattr(session.config.option, "allure_report_dir", None)
-    if s.results:
+    engine = None
+    if alluredir:
         try:
-            from drillkit.catalogue import recent_outcomes
-            from drillkit.report.summary import append_trend, write_summary
-            previous = recent_outcomes(s.report_dir / "history.jsonl")   # before this run is added
-            write_summary(s.results, s.report_dir)
-            append_trend(s.results, s.report_dir / "history.jsonl")
-            if alluredir:
-                from drillkit.report.allure_results import mark_unstable, unstable_drills
-                mark_unstable(Path(alluredir), unstable_drills(s.results, previous))
-        except Exception as exc:
-            sys.stderr.write(f"drillkit: summary not written: {exc}\n")
-    if alluredir and s.results:
-        try:
-            from drillkit.report.allure_results import (environment_facts, write_categories_json,
-                                                        write_environment_properties, write_executor_json)
-            try:
-                from drillkit.lab.docker_client import client
-                docker = client()
-            except Exception:  # no engine: the facts that need it are left out
-                docker = None
-            facts = environment_facts(s.used, probe_interval=s.probe_interval, docker=docker,
-                                      root=session.config.rootpath)
-            write_environment_properties(Path(alluredir), facts)
-            write_executor_json(Path(alluredir), build_name=time.strftime("drill run %Y-%m-%d %H:%M"))
-            write_categories_json(Path(alluredir))
-        except Exception as exc:
-            sys.stderr.write(f"drillkit: allure extras not written: {exc}\n")
+            engine = engine_facts(client(), s.used)
+        except Exception:  # no engine: the facts that need it are left out
+            engine = None
+    pipeline.finish_session(s.results, s.report_dir, alluredir=alluredir, used=s.used,
+                            probe_interval=s.probe_interval, root=session.config.rootpath, engine=engine)

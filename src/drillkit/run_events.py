@@ -8,7 +8,8 @@ Loaded with ``-p drillkit.run_events`` by `drill run`. Events:
 ``collect-error``  ``where``, ``message`` (one line): a file that is not a drill (bad scenario, …)
 ``drill-start``    ``name``, ``index``, ``total``, and the drill's description
 ``progress``       ``name``, ``text``: start-up of the lab, each phase, each fault, each verdict
-``drill-end``      ``name``, ``outcome`` (passed|failed|broken|skipped), ``sentences``, ``duration``
+``drill-end``      ``name``, ``outcome`` (`drillkit.outcome.OUTCOMES`), ``sentences``, ``duration``,
+                   ``findings`` (critical and warning findings: severity, sentence)
 """
 
 from __future__ import annotations
@@ -21,7 +22,11 @@ from typing import Any
 
 import pytest
 
-__all__ = ["ENV_FD", "emit", "outcome_of", "sentences_of"]
+from drillkit.catalogue import describe_item
+from drillkit.errors import one_line
+from drillkit.pytest_plugin import drill_of, drill_phases, phase_outcome, settings_key
+
+__all__ = ["ENV_FD", "emit"]
 
 ENV_FD = "DRILLKIT_EVENTS_FD"
 
@@ -50,9 +55,9 @@ class _Stream:
 
 
 _stream_key = pytest.StashKey[_Stream]()
-_phases_key = pytest.StashKey[dict]()
 
 
+@pytest.hookimpl(trylast=True)   # after drillkit's own plugin has made its settings
 def pytest_configure(config: pytest.Config) -> None:
     fd = os.environ.get(ENV_FD)
     if not fd:
@@ -66,6 +71,9 @@ def pytest_configure(config: pytest.Config) -> None:
     config.pluginmanager.register(plugin, "drillkit-run-events")
     config.add_cleanup(lambda: config.pluginmanager.unregister(plugin))
     config.add_cleanup(stream.close)
+    settings = config.stash.get(settings_key, None)
+    if settings is not None:   # drills' progress lines (lab start-up, phases, faults, verdicts)
+        settings.progress_sinks.append(lambda text: emit(config, "progress", text=text))
 
 
 def emit(config: pytest.Config | None, event: str, **data: Any) -> None:
@@ -85,87 +93,28 @@ class _EventHooks:
         self.config = config
 
     def pytest_collection_finish(self, session: pytest.Session) -> None:
-        from drillkit.catalogue import describe_item
         emit(self.config, "collected", drills=[describe_item(i) for i in session.items])
 
     def pytest_collectreport(self, report: pytest.CollectReport) -> None:
         if report.failed:
             emit(self.config, "collect-error", where=report.nodeid or "(session)",
-                 message=_one_line(str(report.longrepr)))
+                 message=one_line(str(report.longrepr)))
 
     @pytest.hookimpl(wrapper=True)
     def pytest_runtest_protocol(self, item: pytest.Item, nextitem):
-        from drillkit.catalogue import describe_item
         stream = self.config.stash[_stream_key]
         items = item.session.items
         index = items.index(item) + 1 if item in items else 0
         stream.current = item.nodeid
         emit(self.config, "drill-start", index=index, total=len(items), **describe_item(item))
         started = time.monotonic()
-        item.stash[_phases_key] = {}
         try:
             return (yield)
         finally:
-            outcome, sentences = outcome_of(item.stash.get(_phases_key, {}))
-            emit(self.config, "drill-end", name=item.nodeid, outcome=outcome, sentences=sentences,
+            outcome, sentences = phase_outcome(drill_phases(item))
+            found = getattr(drill_of(item), "examination", None)
+            noticed = [{"severity": f.severity, "sentence": f.sentence} for f in found.findings
+                       if f.severity in ("critical", "warning")] if found is not None else []
+            emit(self.config, "drill-end", name=item.nodeid, outcome=outcome, sentences=sentences, findings=noticed,
                  duration=round(time.monotonic() - started, 3))
             stream.current = None
-
-    @pytest.hookimpl(wrapper=True)
-    def pytest_runtest_makereport(self, item: pytest.Item, call: pytest.CallInfo):
-        rep = yield
-        phases = item.stash.get(_phases_key, None)
-        if phases is not None:
-            exc = call.excinfo.value if call.excinfo else None
-            phases[call.when] = (rep.outcome, sentences_of(exc) if exc is not None else [],
-                                 _is_verdict(exc) if exc is not None else False)
-        return rep
-
-
-# -- classification ------------------------------------------------------------------------------
-
-def _is_verdict(exc: BaseException) -> bool:
-    from drillkit.report.allure_results import VERDICT_FAILURE_PREFIX
-    return str(exc).startswith(VERDICT_FAILURE_PREFIX) or type(exc).__name__ == "DrillFailed"
-
-
-def sentences_of(exc: BaseException) -> list[str]:
-    """What a person reads about a failure: each failed verdict's sentence for a drill that found a
-    defect, otherwise the error in one line (never a traceback)."""
-    verdicts = getattr(exc, "verdicts", None)
-    if verdicts:
-        return [getattr(v, "sentence", str(v)) for v in verdicts]
-    from drillkit.errors import DrillkitError
-    if isinstance(exc, DrillkitError):
-        return [_one_line(str(exc))]
-    if isinstance(exc, pytest.skip.Exception):
-        return [_one_line(getattr(exc, "msg", "") or str(exc))]
-    text = _one_line(str(exc))
-    return [f"{type(exc).__name__}: {text}" if text else type(exc).__name__]
-
-
-def outcome_of(phases: dict[str, tuple[str, list[str], bool]]) -> tuple[str, list[str]]:
-    """passed | failed (a verdict failed) | broken (the lab, a fixture or the drill's code) | skipped,
-    with the sentences that explain it; setup before call before teardown."""
-    setup, call, teardown = (phases.get(w) for w in ("setup", "call", "teardown"))
-    if setup is None:
-        return "broken", ["the drill did not start"]
-    if setup[0] == "skipped":
-        return "skipped", setup[1]
-    if setup[0] == "failed":
-        return "broken", setup[1]
-    if call is not None and call[0] == "failed":
-        return ("failed" if call[2] else "broken"), call[1]
-    if teardown is not None and teardown[0] == "failed":
-        return "broken", teardown[1]
-    if call is not None and call[0] == "skipped":
-        return "skipped", call[1]
-    return "passed", []
-
-
-def _one_line(text: str, limit: int = 400) -> str:
-    lines = [l.strip() for l in str(text).strip().splitlines() if l.strip()]
-    # a pytest longrepr ends with "E   Error: message" lines and "file:line: Error"; prefer those
-    errors = [l[1:].strip() for l in lines if l.startswith("E ")]
-    line = " ".join(errors) if errors else (lines[-1] if lines else "")
-    return line[:limit]

@@ -1,4 +1,6 @@
-"""Which environments the selected drills use — so `drill run` builds those images and no others.
+"""The drills a command is given: each path named on the command line checked first
+(`check_paths`), and which environments the selected drills use — so `drill run` builds those
+images and no others.
 
 Read without running anything: a YAML scenario names its ``environment:`` (validated as when it is
 collected); a Python drill names it in ``@pytest.mark.drill("<environment>", ...)`` (or
@@ -10,9 +12,75 @@ test that only asks for the ``drill``/``drill_env`` fixture — uses the default
 from __future__ import annotations
 
 import ast
+import os
+import stat
 from pathlib import Path
 
-__all__ = ["environments_used"]
+from drillkit.errors import ConfigError, DrillkitError
+from drillkit.lab.compose import find_environment
+from drillkit.scenario.model import load_scenario, looks_like_scenario
+from drillkit.yamlsrc import read_text_file
+
+__all__ = ["environments_used", "check_paths"]
+
+_NOT_A_DRILL_FIX = "name a drill (test_*.py), a scenario (*.yaml with `scenario:`) or a folder of them"
+
+
+def check_paths(paths: list[str], *, scenarios: bool = False) -> list[ConfigError]:
+    """Each path named on the command line (`drill run PATH`, `drill list PATH`), checked before
+    anything is collected or started: one error each — no such file or folder, a FIFO or device
+    (never opened), an empty, binary, too large or non-UTF-8 file, a YAML file that is no scenario, a
+    file that is no drill at all. With ``scenarios`` every scenario named or found in a named folder
+    is validated too (`drill run`: a bad one is refused before the engine is asked anything);
+    without, the collection says what is wrong inside them."""
+    errors: list[ConfigError] = []
+    if scenarios:
+        for f in _files([raw for raw in paths if Path(raw.split("::", 1)[0]).is_dir()]):
+            if f.suffix in (".yaml", ".yml") and looks_like_scenario(f):
+                try:
+                    load_scenario(f)
+                except ConfigError as exc:
+                    errors.append(exc)
+    for raw in paths:
+        p = Path(raw.split("::", 1)[0])
+        try:
+            mode = os.stat(p).st_mode
+        except FileNotFoundError:
+            errors.append(ConfigError("no such file or folder", file=str(p),
+                                      fix="check the path (drills are test_*.py files and *.yaml scenarios)"))
+            continue
+        except OSError as exc:
+            errors.append(ConfigError(f"cannot read it: {exc.strerror or exc}", file=str(p),
+                                      fix="check the path and its permissions"))
+            continue
+        if stat.S_ISDIR(mode):
+            continue
+        if not stat.S_ISREG(mode):
+            errors.append(ConfigError("not a regular file (a FIFO, socket or device), not a drill", file=str(p),
+                                      fix=_NOT_A_DRILL_FIX))
+            continue
+        if p.suffix in (".yaml", ".yml"):
+            what = "a scenario"
+        elif p.suffix == ".py":
+            what = "a Python drill"
+        else:
+            errors.append(ConfigError(f"not a drill ({p.suffix or 'no'} file)", file=str(p), fix=_NOT_A_DRILL_FIX))
+            continue
+        try:
+            read_text_file(p, what=what)
+        except ConfigError as exc:
+            errors.append(exc)
+            continue
+        if what == "a scenario" and not looks_like_scenario(p):
+            errors.append(ConfigError("not a scenario: no `scenario:` key at the top", file=str(p), line=1,
+                                      fix="start a scenario with `scenario: <one sentence>` (a Compose file is "
+                                          "checked with `drill validate` and used with -e)"))
+        elif what == "a scenario" and scenarios:
+            try:
+                load_scenario(p)
+            except ConfigError as exc:
+                errors.append(exc)
+    return errors
 
 _DRILL_FIXTURES = {"drill", "drill_env"}
 
@@ -31,8 +99,6 @@ def environments_used(paths: list[str], default: str | None = None) -> list[str]
 
 
 def _key(ref: str) -> str:
-    from drillkit.errors import ConfigError
-    from drillkit.lab.compose import find_environment
     try:
         return str(find_environment(ref).resolve())
     except (ConfigError, OSError):
@@ -51,7 +117,6 @@ def _files(paths: list[str]):
 
 
 def _refs(paths: list[str], default: str | None):
-    from drillkit.scenario.model import looks_like_scenario
     for f in _files(paths):
         if f.suffix in (".yaml", ".yml") and looks_like_scenario(f):
             ref = _scenario_environment(f)
@@ -62,8 +127,6 @@ def _refs(paths: list[str], default: str | None):
 
 
 def _scenario_environment(f: Path) -> str | None:
-    from drillkit.errors import DrillkitError
-    from drillkit.scenario.model import load_scenario
     try:
         return load_scenario(f).environment
     except DrillkitError:   # pytest reports the file's one-line error when it collects it

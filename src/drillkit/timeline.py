@@ -17,18 +17,24 @@ clock):
                   accepted before was refused, ``none``: no session involved), ``notice`` (true
                   when the answer was the service's disruption notice page)
 ``fault``         ``event`` (inject|heal|heal-failed), ``fault`` (kind), ``fault_id``, ``targets``,
-                  ``detail``
+                  ``detail``; a heal's detail has ``started`` (the heal call began), ``done`` (it
+                  returned) and ``healthy`` (the healed nodes' health checks passed; null when they
+                  have none or the heal left them as they are) — records without them (written
+                  before 0.3) are read as healed at ``t``
 ``write``         a write in a client's ledger: ``client``, ``id``, ``op``; ``outcome`` (omitted
                   when ``ok``: acknowledged; ``unknown``: timed out or the connection was lost after
                   sending — it may have happened, ``id`` may be null); ``ledger`` (omitted when
                   ``writes``: the ground truth it is compared with); any extra attributes (``slot``)
 ``ground-truth``  what the stack holds after recovery: ``what`` (e.g. ``writes``), ``ids``
+``settle``        the wait before the stack's data is read (drillkit.drill.Drill.settle):
+                  ``traffic_stopped`` (t), ``time`` (s asked), ``until`` (the condition in words or
+                  null), ``met`` (true|false|null), ``waited`` (s since the traffic stopped), ``detail``
 ``runbook``       a runbook step (or a change fault's step): ``runbook``, ``step``, ``event``
                   (start|end|failed), ``detail``, ``seconds``
-``config``        settings read inside a node (drillkit.effective_config): ``moment`` (before|after|
+``config``        settings read inside a node (drillkit.stack.config): ``moment`` (before|after|
                   a label), ``service``, ``node``, ``settings`` {name: value}, ``errors`` {name: why}
 ``note``          free text for the report: ``text``
-``verdict``       a checker's judgement: ``name``, ``key`` (its registry key), ``status``, ``sentence``,
+``verdict``       a checker's judgement: ``name``, ``key`` (its table key), ``status``, ``sentence``,
                   ``value``, ``unit``, ``target``, ``details`` (e.g. when the last user was back)
 """
 
@@ -66,6 +72,24 @@ class FaultWindow:
     start: float
     end: float | None  # None: never healed (a failed heal or a crashed run)
     targets: tuple[str, ...] = field(default_factory=tuple)
+    heal_done: float | None = None   # the heal call returned (None: not recorded, an older timeline)
+    healthy: float | None = None     # the healed nodes' health checks passed (None: none, or not recorded)
+
+    @property
+    def whole_again(self) -> float | None:
+        """When the stack was whole again after the heal: the healed nodes healthy, else the heal
+        done, else (a timeline without these fields) the heal's stamp ``end``."""
+        if self.end is None:
+            return None
+        for t in (self.healthy, self.heal_done):
+            if t is not None:
+                return max(t, self.end)
+        return self.end
+
+
+def _time(value: Any) -> float | None:
+    """A time field of a record: a number, or None when absent or not a number."""
+    return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else None
 
 
 class Timeline:
@@ -253,9 +277,11 @@ class Timeline:
                 starts[r["fault_id"]] = r
             elif r["event"] in ("heal", "heal-failed") and r["fault_id"] in starts:
                 s = starts.pop(r["fault_id"])
-                end = r["t"] if r["event"] == "heal" else None
-                windows.append(FaultWindow(s["fault_id"], s["fault"], s["t"], end,
-                                           tuple(s.get("targets", ()))))
+                healed = r["event"] == "heal"
+                detail = (r.get("detail") or {}) if healed else {}
+                windows.append(FaultWindow(s["fault_id"], s["fault"], s["t"], r["t"] if healed else None,
+                                           tuple(s.get("targets", ())), _time(detail.get("done")),
+                                           _time(detail.get("healthy"))))
         for s in starts.values():
             windows.append(FaultWindow(s["fault_id"], s["fault"], s["t"], None,
                                        tuple(s.get("targets", ()))))

@@ -1,11 +1,11 @@
 """Fixtures for tests against real containers."""
 
 import pytest
-
-from drillkit.lab.compose import load_environment
-from drillkit.lab.docker_client import client
-from drillkit.lab.environment import Environment
 from lab_support import TINY
+
+from drillkit.lab.engine import client
+from drillkit.lab.environment import Environment
+from drillkit.stack import load_stack
 
 
 def pytest_collection_modifyitems(items):
@@ -21,7 +21,7 @@ def docker():
 
 @pytest.fixture(scope="module")
 def tiny(docker):
-    env = Environment(load_environment(TINY))
+    env = Environment(load_stack(TINY))
     try:
         env.up()
         yield env

@@ -13,6 +13,7 @@ import importlib.util
 import json
 import sys
 import time
+from collections import Counter
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -138,7 +139,7 @@ def primaries(env: Any, *, answer_within: float = 15.0) -> list[str]:
 def promote_replica(env: Any, timeline: Any = None) -> Any:
     """The registry's runbook ``promote-replica`` (data in its compose.yaml), run now; its result
     (seconds and detail per step). A failed step raises RunbookFailed."""
-    from drillkit.runbook import run_runbook
+    from drillkit.stack.runbook import run_runbook
     from drillkit.timeline import Timeline
     return run_runbook(env, timeline or Timeline(), env.spec.runbooks["promote-replica"])
 
@@ -209,6 +210,8 @@ def latency_by_node_group(base_url: str, tokens: dict[str, str], groups: dict[st
         else:
             out[g] = {"n": 0, "p50_ms": None, "p95_ms": None}
     out["errors"] = len(errors)
+    if errors:                                   # what failed, for the assertion's message
+        out["error_kinds"] = {str(k): v for k, v in sorted(Counter(map(str, errors)).items())}
     return out
 
 

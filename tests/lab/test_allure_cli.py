@@ -14,7 +14,12 @@ import pytest
 
 from drillkit.report.allure_cli import allure_version, ensure_allure, generate_report
 from drillkit.report.allure_results import (
-    LAB_ERROR, STACK_DEFECT, write_categories_json, write_environment_properties, write_executor_json)
+    LAB_ERROR,
+    STACK_DEFECT,
+    write_categories_json,
+    write_environment_properties,
+    write_executor_json,
+)
 
 pytestmark = [pytest.mark.lab, pytest.mark.slow]
 

@@ -18,14 +18,14 @@ import os
 import time
 
 import pytest
-
 import stack_support as S
+
 from drillkit import labels as L
-from drillkit.clients.kinds import pool_for
 from drillkit.drill import Drill
 from drillkit.errors import DockerUnavailable
-from drillkit.lab.compose import load_environment
 from drillkit.lab.environment import Environment
+from drillkit.stack import load_stack
+from drillkit.stack.kinds import pool_for
 from drillkit.timeline import Timeline
 from drillkit.verdicts.duplicates import double_bookings, duplicates
 from drillkit.verdicts.writes import writes_lost
@@ -45,11 +45,11 @@ def read_back(env: Environment, tl: Timeline) -> None:
 
 def start(switches: dict[str, str]) -> Environment:
     try:
-        from drillkit.lab.docker_client import client
+        from drillkit.lab.engine import client
         client()
     except DockerUnavailable as exc:
         pytest.skip(str(exc))
-    return Environment(load_environment("booking", switches), run_id=PREFIX + L.new_run_id()).up()
+    return Environment(load_stack("booking", switches), run_id=PREFIX + L.new_run_id()).up()
 
 
 @pytest.fixture(scope="module")

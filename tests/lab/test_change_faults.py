@@ -96,7 +96,7 @@ def test_cutover_loses_nothing_unless_the_copy_is_cut_short(drill, tmp_path, int
     inject = next(r for r in recs if r["kind"] == "fault" and r["event"] == "inject")
     switched = inject["t"] + inject["detail"]["api_seconds"]
     served_after = {r["node"] for r in recs if r["kind"] == "probe" and r["t"] > switched + 0.5 and r["node"]}
-    assert served_after == {"app-new-1"}           # the entry point leads to the new landscape
+    assert served_after == {"app-new"}           # the entry point leads to the new landscape
     if interrupted:
         assert inject["detail"]["copy_outcome"].startswith("interrupted after 0.5 s")
         # every note the old landscape acknowledged before the freeze is missing on the new one

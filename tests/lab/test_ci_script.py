@@ -13,8 +13,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-
-from drillkit import labels as L
+from lab_support import run_leftovers, runs_in_reports
 
 ROOT = Path(__file__).resolve().parents[2]
 TINY_DRILLS = "tests/lab/drills/tiny_drills.py"
@@ -42,15 +41,9 @@ def wait_for_injection(timelines: Path, deadline: float) -> bool:
     return False
 
 
-def leftovers(docker) -> list[str]:
-    rows = docker.api.containers(all=True, filters={"label": L.RUN})
-    return [r["Names"][0] for r in rows if "tiny" in (r.get("Labels") or {}).get(L.ENVIRONMENT, "")]
-
-
 def test_ci_script_end_to_end(tmp_path, docker):
     reports, gh = tmp_path / "reports", tmp_path / "gh"
     gh.mkdir()
-    before = set(leftovers(docker))
 
     # 1. a drill that holds: exit 0, and everything a pipeline publishes
     held = ci_script(reports, gh, f"{TINY_DRILLS}::test_tiny_spare_replica_kill")
@@ -95,4 +88,5 @@ def test_ci_script_end_to_end(tmp_path, docker):
     out, err = proc.communicate(timeout=180)
     assert proc.returncode == 143, err[-2000:]
     assert json.loads(out)["result"] == "interrupted"
-    assert set(leftovers(docker)) <= before, "a stopped run left containers behind"
+    runs = runs_in_reports(tmp_path / "stopped")
+    assert runs and not run_leftovers(docker, runs), "a stopped run left containers behind"

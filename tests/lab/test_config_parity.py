@@ -16,10 +16,10 @@ import pytest
 
 from drillkit import verdicts as V
 from drillkit.drill import DrillFailed
-from drillkit.faults.base import Target
 from drillkit.faults.change import ConfigDrift
 from drillkit.scenario.model import load_scenario
 from drillkit.scenario.runner import run_scenario
+from drillkit.stack.target import Target
 
 pytestmark = [pytest.mark.lab]
 
@@ -46,8 +46,8 @@ def test_parity_passes_on_the_same_settings_and_names_a_drifted_variable(drill, 
     env, tl = drill.env, drill.timeline
     before = drill.config_snapshot(["app", "app-new"], moment="before")
     for r in before:           # what testinfra read is what the container runs with
-        service, replica = r.node.rsplit("-", 1)
-        assert r.values == own_reading(docker, env, env.node(service, int(replica))), r
+        node = next(n for nodes in env.nodes.values() for n in nodes if n.name == r.node)   # app-1, app-new
+        assert r.values == own_reading(docker, env, node), r
         assert not r.errors, r.errors
     same = V.config_parity(tl, "app", "app-new", at="before")
     assert same.status == "pass" and same.value == 0, same.sentence
@@ -62,7 +62,7 @@ def test_parity_passes_on_the_same_settings_and_names_a_drifted_variable(drill, 
     assert drifted.sentence == "config parity: 1 setting differs — pool size: old 4, new 1 (app vs app-new)"
     # the new landscape before vs after: the drifted node named
     across = V.config_parity(tl, "app-new", at="across")
-    assert across.status == "fail" and "pool size: old 4, new 1 (app-new-1, before vs after the change)" in across.sentence
+    assert across.status == "fail" and "pool size: old 4, new 1 (app-new, before vs after the change)" in across.sentence
 
     drill.heal(drift)
     assert docker_exec(docker, env.node("app-new"), "printenv", "POOL_SIZE") == "4"
@@ -101,9 +101,9 @@ def test_config_parity_from_yaml(drill, docker, tmp_path, pool, fails):
     else:
         run_scenario(sc, drill)
     readings = [r for r in drill.timeline.of("config")]
-    assert {(r["moment"], r["node"]) for r in readings} >= {("after", "app-1"), ("after", "app-new-1")}
-    new_after = next(r for r in readings if r["moment"] == "after" and r["node"] == "app-new-1")
+    assert {(r["moment"], r["node"]) for r in readings} >= {("after", "app-1"), ("after", "app-new")}
+    new_after = next(r for r in readings if r["moment"] == "after" and r["node"] == "app-new")
     # read once the drift was in place (the start of observe), checked against the container's own
-    # environment while it ran: the drill's config_drift started app-new-1 with POOL_SIZE=<pool>
+    # environment while it ran: the drill's config_drift started app-new with POOL_SIZE=<pool>
     assert new_after["settings"]["pool size"] == pool
     assert docker_exec(docker, drill.env.node("app-new"), "printenv", "POOL_SIZE") == "4"   # healed

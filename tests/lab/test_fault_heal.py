@@ -10,8 +10,8 @@ import time
 
 import pytest
 
-from drillkit.faults.base import Target
-from drillkit.faults.process import Restart, Kill
+from drillkit.faults.process import Kill, Restart
+from drillkit.stack.target import Target
 from drillkit.timeline import Timeline
 
 
@@ -100,6 +100,7 @@ def test_the_next_drill_of_a_module_gets_a_fresh_environment_after_a_hand_over(t
     node over: then the second gets a fresh one (and the handed-over node was never started again)."""
     import subprocess
     import sys
+
     from lab_support import TINY, run_objects
     seen = tmp_path / "seen.txt"
     module = tmp_path / "test_two_drills.py"

@@ -12,14 +12,13 @@ import urllib.request
 import pytest
 
 from drillkit.errors import DockerUnavailable, FaultError
-from drillkit.faults.base import Target
-from drillkit.faults.link import (Bandwidth, Latency, LimitData, LinkDown, ResetPeer, SlowClose, Slicer,
-                                  Timeout)
+from drillkit.faults.kinds import create
+from drillkit.faults.link import Bandwidth, Latency, LimitData, LinkDown, ResetPeer, Slicer, SlowClose, Timeout
 from drillkit.faults.network import DnsFailure, Isolate, Partition
-from drillkit.faults.registry import create
 from drillkit.faults.zone import ZoneKill, ZonePartition
-from drillkit.lab.compose import load_environment
 from drillkit.lab.environment import Environment
+from drillkit.stack import load_stack
+from drillkit.stack.target import Target
 from drillkit.timeline import Timeline
 
 pytestmark = [pytest.mark.lab]
@@ -75,11 +74,11 @@ EFFECT: dict[str, str] = {}  # kind -> what was observed, printed at the end (py
 @pytest.fixture(scope="module")
 def env():
     try:
-        from drillkit.lab.docker_client import client
+        from drillkit.lab.engine import client
         client()
     except DockerUnavailable as exc:
         pytest.skip(str(exc))
-    e = Environment(load_environment(NETLAB))
+    e = Environment(load_stack(NETLAB))
     try:
         e.up()
         e.exec(e.node("store"), ["python3", "-c", f"open('/srv/blob', 'wb').write(b'x' * {BLOB})"])
@@ -148,7 +147,7 @@ def test_partition_both_ways_also_through_the_link(env, tl):
     no_rules_left(env, fault)
     assert events(tl, fault) == ["inject", "heal"]
     assert tl.fault_windows()[0].targets == ("netlab/client-1", "netlab/client-2", "netlab/web-1",
-                                             "netlab/web-2", "netlab/store-1")
+                                             "netlab/web-2", "netlab/store")   # one replica: its service's name
 
 
 def test_partition_one_way(env, tl):
@@ -342,7 +341,7 @@ def test_zone_kill_and_heal(env, tl):
         t_effect = tl.now()  # the kill has returned: the nodes are down
         running = {n.name: env.is_running(n) for n in env.all_nodes()}
         assert running == {"web-1": False, "web-2": True, "client-1": False, "client-2": True,
-                           "store-1": True}
+                           "store": True}
     heal = next(r for r in tl.of("fault") if r["event"] == "heal")
     note("zone_kill", tl, fault, t_effect, f"(heal to healthy {heal['detail']['api_seconds']:.2f} s)")
     assert all(env.is_running(n) for n in env.all_nodes())

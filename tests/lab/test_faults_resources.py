@@ -19,8 +19,8 @@ from drillkit.errors import DockerUnavailable, FaultError
 from drillkit.faults import create
 from drillkit.faults.process import CrashLoop
 from drillkit.faults.resources import ClockSkew, ConnectionExhaustion, CpuStress, DiskFull, MemoryPressure
-from drillkit.lab.compose import load_environment
 from drillkit.lab.environment import Environment
+from drillkit.stack import load_stack
 from drillkit.timeline import Timeline
 
 pytestmark = pytest.mark.lab
@@ -31,12 +31,12 @@ PREFIX = os.environ.get("DRILLKIT_TEST_RUN_PREFIX", "")
 
 @pytest.fixture(scope="module")
 def env():
-    from drillkit.lab.docker_client import client
+    from drillkit.lab.engine import client
     try:
         client()
     except DockerUnavailable as exc:
         pytest.skip(str(exc))
-    e = Environment(load_environment(str(ENV_FILE)), run_id=PREFIX + L.new_run_id())
+    e = Environment(load_stack(str(ENV_FILE)), run_id=PREFIX + L.new_run_id())
     try:
         e.up()
         yield e

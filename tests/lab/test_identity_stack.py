@@ -22,25 +22,25 @@ import os
 import statistics
 import time
 
+import pytest
+import stack_support as S
 import yaml
 
-import pytest
-
-import stack_support as S
 from drillkit import labels as L
 from drillkit.clients.declare import parse_user_kind
-from drillkit.clients.kinds import pool_for
 from drillkit.drill import Drill
 from drillkit.errors import DockerUnavailable
-from drillkit.lab.compose import _Loader, load_environment
 from drillkit.lab.environment import Environment
 from drillkit.lab.links import Toxic
-from drillkit.timeline import Timeline
 from drillkit.load import OpenLoop
 from drillkit.load.actions import resolve_actions
+from drillkit.stack import load_stack
+from drillkit.stack.kinds import pool_for
+from drillkit.timeline import Timeline
 from drillkit.traffic.shapes import Constant
 from drillkit.verdicts.duplicates import duplicates
 from drillkit.verdicts.writes import writes_lost
+from drillkit.yamlsrc import load_yaml
 
 pytestmark = [pytest.mark.lab, pytest.mark.slow]
 
@@ -52,11 +52,11 @@ figures = S.plugin_module("identity", "figures.py")       # wasted_logins: the s
 
 def start(switches: dict[str, str]) -> Environment:
     try:
-        from drillkit.lab.docker_client import client
+        from drillkit.lab.engine import client
         client()
     except DockerUnavailable as exc:
         pytest.skip(str(exc))
-    return Environment(load_environment("identity", switches), run_id=PREFIX + L.new_run_id()).up()
+    return Environment(load_stack("identity", switches), run_id=PREFIX + L.new_run_id()).up()
 
 
 @pytest.fixture(scope="module")
@@ -90,7 +90,9 @@ def login(env: Environment, user: str, password: str = "drill"):
     return raw(env, "POST", "/login", json.dumps({"user": user, "password": password}))
 
 
-LOGIN_COST_RATIO = 4   # seen here: 7x on a fast core (10.5 ms vs 1.5 ms), about 20x on the lab machine
+# seen here: 7x on a fast core (10.5 ms vs 1.5 ms), about 20x on the lab machine quiet, 3.6x with the
+# suite's other worker and two more test runs beside it (12.1 ms vs 3.4 ms); without the hash: about 1x
+LOGIN_COST_RATIO = 2.5
 
 
 def test_login_costs_a_hash_and_yields_a_token(sound):
@@ -173,7 +175,7 @@ steps:
 
 def test_pin_requests_and_logins_ledger(sound):
     tl = Timeline()
-    checkers = parse_user_kind("checkers", yaml.load(CHECKERS, Loader=_Loader), file="test")
+    checkers = parse_user_kind("checkers", load_yaml(CHECKERS), file="test")
     pins = pool_for("pin-requests", 3, timeline=tl, env=sound, seed=1, think=0.05, max_duration=3.0)
     logins = pool_for(checkers, 2, timeline=tl, env=sound, seed=2, think=0.05, max_duration=3.0)
     with pins, logins:
@@ -218,6 +220,7 @@ def surge(env: Environment) -> tuple[dict, dict]:
     return out, counts.as_dict()
 
 
+@pytest.mark.alone   # a surge of PBKDF2 logins: how many hang is the pool's, not a busy machine's
 def test_pool_timeout_fails_fast_under_a_slow_db(sound):
     out, summary = surge(sound)
     print("db_pool=timeout:", out, summary)
@@ -229,6 +232,7 @@ def test_pool_timeout_fails_fast_under_a_slow_db(sound):
     assert login(sound, "citizen-0042")[0] == 200
 
 
+@pytest.mark.alone
 def test_pool_no_timeout_defect_hangs_new_logins():
     env = start({"db_pool": "no-timeout"})
     try:

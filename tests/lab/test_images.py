@@ -15,8 +15,15 @@ from pathlib import Path
 import pytest
 
 from drillkit.errors import DockerUnavailable, ImageBuildError
-from drillkit.lab.images import (HASH_LABEL, TOXIPROXY_IMAGE, TOXIPROXY_VERSION, BuildSpec, build_images,
-                                 ensure_base_images, ensure_toxiproxy_image)
+from drillkit.lab.images import (
+    HASH_LABEL,
+    TOXIPROXY_IMAGE,
+    TOXIPROXY_VERSION,
+    BuildSpec,
+    build_images,
+    ensure_base_images,
+    ensure_toxiproxy_image,
+)
 
 pytestmark = pytest.mark.lab
 
@@ -26,7 +33,7 @@ TEST_LABEL = "drillkit.test"
 
 @pytest.fixture(scope="module")
 def docker_client():
-    from drillkit.lab.docker_client import client
+    from drillkit.lab.engine import client
 
     try:
         return client()

@@ -8,7 +8,6 @@ from __future__ import annotations
 import time
 
 import pytest
-
 import stack_support as S
 
 pytestmark = [pytest.mark.lab, pytest.mark.slow]

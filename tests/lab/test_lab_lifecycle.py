@@ -5,14 +5,13 @@ import sys
 import time
 
 import pytest
+from lab_support import HERE, TINY, run_objects
 
 from drillkit import labels as L
 from drillkit.errors import HealthCheckFailed
-from drillkit.lab.compose import load_environment
 from drillkit.lab.environment import Environment
 from drillkit.lab.gc import collect
-
-from lab_support import HERE, TINY, run_objects
+from drillkit.stack import load_stack
 
 
 def test_every_object_carries_the_run_labels(tiny, docker):
@@ -46,7 +45,7 @@ def test_replica_aliases_and_link_through_toxiproxy(tiny):
 
 
 def test_down_leaves_nothing(docker):
-    env = Environment(load_environment(TINY))
+    env = Environment(load_stack(TINY))
     t = time.monotonic()
     env.up()
     up_s = time.monotonic() - t
@@ -58,7 +57,7 @@ def test_down_leaves_nothing(docker):
 
 
 def test_never_healthy_fails_with_its_log_lines_and_cleans_up(docker, tiny):
-    env = Environment(load_environment(HERE / "environments" / "never-healthy" / "compose.yaml"), build=False)
+    env = Environment(load_stack(HERE / "environments" / "never-healthy" / "compose.yaml"), build=False)
     t = time.monotonic()
     with pytest.raises(HealthCheckFailed) as info:
         env.up()

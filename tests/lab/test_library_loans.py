@@ -92,8 +92,8 @@ def test_sessions_in_node_memory_are_lost_with_the_node(drill):
 
 @pytest.mark.drill(ENV, fault="pause", scenario="PostgreSQL and Redis clients", severity="normal")
 def test_postgres_and_redis_clients_reach_the_run_and_report_unknown_writes(drill):
-    from drillkit.faults.process import Pause
     from drillkit.faults.base import Target
+    from drillkit.faults.process import Pause
 
     env = drill.env
     shelvers = drill.clients("shelvers", 3, think=0.05, timeout=0.5)

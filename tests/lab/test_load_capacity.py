@@ -21,7 +21,7 @@ from drillkit.drill import DrillFailed
 from drillkit.scenario.model import load_scenario
 from drillkit.scenario.runner import run_scenario
 
-pytestmark = [pytest.mark.lab]
+pytestmark = [pytest.mark.lab, pytest.mark.alone]   # a capacity search loads the machine to its limit
 
 ENV = str(Path(__file__).parent / "environments" / "loadlab" / "compose.yaml")
 CAPACITY_FACTOR = 4.0           # 80/s over today's 20/s
@@ -99,9 +99,14 @@ def test_lead_time_when_requests_queue(drill, tmp_path):
 
 @pytest.mark.drill(ENV, switches={"MODE": "shed"}, fault="load", scenario="lead time: refusals come without warning")
 def test_no_lead_time_when_the_service_refuses_at_once(drill, tmp_path):
-    with pytest.raises(DrillFailed, match=r"lead time —: the SLO .* broke at .* never fired: no early warning"):
+    with pytest.raises(DrillFailed, match=r"lead time"):
         run_scenario(load_scenario(scenario(tmp_path, LEAD)), drill)
     recs = records(drill)
+    v = next(r for r in recs if r["kind"] == "verdict" and r["key"] == "lead_time")
+    # no early warning: the alert never fired ("lead time —"), or only once the SLO had broken — a busy
+    # machine's own latency can trip the p95 rule a little after the refusals began (seen: -2.0 s)
+    assert v["status"] == "fail" and (v["value"] is None or v["value"] <= 0), v["sentence"]
+    assert "no early warning" in v["sentence"] or "after the SLO" in v["sentence"], v["sentence"]
     refused = sum(1 for r in recs if r["kind"] == "probe" and r["status"] == 503)
     assert refused > 0                                   # own count: the service did refuse
 
@@ -127,7 +132,8 @@ search:
     assert result["broke_at"] == 8 and result["held_at"] == 1 and result["covered"] is False
     assert "breaks at ×8 of today's load (held at ×1); the forecast ×8 is not covered" in proc.stderr
     assert "| ×8 | 160/s |" in proc.stderr
-    from drillkit.lab.docker_client import client
     from lab_support import run_objects
+
+    from drillkit.lab.engine import client
     run = json.loads(Path(result["timeline"]).read_text().splitlines()[0])["run"]
     assert run_objects(client(), run) == ([], [], [])                  # nothing left behind

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-pytestmark = [pytest.mark.lab, pytest.mark.slow]
+pytestmark = [pytest.mark.lab, pytest.mark.slow, pytest.mark.alone]   # thousands of requests/s: CPU-heavy
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -15,15 +15,15 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
-
-from drillkit.faults.base import Target
-from drillkit.faults.process import Kill
-from drillkit.lab.links import Toxic
-from drillkit.timeline import Timeline
 import stack_support as S
 
 P = S.plugin_module("registry")   # the registry's plug-in: the v2 image, upgrade_node, lb helpers
 from test_registry_stack import FIGURES, start
+
+from drillkit.faults.process import Kill
+from drillkit.lab.links import Toxic
+from drillkit.stack.target import Target
+from drillkit.timeline import Timeline
 
 pytestmark = [pytest.mark.lab, pytest.mark.slow]
 

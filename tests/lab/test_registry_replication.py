@@ -13,14 +13,14 @@ from __future__ import annotations
 import time
 
 import pytest
-
-from drillkit.faults.base import Target
-from drillkit.faults.process import Pause
-from drillkit.timeline import Timeline
 import stack_support as S
 
 P = S.plugin_module("registry")   # the registry's plug-in: the v2 image, upgrade_node, lb helpers
 from test_registry_stack import FIGURES, start
+
+from drillkit.faults.process import Pause
+from drillkit.stack.target import Target
+from drillkit.timeline import Timeline
 
 pytestmark = [pytest.mark.lab, pytest.mark.slow]
 

@@ -15,17 +15,17 @@ import threading
 import time
 
 import pytest
+import stack_support as S
 import yaml
+from test_registry_stack import FIGURES, start
 
 from drillkit.drill import Drill
-from drillkit.faults.base import Target
 from drillkit.faults.process import Kill
-from drillkit.lab.compose import _Loader
-from drillkit.roles import role_nodes
+from drillkit.stack.roles import role_nodes
+from drillkit.stack.target import Target
+from drillkit.stack.truth import parse_readers, read_ground_truth
 from drillkit.timeline import Timeline
-from drillkit.truth import parse_readers, read_ground_truth
-import stack_support as S
-from test_registry_stack import FIGURES, start
+from drillkit.yamlsrc import load_yaml
 
 pytestmark = [pytest.mark.lab, pytest.mark.slow]
 
@@ -46,7 +46,7 @@ def env():
 
 
 def readers(env):
-    return parse_readers(yaml.load(READERS, Loader=_Loader), "readers.yaml", env.spec.services, env.spec.roles,
+    return parse_readers(load_yaml(READERS), "readers.yaml", env.spec.services, env.spec.roles,
                          env.spec.file.parent)
 
 
@@ -61,7 +61,7 @@ def test_the_declared_writes_reader_reads_the_moves_table(env):
     assert read_ground_truth(env, "on-primary", reader=declared["on-primary"]).ids == direct
     tl = Timeline()
     gt = Drill(env, tl, allure_steps=False).ground_truth("writes")      # x-drillkit.ground_truth.writes
-    assert gt.ids == direct and len(direct) >= 3 and gt.source == "sql on db-1"
+    assert gt.ids == direct and len(direct) >= 3 and gt.source == "sql on db"
     assert [r["what"] for r in tl.records if r["kind"] == "ground-truth"] == ["writes"]
 
 
@@ -98,7 +98,7 @@ def test_promote_replica_runbook_as_data_under_writes(env):
         kill = Kill(Target(None, role="primary"), heal="none")   # no restart: it would be a second primary
         drill = Drill(env, tl, allure_steps=False)
         drill.inject(kill)
-        assert kill.targets() == [f"{env.name}/db-1"]
+        assert kill.targets() == [f"{env.name}/db"]
         time.sleep(1)
         result = drill.runbook("promote-replica")
         t_done = tl.now()
@@ -115,13 +115,13 @@ def test_promote_replica_runbook_as_data_under_writes(env):
     assert list(result.seconds) == steps
     recs = [r for r in tl.records if r["kind"] == "runbook"]
     assert [(r["step"], r["event"]) for r in recs] == [(s, e) for s in steps for e in ("start", "end")]
-    assert result.details["fence"] == "db-1 already down"
+    assert result.details["fence"] == "db already down"
     assert role_nodes(env, "primary") == [env.node("db-replica")]
     after = [i for t, i in ledger if t > t_done]
     assert after, "no write acknowledged after the runbook"
     stored = S.stored_move_ids(env, service="db-replica")                # read directly, not via the reader
     gt = read_ground_truth(env, "on-primary", reader=readers(env)["on-primary"])
-    assert gt.source == "sql on db-replica-1" and gt.ids == stored
+    assert gt.source == "sql on db-replica" and gt.ids == stored
     lost = [i for _, i in ledger if i not in set(stored)]
     assert lost == []
     FIGURES["writes acknowledged / after the runbook / lost"] = (len(ledger), len(after), len(lost))

@@ -17,15 +17,15 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
+import stack_support as S
 
 from drillkit import labels as L
 from drillkit.errors import DockerUnavailable
-from drillkit.faults.base import Target
 from drillkit.faults.process import Kill, Pause
-from drillkit.lab.compose import load_environment
 from drillkit.lab.environment import Environment
+from drillkit.stack import load_stack
+from drillkit.stack.target import Target
 from drillkit.timeline import Timeline
-import stack_support as S
 
 P = S.plugin_module("registry")   # the registry's plug-in: the v2 image, upgrade_node, lb helpers
 
@@ -40,11 +40,11 @@ def start(switches: dict[str, str]) -> Environment:
     another session's `gc` on a shared engine (it cannot see this process) leaves it alone; the
     fixture's finally removes it."""
     try:
-        from drillkit.lab.docker_client import client
+        from drillkit.lab.engine import client
         client()
     except DockerUnavailable as exc:
         pytest.skip(str(exc))
-    env = Environment(load_environment("registry", switches), run_id=PREFIX + L.new_run_id())
+    env = Environment(load_stack("registry", switches), run_id=PREFIX + L.new_run_id())
     env.owner = f"keep:pytest-{env.run_id}"
     t0 = time.monotonic()
     env.up()
@@ -371,8 +371,8 @@ def test_form_clerks_keep_drafts_and_sessions_through_a_rolling_upgrade(env):
     already): no draft, no session and no submitted move lost. The form clerks are the registry
     plug-in's code-defined user kind, started by name as a drill would; the upgrade is its
     `upgrade-node` runbook step."""
-    from drillkit.clients.kinds import pool_for
-    from drillkit.runbook import run_runbook
+    from drillkit.stack.kinds import pool_for
+    from drillkit.stack.runbook import run_runbook
     tl = Timeline()
     pool = pool_for("form-clerks", 6, timeline=tl, env=env, think=0.2, timeout=5.0, max_duration=120)
     pool.start(wait_ready=30)
@@ -396,10 +396,11 @@ def test_form_clerks_keep_drafts_and_sessions_through_a_rolling_upgrade(env):
 def _upgrade_steps(env, replica: int):
     """`- upgrade-node: {replica: N, version: "2"}` parsed as a runbook of the registry would be."""
     import yaml
-    from drillkit.lab.compose import _Loader
-    from drillkit.plugins import code_steps
-    from drillkit.runbook import parse_steps
-    raw = yaml.load(f'- upgrade-node: {{replica: {replica}, version: "2"}}', Loader=_Loader)
+
+    from drillkit.stack.plugin import code_steps
+    from drillkit.stack.runbook import parse_steps
+    from drillkit.yamlsrc import load_yaml
+    raw = load_yaml(f'- upgrade-node: {{replica: {replica}, version: "2"}}')
     return parse_steps(raw, "test", 1, "steps", env.spec, code_steps(env.spec))
 
 

@@ -14,19 +14,20 @@ from pathlib import Path
 
 import pytest
 import yaml
+from lab_support import HERE
 
 from drillkit.drill import Drill
-from drillkit.faults import registry
-from drillkit.faults.base import Target
+from drillkit.faults import kinds as fault_kinds
 from drillkit.faults.process import Kill
-from drillkit.lab.compose import _Loader, load_environment
 from drillkit.lab.environment import Environment
-from drillkit.roles import resolve_role, role_nodes
-from drillkit.runbook import Runbook, RunbookFailed, parse_steps, run_runbook
 from drillkit.scenario.model import load_scenario
 from drillkit.scenario.runner import run_scenario
+from drillkit.stack import load_stack
+from drillkit.stack.roles import resolve_role, role_nodes
+from drillkit.stack.runbook import Runbook, RunbookFailed, parse_steps, run_runbook
+from drillkit.stack.target import Target
 from drillkit.timeline import Timeline
-from lab_support import HERE
+from drillkit.yamlsrc import load_yaml
 
 pytestmark = [pytest.mark.lab]
 
@@ -36,7 +37,7 @@ FIGURES: dict = {}
 
 @pytest.fixture(scope="module")
 def env():
-    e = Environment(load_environment(DOORLAB))
+    e = Environment(load_stack(DOORLAB))
     try:
         e.up()
         yield e
@@ -51,7 +52,7 @@ def sql(env, node, query: str, user: str = "registry") -> list[str]:
 
 
 def steps(env, text: str):
-    raw = yaml.load(text, Loader=_Loader)
+    raw = load_yaml(text)
     return parse_steps(raw, "test-steps.yaml", 1, "steps", env.spec, {}, base_dir=DOORLAB.parent)
 
 
@@ -143,7 +144,7 @@ def test_runbook_steps_of_every_kind_are_timed_and_a_failure_is_one_sentence(env
     assert result.seconds["pause"] >= 0.2
     assert env.is_running(env.node("cache"))
     assert any(r["kind"] == "note" and r["text"].startswith("bench: ") for r in tl.records)
-    assert result.details["cache-back"].startswith("started cache-1")
+    assert result.details["cache-back"].startswith("started cache")
     FIGURES["bench steps (s)"] = result.seconds
 
     bad = Runbook("broken", steps(env, """
@@ -172,7 +173,7 @@ def test_a_link_whose_update_does_not_answer_is_recreated_under_its_name_with_it
     """The fallback for Toxiproxy 2.12's wedged update, forced: an update that does not answer in
     time (a timeout far below any answer) and no settling time left."""
     from drillkit.lab.links import Toxic
-    from drillkit.runbook import repoint_link
+    from drillkit.stack.runbook import repoint_link
     env.links.add_toxic("client-pg", Toxic("latency", {"latency": 30}, name="slow"))
     # Toxiproxy frozen for 3 s: the update cannot answer within its 0.5 s (a tiny timeout alone is
     # no proof: a fast machine answers within the millisecond a socket timeout rounds up to)
@@ -334,7 +335,7 @@ def test_failover_moves_the_role_and_the_yaml_heal_starts_the_old_primary_as_a_r
     write = ["sh", "-c", "PGPASSWORD=registry psql -h pg -U registry -d registry -qAtc "
                          "\"INSERT INTO bookings VALUES (501, 'link') ON CONFLICT (id) DO UPDATE SET slot = 'link' RETURNING id\""]
     assert env.exec(client, write).strip() == "501"
-    down = registry.create("link_down", link="client-pg")
+    down = fault_kinds.create("link_down", link="client-pg")
     down.inject(env, tl)
     try:
         assert env.exec(client, ["sh", "-c", "PGPASSWORD=registry psql -h pg -U registry -d registry "

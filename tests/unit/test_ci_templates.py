@@ -116,6 +116,12 @@ def test_the_script_parses_and_its_verdict_reads_a_result(tmp_path):
     r = verdict("lab")
     assert r.returncode == 2 and "db not healthy" in r.stdout
     assert verdict("defect").returncode == 0
+    # not judged (a steady state did not hold before any fault, exit 2): no verdict on the stack either
+    result.write_text('{"result": "not-judged", "counts": {"not-judged": 1}, "errors": [], "drills": '
+                      '[{"name": "d", "outcome": "not-judged", "sentences": ["steady state: 0.0% of 30"]}]}')
+    r = verdict("lab")
+    assert r.returncode == 2 and "not judged" in r.stdout and "steady state: 0.0% of 30" in r.stdout
+    assert verdict("defect").returncode == 0
 
 
 def test_readme_says_how_to_adopt_in_five_lines():

@@ -7,11 +7,12 @@ import yaml
 
 from drillkit.clients.declare import parse_clients, parse_user_kind, parse_users
 from drillkit.errors import ConfigError
-from drillkit.lab.compose import _Loader, load_environment
+from drillkit.stack import load_stack
+from drillkit.yamlsrc import load_yaml
 
 
 def load(text):
-    return yaml.load(text, Loader=_Loader)
+    return load_yaml(text)
 
 
 def kind(text, name="k"):
@@ -127,7 +128,7 @@ services:
   web: {image: x, ports: ["80"]}
   cache: {image: y}
 """)
-    spec = load_environment(tmp_path / "compose.yaml")
+    spec = load_stack(tmp_path / "compose.yaml")
     assert set(spec.users) == {"readers"} and set(spec.clients) == {"writers"}
 
 
@@ -140,5 +141,5 @@ services:
   web: {image: x}
 """)
     with pytest.raises(ConfigError, match="no entry point") as e:
-        load_environment(tmp_path / "compose.yaml")
+        load_stack(tmp_path / "compose.yaml")
     assert ":3: x-drillkit.users" in str(e.value)

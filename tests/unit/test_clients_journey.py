@@ -9,8 +9,8 @@ import pytest
 import yaml
 
 from drillkit.clients import ClientPool, HttpJourney, parse_user_kind
-from drillkit.lab.compose import _Loader
 from drillkit.timeline import Timeline
+from drillkit.yamlsrc import load_yaml
 
 
 class Service:
@@ -81,7 +81,7 @@ def service():
 
 
 def kind(text, name="clerks"):
-    return parse_user_kind(name, yaml.load(text, Loader=_Loader), file="t.yaml")
+    return parse_user_kind(name, load_yaml(text), file="t.yaml")
 
 
 CLERKS = """

@@ -5,8 +5,15 @@ import re
 
 import pytest
 
-from drillkit.clients.template import (MISSING, Answer, TemplateError, compile_value, parse_extraction,
-                                       parse_template, render)
+from drillkit.clients.template import (
+    MISSING,
+    Answer,
+    TemplateError,
+    compile_value,
+    parse_extraction,
+    parse_template,
+    render,
+)
 
 
 def rng():

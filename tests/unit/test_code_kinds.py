@@ -13,14 +13,15 @@ from types import SimpleNamespace
 
 import pytest
 
-from drillkit.clients.kinds import CodeKind, kind_names, lookup, pool_for
+from drillkit.clients.kinds import CodeKind
 from drillkit.drill import Drill
 from drillkit.errors import ConfigError
-from drillkit.lab.compose import load_environment
-from drillkit.scenario.model import load_scenario
-from drillkit.timeline import Timeline
 from drillkit.load import OpenLoop
 from drillkit.load.actions import resolve_actions
+from drillkit.scenario.model import load_scenario
+from drillkit.stack import load_stack
+from drillkit.stack.kinds import kind_names, lookup, pool_for
+from drillkit.timeline import Timeline
 from drillkit.traffic.shapes import Constant
 
 COMPOSE = """\
@@ -38,7 +39,7 @@ services:
 
 PLUGIN = '''
 from drillkit.clients import Client, CodeKind, Op, Outcome
-from drillkit.plugins import StackPlugin
+from drillkit.stack.plugin import StackPlugin
 
 
 class Bumper(Client):
@@ -114,7 +115,7 @@ class Counter:
 def stack(tmp_path):
     (tmp_path / "compose.yaml").write_text(COMPOSE)
     (tmp_path / "drill_plugin.py").write_text(textwrap.dedent(PLUGIN))
-    return load_environment(tmp_path / "compose.yaml")
+    return load_stack(tmp_path / "compose.yaml")
 
 
 @pytest.fixture
@@ -182,3 +183,16 @@ def test_load_actions_send_what_the_kind_sends(stack, service):
 def test_load_actions_refuse_an_unknown_kind(stack, service):
     with pytest.raises(ConfigError, match="no user kind or client 'nobody'"):
         resolve_actions("nobody", fake_env(stack, service.port).spec)
+
+
+def test_a_kind_by_name_takes_the_pool_name_the_drill_gives():
+    """drill.users("clerks", 8, name="clerks-before-8"): the kind by name, the pool by its own name."""
+    from types import SimpleNamespace
+
+    from drillkit.stack import load_stack
+    from drillkit.stack.kinds import pool_for
+    from drillkit.timeline import Timeline
+    env = SimpleNamespace(spec=load_stack("registry"))
+    pool = pool_for("clerks", 2, timeline=Timeline(), env=env, section="users", name="clerks-before-8")
+    assert pool.name == "clerks-before-8" and len(pool.clients) == 2
+    assert pool_for("clerks", 1, timeline=Timeline(), env=env, section="users").name == "clerks"

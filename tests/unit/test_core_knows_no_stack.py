@@ -27,7 +27,7 @@ ROOT = Path(__file__).resolve().parents[2]
 CORE = ROOT / "src" / "drillkit"
 
 # "registry" as a common noun, not the stack: the fault registry, the verdict registry (modules
-# drillkit.faults.registry / drillkit.verdicts.registry and what they hold), package and image registries
+# drillkit.faults.kinds / drillkit.verdicts.table and what they hold), package and image registries
 GENERIC = re.compile(
     r"(fault|faults|verdict|verdicts|npm|container|image|a|its)[ ./`]+registry\b"
     r"|\bregistry[ `]+(key|column|entry|entries)\b"
@@ -95,7 +95,7 @@ def test_there_are_stacks_and_plugins_to_look_for():
     assert plugin_modules(), "no Compose file names a stack plug-in: the import check would prove nothing"
 
 
-CORE_TABLES = ("drillkit.faults.registry", "drillkit.verdicts.registry")   # "registry": the core's own tables
+CORE_TABLES = ("drillkit.faults.kinds", "drillkit.verdicts.table")   # "registry": the core's own tables
 
 
 def forbidden_import(name: str) -> bool:
@@ -142,7 +142,7 @@ def stack_mentions(text: str, names: set[str]) -> list[tuple[int, str]]:
     for tok in tokenize.generate_tokens(io.StringIO(text).readline):
         s = tok.string
         if tok.type == tokenize.NAME:
-            in_table_path = prev[-1] == "." and prev[-2] in ("faults", "verdicts")   # drillkit.faults.registry
+            in_table_path = prev[-1] == "." and prev[-2] in ("faults", "verdicts")   # drillkit.faults.kinds
             if s in names and not (s == "registry" and (table_alias or in_table_path)):
                 found.append((tok.start[0], s))
         elif tok.type in (tokenize.STRING, tokenize.COMMENT):

@@ -7,8 +7,7 @@ from pathlib import Path
 import pytest
 
 from drillkit.timeline import Timeline
-from drillkit.verdicts import (availability, detection_time, outage_window, recovery_time, sessions_lost,
-                               writes_lost)
+from drillkit.verdicts import availability, detection_time, outage_window, recovery_time, sessions_lost, writes_lost
 
 DOCS = (Path(__file__).resolve().parents[2] / "docs" / "verdicts.md").read_text(encoding="utf-8")
 

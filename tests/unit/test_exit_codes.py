@@ -9,8 +9,9 @@ import sys
 
 import pytest
 
+from drillkit.drill import outcome_of as drill_outcome
 from drillkit.outcome import EXIT_CODES, DrillOutcome, ExitCode, RunOutcome, exit_code_for, result_word
-from drillkit.run_events import outcome_of, sentences_of
+from drillkit.pytest_plugin import phase_outcome as outcome_of
 
 
 @pytest.mark.parametrize(("counts", "status", "errors", "signal", "expected"), [
@@ -62,21 +63,29 @@ class DrillFailed(AssertionError):
 
 def test_sentences_are_verdicts_or_one_line_never_a_traceback():
     from drillkit.errors import HealthCheckFailed
-    assert sentences_of(DrillFailed(["recovery time 9 s (target ≤ 3 s)", "sessions lost: 2"])) == [
-        "recovery time 9 s (target ≤ 3 s)", "sessions lost: 2"]
+    assert drill_outcome(DrillFailed(["recovery time 9 s (target ≤ 3 s)", "sessions lost: 2"])) == (
+        "failed", ["recovery time 9 s (target ≤ 3 s)", "sessions lost: 2"])
     lab = HealthCheckFailed("registry: service db not healthy", service="db", fix="look at the logs")
-    assert sentences_of(lab) == ["registry: service db not healthy — fix: look at the logs"]
-    assert sentences_of(KeyError("x")) == ["KeyError: 'x'"]
+    assert drill_outcome(lab) == ("broken", ["registry: service db not healthy — fix: look at the logs"])
+    assert drill_outcome(KeyError("x")) == ("broken", ["KeyError: 'x'"])
+    assert drill_outcome(KeyboardInterrupt("SIGTERM"))[0] == "interrupted"
 
 
 @pytest.mark.parametrize(("phases", "expected"), [
-    ({"setup": ("passed", [], False), "call": ("passed", [], False), "teardown": ("passed", [], False)}, "passed"),
-    ({"setup": ("passed", [], False), "call": ("failed", ["s"], True), "teardown": ("passed", [], False)}, "failed"),
-    ({"setup": ("passed", [], False), "call": ("failed", ["KeyError"], False)}, "broken"),
-    ({"setup": ("failed", ["HealthCheckFailed"], False), "teardown": ("passed", [], False)}, "broken"),
-    ({"setup": ("passed", [], False), "call": ("passed", [], False), "teardown": ("failed", ["heal"], False)},
+    ({"setup": ("passed", [], "passed"), "call": ("passed", [], "passed"), "teardown": ("passed", [], "passed")},
+     "passed"),
+    ({"setup": ("passed", [], "passed"), "call": ("failed", ["s"], "failed"), "teardown": ("passed", [], "passed")},
+     "failed"),
+    ({"setup": ("passed", [], "passed"), "call": ("failed", ["KeyError"], "broken")}, "broken"),
+    ({"setup": ("failed", ["HealthCheckFailed"], "broken"), "teardown": ("passed", [], "passed")}, "broken"),
+    ({"setup": ("passed", [], "passed"), "call": ("passed", [], "passed"), "teardown": ("failed", ["heal"], "broken")},
      "broken"),
-    ({"setup": ("skipped", ["no engine"], False)}, "skipped"),
+    ({"setup": ("skipped", ["no engine"], "skipped")}, "skipped"),
+    # the run stopped inside the body: pytest made no call report — interrupted, never passed
+    ({"setup": ("passed", [], "passed")}, "interrupted"),
+    ({"setup": ("passed", [], "passed"), "call": ("failed", ["x"], "interrupted")}, "interrupted"),
+    ({"setup": ("failed", ["x"], "interrupted")}, "interrupted"),
+    ({"setup": ("passed", [], "passed"), "call": ("failed", ["steady"], "not-judged")}, "not-judged"),
 ])
 def test_outcome_of_phases(phases, expected):
     assert outcome_of(phases)[0] == expected

@@ -7,7 +7,7 @@ import pytest
 
 from drillkit.errors import ConfigError, FaultError
 from drillkit.faults.base import Fault, heal_name
-from drillkit.faults.registry import create, parameters
+from drillkit.faults.kinds import create, parameters
 from drillkit.timeline import Timeline
 
 
@@ -124,7 +124,7 @@ def test_create_takes_heal_for_every_kind_and_refuses_bad_values_in_one_line():
 @pytest.mark.parametrize("grace", [0, 0.5, 2, 600])
 def test_grace_accepts_seconds_from_zero(kind, grace):
     fault = create(kind, "app", grace=grace)
-    assert fault.grace == float(grace) and fault.detail() == {"grace": float(grace)}
+    assert fault.grace == float(grace) and fault.detail()["grace"] == float(grace)
 
 
 @pytest.mark.parametrize("kind", ["restart", "stop"])
@@ -146,7 +146,7 @@ def test_drill_runbook_heal_names_its_runbook_and_binds_the_fault():
 
     from drillkit.drill import Drill
     from drillkit.errors import DrillkitError
-    from drillkit.runbook import Runbook, Step
+    from drillkit.stack.runbook import Runbook, Step
 
     calls = []
     step = Step("mark", "mark", {}, call=lambda env, tl: calls.append("mark") or "marked")

@@ -12,10 +12,11 @@ import yaml
 
 from drillkit.errors import ConfigError, LabError
 from drillkit.lab.backend import backend_name
-from drillkit.lab.compose import lab_variables, link_port_variable, load_environment
+from drillkit.lab.backends.swarm import plan as P
+from drillkit.lab.compose import lab_variables, link_port_variable
 from drillkit.lab.health import LOOP_EXIT_TIMEOUT, health_grace, wait_loop_command
 from drillkit.lab.startup import start_in_order
-from drillkit.lab.swarm import plan as P
+from drillkit.stack import load_stack
 
 ROOT = Path(__file__).resolve().parents[2]
 SWARMLAB = ROOT / "tests/lab/environments/swarmlab/compose.yaml"
@@ -70,7 +71,7 @@ def test_lab_variables_name_each_link_port_and_the_replica_aliases():
 
 
 def test_registry_dials_its_links_in_the_lab_and_direct_without_it():
-    spec = load_environment(ROOT / "environments/registry/compose.yaml")
+    spec = load_stack(ROOT / "environments/registry/compose.yaml")
     assert spec.services["db-replica"].environment["PRIMARY_PORT"] == "5433"   # the link `replication`
     assert spec.services["identity"].environment["DB_PORT"] == "5434"          # the link `identity-db`
     assert spec.services["lb"].environment["REPLICA_ALIASES"] == "yes"
@@ -100,7 +101,7 @@ def test_lb_servers_fall_back_to_the_service_name_without_replica_aliases(stack,
 
 # -- the swarm plan -------------------------------------------------------------------------------
 def test_swarm_plan_puts_each_zone_on_its_own_node_with_distinct_node_ports():
-    spec = load_environment(ROOT / "environments/registry/compose.yaml")
+    spec = load_stack(ROOT / "environments/registry/compose.yaml")
     assert P.zones(spec) == ["default", "zone-a", "zone-b"]
     ports = P.plan_ports(spec)
     per_node = {}
@@ -116,7 +117,7 @@ def test_swarm_plan_puts_each_zone_on_its_own_node_with_distinct_node_ports():
 
 
 def test_swarmlab_plan():
-    spec = load_environment(SWARMLAB)
+    spec = load_stack(SWARMLAB)
     assert P.zones(spec) == ["default", "zone-a", "zone-b"]
     assert [(p.service, p.zone) for p in P.plan_ports(spec)] == [("toxiproxy", "default"), ("toxiproxy", "default"),
                                                                 ("lb", "default")]
@@ -126,7 +127,7 @@ def test_swarmlab_plan():
 def _spec(text: str, tmp_path: Path):
     p = tmp_path / "compose.yaml"
     p.write_text(text)
-    return load_environment(p)
+    return load_stack(p)
 
 
 def test_services_start_when_their_conditions_hold_and_a_failure_aborts_the_rest(tmp_path):

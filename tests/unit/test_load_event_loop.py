@@ -12,6 +12,7 @@ import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
+from test_clients_journey import CLERKS, Service, kind  # the journey tests' service and kind
 
 from drillkit.clients import HttpJourney
 from drillkit.clients.contract import OK, Client, Op, Outcome
@@ -21,7 +22,6 @@ from drillkit.timeline import Timeline
 from drillkit.traffic.http import HttpClient
 from drillkit.traffic.http_async import AsyncHttpClient
 from drillkit.traffic.shapes import Constant
-from test_clients_journey import CLERKS, Service, kind   # the journey tests' service and kind
 
 
 class _Answers(BaseHTTPRequestHandler):

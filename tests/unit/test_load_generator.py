@@ -4,12 +4,12 @@ arrivals keep their rate whatever the service does, and the timeline says what b
 from __future__ import annotations
 
 import pytest
+from load_support import Service
 
 from drillkit.load.generator import Action, OpenLoop
 from drillkit.load.measure import arrivals, phase_stats, run_of
 from drillkit.timeline import Timeline
 from drillkit.traffic.shapes import Constant, Spike
-from load_support import Service
 
 
 def run(shape, service, **kw) -> Timeline:

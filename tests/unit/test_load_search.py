@@ -3,10 +3,12 @@ in-process service whose capacity is set (4 workers x 50 ms = 80/s; today's load
 
 from __future__ import annotations
 
+import pytest
+from load_support import Service
+
 from drillkit.load.generator import Action, OpenLoop
 from drillkit.load.search import SearchResult, SearchSpec, StepResult, describe_result, next_factor, run_search
 from drillkit.timeline import Timeline
-from load_support import Service
 
 
 def step(f: float, held: bool) -> StepResult:
@@ -30,6 +32,7 @@ def test_factors_in_order_then_bisection_then_stop():
     assert describe_result(first, None)[0] == "breaks at ×1 of today's load already (the first step tried)"
 
 
+@pytest.mark.alone   # an in-process service whose capacity is this machine's CPU: nothing beside it
 def test_search_finds_the_capacity_it_was_given():
     svc = Service(workers=4, cost=0.05, mode="shed")          # 80/s = ×4 of 20/s
     tl = Timeline()

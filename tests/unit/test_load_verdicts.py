@@ -3,11 +3,12 @@ its figure equals a count made here."""
 
 from __future__ import annotations
 
+from load_support import load_timeline
+
 from drillkit.load.slo import AlertRule, Slo
 from drillkit.timeline import Timeline
 from drillkit.verdicts import load as L
 from drillkit.verdicts.base import FAIL, PASS, UNKNOWN
-from load_support import load_timeline
 
 SPIKE = [("before", 0.0, 10.0, 10.0, 1.0), ("spike ×4", 10.0, 20.0, 40.0, 4.0), ("after", 20.0, 30.0, 10.0, 1.0)]
 

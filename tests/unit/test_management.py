@@ -13,8 +13,15 @@ sys.path.insert(0, str(Path(__file__).parent))
 import management_data as data  # noqa: E402
 
 from drillkit.report.browser import dump_dom, find_chromium, print_pdf  # noqa: E402
-from drillkit.report.management import (DASH, build_page, changes, read_history, svg_line_chart,  # noqa: E402
-                                        trend_runs, write_management_page)
+from drillkit.report.management import (  # noqa: E402
+    DASH,
+    build_page,
+    changes,
+    read_history,
+    svg_line_chart,
+    trend_runs,
+    write_management_page,
+)
 
 
 def text_of(page: str) -> str:

@@ -7,14 +7,22 @@ import re
 import subprocess
 import sys
 import textwrap
+from pathlib import Path
 
 import pytest
 
-from pathlib import Path
-
 from drillkit.report.allure_results import (
-    LAB_ERROR, STACK_DEFECT, UNSTABLE, environment_facts, mark_unstable, phase_title, unstable_drills, write_categories_json, write_environment_properties,
-    write_executor_json)
+    LAB_ERROR,
+    STACK_DEFECT,
+    UNSTABLE,
+    environment_facts,
+    mark_unstable,
+    phase_title,
+    unstable_drills,
+    write_categories_json,
+    write_environment_properties,
+    write_executor_json,
+)
 
 ALLURE_STATUSES = {"failed", "broken", "passed", "skipped", "unknown"}
 CATEGORY_KEYS = {"name", "description", "messageRegex", "traceRegex", "matchedStatuses", "flaky"}
@@ -189,9 +197,10 @@ class _Docker:
 
 
 def test_environment_facts_name_stacks_images_switches_commit_and_engine():
-    from drillkit.lab.compose import load_environment
-    spec = load_environment("registry", {"sessions": "node-local"})
-    facts = environment_facts({"registry": spec}, probe_interval=0.05, docker=_Docker(),
+    from drillkit.stack import load_stack
+    spec = load_stack("registry", {"sessions": "node-local"})
+    from drillkit.lab.engine import engine_facts
+    facts = environment_facts({"registry": spec}, probe_interval=0.05, engine=engine_facts(_Docker(), {"registry": spec}),
                               root=Path(__file__).resolve().parents[2])
     assert facts["stacks"] == "registry" and facts["switch.registry.sessions"] == "node-local"
     images = [k for k in facts if k.startswith("image.")]

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import json
 
-from drillkit.report.summary import DrillResult, append_trend, key_figures, trend_table, write_summary
+from drillkit.report.history import append_trend, trend_table
+from drillkit.report.summary import DrillResult, key_figures, write_summary
 from drillkit.timeline import Timeline
 from drillkit.verdicts.base import FAIL, PASS, Verdict
 
@@ -58,12 +59,12 @@ def test_key_figures_come_only_from_the_verdicts_asked_for(tmp_path):
 def test_summary_has_the_table_and_the_failed_sentence(tmp_path):
     md, js = write_summary(results(tmp_path), tmp_path / "out")
     text = md.read_text()
-    assert "| kill-primary | citizen-portal | kill | ❌ fail | 9.0 s |" in text
+    assert "| kill-primary | citizen-portal | kill | ❌ defect | 9.0 s |" in text
     assert "recovery time 9.0 s (target < 5.0 s)" in text
     assert "no acknowledged write lost" not in text  # only failed verdicts get their sentence
-    assert "latency-db" in text and "broken" in text
+    assert "latency-db" in text and "1 lab error" in text and "## Broken" in text
     data = json.loads(js.read_text())
-    assert data["counts"] == {"passed": 1, "failed": 1, "broken": 1}
+    assert data["counts"] == {"passed": 1, "failed": 1, "not-judged": 0, "broken": 1, "interrupted": 0, "skipped": 0}
     kill = data["drills"][0]
     assert kill["outcome"] == "failed" and kill["figures"]["recovery_time"] == 9.0
     assert kill["verdicts"][0]["status"] == "fail"
@@ -81,7 +82,7 @@ def test_trend_append_and_table(tmp_path):
     assert {"date", "drill", "outcome", "recovery_time", "availability"} <= set(lines[0])
     table = trend_table(history, last=2)
     rows = [row for row in table.splitlines() if row.startswith("| kill-primary ")]
-    assert len(rows) == 2 and "9.0 s" in rows[0] and "❌ fail" in rows[0]
+    assert len(rows) == 2 and "9.0 s" in rows[0] and "❌ defect" in rows[0]
     assert sum(row.startswith("| ") for row in table.splitlines()) == 1 + 3 * 2  # header + 3 drills × 2 runs
 
 

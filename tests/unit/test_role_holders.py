@@ -12,9 +12,9 @@ from types import SimpleNamespace
 import pytest
 
 from drillkit.errors import ConfigError, FaultError
-from drillkit.lab.compose import load_environment
-from drillkit.lab.environment import Node
-from drillkit.runbook import RunbookFailed, parse_steps, run_runbook
+from drillkit.lab.node import Node
+from drillkit.stack import load_stack
+from drillkit.stack.runbook import RunbookFailed, parse_steps, run_runbook
 from drillkit.timeline import Timeline
 
 COMPOSE = """\
@@ -35,7 +35,7 @@ def spec(tmp_path: Path):
     p = tmp_path / "environments" / "ha" / "compose.yaml"
     p.parent.mkdir(parents=True, exist_ok=True)
     p.write_text(COMPOSE, encoding="utf-8")
-    return load_environment(p)
+    return load_stack(p)
 
 
 def nodes(*names: str) -> list[Node]:
@@ -76,7 +76,7 @@ def test_role_count_step_parses(tmp_path):
     ("- wait_until: {role: leader}", "no role 'leader'"),
     ("- wait_until: {role: primary, holders: two}", "whole number"),
     ("- wait_until: {role: primary, expect_output: x}", "a role check has no expect_output"),
-    ("- wait_until: {role: primary, http: /h}", "one of `command`, `http` or `role`"),
+    ("- wait_until: {role: primary, http: /h}", "one of `command`, `sql`, `redis`, `http` or `role`"),
 ])
 def test_bad_role_count_steps_are_one_line(tmp_path, text, words):
     with pytest.raises(ConfigError) as info:
@@ -90,13 +90,13 @@ def test_role_count_waits_until_exactly_that_many_hold_it(tmp_path, monkeypatch)
     s = spec(tmp_path)
     env = FakeEnv(s)
     seen = iter([nodes("pg-1", "pg-3"), nodes("pg-3")])
-    monkeypatch.setattr("drillkit.roles.role_nodes", lambda env, name, service=None: next(seen))
+    monkeypatch.setattr("drillkit.stack.runbook.role_nodes", lambda env, name, service=None: next(seen))
     rb = steps(tmp_path, "- {name: one-primary, wait_until: {role: primary, holders: 1, deadline: 2s, interval: 10ms}}")
     tl = Timeline()
     result = run_runbook(env, tl, rb, name="check")
     assert result.details["one-primary"] == "role primary held by pg-3 after 2 attempt(s)"
 
-    monkeypatch.setattr("drillkit.roles.role_nodes", lambda env, name, service=None: nodes("pg-1", "pg-3"))
+    monkeypatch.setattr("drillkit.stack.runbook.role_nodes", lambda env, name, service=None: nodes("pg-1", "pg-3"))
     rb = steps(tmp_path, "- {name: one-primary, wait_until: {role: primary, holders: 1, deadline: 50ms, interval: 10ms}}")
     with pytest.raises(RunbookFailed, match=r"step one-primary failed after .*role primary held by 2 node\(s\) "
                                             r"\(pg-1, pg-3\), expected 1"):
@@ -111,7 +111,7 @@ def test_partition_sides_resolve_roles_at_inject(tmp_path, monkeypatch):
     s = spec(tmp_path)
     env = FakeEnv(s)
     holders = {"primary": nodes("pg-2"), "replica": nodes("pg-1", "pg-3")}
-    monkeypatch.setattr("drillkit.roles.role_nodes", lambda env, name, service=None: holders[name])
+    monkeypatch.setattr("drillkit.faults.network.role_nodes", lambda env, name, service=None: holders[name])
     p = Partition(side_a=["primary"], side_b=["replica"])
     assert [n.name for n in p._resolve(env)] == ["pg-2"]
     assert [n.name for n in p.peers] == ["pg-1", "pg-3"]
@@ -185,10 +185,10 @@ def test_patroni_example_is_yaml_only_and_validates():
     root = Path(__file__).resolve().parents[2] / "examples" / "patroni"
     sc = load_scenario(root / "scenarios" / "patroni_primary_loss.yaml")
     assert [f.kind for f in sc.faults] == ["partition", "kill"]
-    env = load_environment(root / "environments" / "patroni" / "compose.yaml", {"replication": "async"})
+    env = load_stack(root / "environments" / "patroni" / "compose.yaml", {"replication": "async"})
     assert set(env.roles) == {"primary", "replica"} and env.services["pg"].replicas == 3
     assert not (root / "environments" / "patroni" / "drill_plugin.py").exists()
     for f in (root / "scenarios" / "patroni_primary_loss.yaml", root / "environments" / "patroni" / "compose.yaml"):
         assert len(f.read_text().splitlines()) <= 80, f
     with pytest.raises(ConfigError, match="choices|one of"):
-        load_environment(root / "environments" / "patroni" / "compose.yaml", {"replication": "semi"})
+        load_stack(root / "environments" / "patroni" / "compose.yaml", {"replication": "semi"})

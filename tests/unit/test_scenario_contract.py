@@ -9,10 +9,10 @@ from pathlib import Path
 import pytest
 
 from drillkit.errors import ConfigError
-from drillkit.faults.base import Target
-from drillkit.runbook import Runbook
 from drillkit.scenario.model import load_scenario
 from drillkit.scenario.runner import Schedule
+from drillkit.stack.runbook import Runbook
+from drillkit.stack.target import Target
 
 COMPOSE = """\
 x-drillkit:

@@ -1,18 +1,21 @@
 """Broken scenarios and Compose files, generated: each mutation of a valid scenario, and any byte
 sequence given as a scenario or a Compose file (to the loaders, to `drill validate`, to pytest's
 collection), gets a one-line `ConfigError` naming the file (exit 2) — never a traceback, never any
-other exception, and never a container started."""
+other exception, and never a container started. So do alias bombs, 10 MB files and FIFOs given to
+`drill validate`, `drill run` and `drill list` — answered, never hung on."""
 
 from __future__ import annotations
 
 import contextlib
 import copy
 import io
+import json
 import os
 import random
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -25,8 +28,8 @@ from hypothesis import strategies as st
 from drillkit import cli
 from drillkit import labels as L
 from drillkit.errors import ConfigError
-from drillkit.lab.compose import load_environment
 from drillkit.scenario.model import Scenario, load_scenario
+from drillkit.stack import load_stack
 
 REPO = Path(__file__).resolve().parents[2]
 COMPOSE = str(REPO / "environments" / "registry" / "compose.yaml")
@@ -222,7 +225,7 @@ def test_any_bytes_as_a_compose_file(data):
         p = Path(d) / "compose.yaml"
         p.write_bytes(data)
         try:
-            load_environment(p)
+            load_stack(p)
         except ConfigError as exc:
             one_line(str(exc), p)
 
@@ -254,10 +257,13 @@ def test_pytest_collection_of_byte_scenarios_is_one_line_each_and_exit_2(tmp_pat
     folder.mkdir()
     blobs = [b"\xff\xfe\x00s\x00", b"scenario: x\n\xc3\x28\n", b"\x00" * 40, b"\xef\xbb\xbfscenario: [\n"]
     blobs += [rng.choice(PREFIXES) + rng.randbytes(rng.randint(0, 300)) for _ in range(26)]
+    blobs += [BOMB_HOMES[0] + _bomb(9, 10, False), BOMB_HOMES[1] + _bomb(12, 6, True),    # alias bombs
+              b"scenario: x\nenvironment: registry\nfaults:\n" + b"  - {kind: kill, target: app}\n" * 360_000]  # 10 MB
     names = []
     for i, blob in enumerate(blobs):
         (folder / f"f{i:02d}.yaml").write_bytes(blob)
         names.append(f"scenarios/f{i:02d}.yaml")
+    os.mkfifo(folder / "fifo.yaml")     # never opened: pytest's walk passes it by
     proc = subprocess.Popen([sys.executable, "-m", "pytest", "--collect-only", "-q", "-p", "no:cacheprovider",
                              "scenarios"], cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                             text=True)
@@ -276,6 +282,7 @@ def test_pytest_collection_of_byte_scenarios_is_one_line_each_and_exit_2(tmp_pat
             body.append(line)
         assert len(body) == 1 and body[0].startswith(f"{name}:"), (name, body)
     assert f"Interrupted: {len(names)} errors during collection" in out
+    assert "fifo.yaml" not in out
 
 
 @FUZZ
@@ -286,3 +293,121 @@ def test_corrupted_valid_text(data):
     pos = data.draw(st.integers(0, len(text)))
     junk = data.draw(st.text(alphabet=":{}[]-,#&*!|>'\"%@`\t\n ?x1", min_size=1, max_size=6))
     check(text[:pos] + junk + text[pos:], must_fail=False)
+
+
+# -- bombs, 10 MB files and FIFOs: the same one line, in bounded time, nothing started --------------
+HANG = 60.0   # a hang detector, not a stopwatch: an answer takes well under a second
+
+
+def _answer(argv: list[str]) -> tuple[int, str, str]:
+    """`drill ARGV`: (exit code, stdout, stderr); fails if it does not come back within HANG seconds
+    (a FIFO opened for reading would block for ever). `validate` and `list` run in this process;
+    `run` (which takes SIGTERM, a main thread's business) in a child with no engine to reach: what it
+    refuses, it refuses before asking one."""
+    if argv[0] == "run":
+        proc = subprocess.Popen([sys.executable, "-m", "drillkit.cli", *argv], stdout=subprocess.PIPE,
+                                stderr=subprocess.PIPE, text=True,
+                                env={**os.environ, "DOCKER_HOST": "unix:///nonexistent/docker.sock"})
+        OUR_PIDS.add(proc.pid)
+        try:
+            out, err = proc.communicate(timeout=HANG)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            raise AssertionError(f"drill {' '.join(argv)}: no answer within {HANG:g} s") from None
+        return proc.returncode, out, err
+    box: dict = {}
+
+    def go() -> None:
+        out, err = io.StringIO(), io.StringIO()
+        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+            box["code"] = cli.main(argv)
+        box["out"], box["err"] = out.getvalue(), err.getvalue()
+    th = threading.Thread(target=go, daemon=True)
+    th.start()
+    th.join(HANG)
+    assert not th.is_alive(), f"drill {' '.join(argv)}: no answer within {HANG:g} s"
+    return box["code"], box["out"], box["err"]
+
+
+def _bomb(levels: int, fan: int, merge: bool) -> bytes:
+    lines = ["  a0: &a0 {k: [lol, lol]}" if merge else "  a0: &a0 [lol, lol]"]
+    for i in range(1, levels + 1):
+        lines.append(f"  a{i}: &a{i} [" + ", ".join([f"*a{i - 1}"] * fan) + "]")
+    if merge:
+        lines.append(f"  m: {{<<: *a0, all: *a{levels}}}")
+    return ("\n".join(lines) + "\n").encode()
+
+
+BOMB_HOMES = [b"scenario: bomb\nenvironment: registry\ndescription:\n",
+              b"scenario: bomb\nenvironment: registry\nfaults: [{kind: kill, target: app}]\nswitches:\n",
+              b"services:\n  web:\n    image: x/y:1\nx-bomb:\n", b"x-bomb:\n"]
+bombs = st.builds(lambda home, levels, fan, merge: home + _bomb(levels, fan, merge), st.sampled_from(BOMB_HOMES),
+                  st.integers(8, 14), st.integers(5, 12), st.booleans())   # 5^8 × 2 > 100,000 values
+# 10 MB: a chunk repeated after a start that makes the file look like a scenario or a Compose file
+big_files = st.builds(lambda prefix, chunk: prefix + chunk * ((10 << 20) // max(1, len(chunk)) + 1),
+                      st.sampled_from(PREFIXES + [b"scenario: x\nenvironment: registry\nfaults:\n"]),
+                      st.one_of(st.just(b"  - {kind: kill, target: app}\n"), st.binary(min_size=1, max_size=64)))
+NAMES = st.sampled_from(["compose.yaml", "fuzzed.yaml", "scenarios/fuzzed.yaml"])
+
+
+def _one_error_line(code: int, out: str, err: str, path: Path) -> None:
+    assert code == 2, (code, out, err)
+    lines = err.splitlines()
+    assert len(lines) == 1 and lines[0].startswith("drill: error: "), lines
+    one_line(lines[0], path)
+
+
+@settings(max_examples=45, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(bombs, NAMES, st.sampled_from(["validate", "run", "list"]))
+def test_alias_bombs_are_one_line_in_bounded_time(data, name, command):
+    with tempfile.TemporaryDirectory() as d:
+        p = Path(d) / name
+        p.parent.mkdir(exist_ok=True)
+        p.write_bytes(data)
+        if command == "validate":
+            code, out, err = _answer(["validate", str(p)])
+            _one_error_line(code, out, err, p)
+            assert "refused: it holds more than 100,000 values" in err, err
+        elif command == "list":
+            code, out, err = _answer(["list", str(p)])
+            assert code == 2 and "Traceback" not in out + err, (out, err)
+        else:
+            code, out, err = _answer(["run", "--json", "--no-html", "--no-pdf", "--report-dir", f"{d}/reports", str(p)])
+            assert code == 2 and "Traceback" not in out + err, (out, err)
+            assert json.loads(out)["result"] == "input-error"
+
+
+@settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(big_files, NAMES, st.sampled_from(["validate", "run", "list"]))
+def test_10_mb_files_are_one_line(data, name, command):
+    with tempfile.TemporaryDirectory() as d:
+        p = Path(d) / name
+        p.parent.mkdir(exist_ok=True)
+        p.write_bytes(data)
+        argv = {"validate": ["validate", str(p)], "list": ["list", str(p)],
+                "run": ["run", "--json", "--no-html", "--no-pdf", "--report-dir", f"{d}/reports", str(p)]}[command]
+        code, out, err = _answer(argv)
+        assert code == 2 and "Traceback" not in out + err, (out, err)
+        if command != "run":
+            _one_error_line(code, out, err, p)
+        text = err if command != "run" else json.loads(out)["errors"][0]
+        assert "too large" in text or "binary" in text or "not UTF-8" in text, text
+
+
+@pytest.mark.parametrize("name", ["compose.yaml", "fuzzed.yaml", "scenarios/fuzzed.yaml", "test_fifo.py"])
+@pytest.mark.parametrize("command", ["validate", "run", "list"])
+def test_a_fifo_is_one_line_and_never_opened(tmp_path, name, command):
+    p = tmp_path / name
+    p.parent.mkdir(exist_ok=True)
+    os.mkfifo(p)
+    argv = {"validate": ["validate", str(p)], "list": ["list", str(p)],
+            "run": ["run", "--json", "--no-html", "--no-pdf", "--report-dir", str(tmp_path / "reports"), str(p)]}[command]
+    try:
+        code, out, err = _answer(argv)
+    finally:   # had anything opened it, a writer now lets it go (the test has failed already)
+        with contextlib.suppress(OSError):
+            os.close(os.open(p, os.O_WRONLY | os.O_NONBLOCK))
+    text = json.loads(out)["errors"][0] if command == "run" else err
+    assert code == 2 and "not a regular file (a FIFO" in text, (out, err)
+    if command != "run":
+        _one_error_line(code, out, err, p)

@@ -9,7 +9,7 @@ import pytest
 
 from drillkit.errors import ConfigError
 from drillkit.scenario.model import load_scenario, looks_like_scenario
-from drillkit.scenario.schema import parse_duration
+from drillkit.yamlsrc import parse_duration
 
 REPO = Path(__file__).resolve().parents[2]
 COMPOSE = REPO / "environments" / "registry" / "compose.yaml"
@@ -230,3 +230,21 @@ def test_attributes_naming_parts_of_the_environment(tmp_path):
     zone = VALID.replace("  - kind: kill\n    target: {service: app, replica: 2}\n", "  - kind: zone_kill\n    zone: zone-c\n")
     with pytest.raises(ConfigError, match=r"faults\[0\].zone: environment 'registry' has no zone 'zone-c'"):
         load_scenario(write(tmp_path, zone))
+
+
+@pytest.mark.parametrize("value, ok", [("report", True), ("fail", True), ("critical", True),
+                                       ("[split-brain, never-worked-again]", True), ("loud", False),
+                                       ("[no-such-kind]", False)])
+def test_findings_key_is_checked_when_loaded(tmp_path, value, ok):
+    from drillkit.scenario.model import load_scenario
+    p = tmp_path / "scenarios" / "f.yaml"
+    p.parent.mkdir()
+    p.write_text(f"scenario: findings\nenvironment: {COMPOSE}\n"
+                 f"probe: false\nfaults:\n  - {{kind: kill, target: {{service: app, replica: 2}}, at: 0s}}\n"
+                 f"observe: 2s\nfindings: {value}\n")
+    if ok:
+        assert load_scenario(p).findings in ("report", "fail", "critical", ["split-brain", "never-worked-again"])
+        return
+    with pytest.raises(ConfigError) as info:
+        load_scenario(p)
+    assert "findings" in str(info.value) and ":7:" in str(info.value) and "fix:" in str(info.value)

@@ -14,8 +14,17 @@ from drillkit.errors import ConfigError
 from drillkit.load import OpenLoop
 from drillkit.load.actions import resolve_actions
 from drillkit.timeline import Timeline
-from drillkit.traffic.shapes import (QUARTER_OPENING_HOURS, Constant, MondayBurst, Ramp, Spike, Steps, Surge,
-                                     per_second, scaled)
+from drillkit.traffic.shapes import (
+    QUARTER_OPENING_HOURS,
+    Constant,
+    MondayBurst,
+    Ramp,
+    Spike,
+    Steps,
+    Surge,
+    per_second,
+    scaled,
+)
 
 # one GET per arrival, as a stack would declare it (x-drillkit.users)
 HITS = parse_user_kind("hits", {"population": "load", "timeout": 2.0, "steps": [{"name": "GET /x", "path": "/x"}]},

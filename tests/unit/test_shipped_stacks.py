@@ -18,11 +18,11 @@ from pathlib import Path
 import pytest
 
 from drillkit.clients import ClientPool, CodeKind
-from drillkit.clients.kinds import lookup
 from drillkit.errors import ConfigError
-from drillkit.lab.compose import load_environment
-from drillkit.plugins import plugin_for
 from drillkit.scenario.model import load_scenario
+from drillkit.stack import load_stack
+from drillkit.stack.kinds import lookup
+from drillkit.stack.plugin import plugin_for
 from drillkit.timeline import Timeline
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -31,7 +31,7 @@ REGISTRY, BOOKING, IDENTITY = (ROOT / "environments" / n / "compose.yaml" for n 
 
 @pytest.fixture(scope="module")
 def registry():
-    return load_environment(REGISTRY)
+    return load_stack(REGISTRY)
 
 
 # -- what each stack declares -------------------------------------------------------------------------
@@ -57,7 +57,7 @@ def test_registry_login_pool_is_a_switch_and_a_setting_config_parity_reads(regis
     nodes, declared for config_parity next to the clerks' pool."""
     assert registry.services["app"].environment["LOGIN_POOL"] == "sound"
     assert registry.switches["login_pool"].default == "sound" and registry.switches["login_pool"].choices == ("sound", "small")
-    assert load_environment(REGISTRY, {"login_pool": "small"}).services["app"].environment["LOGIN_POOL"] == "small"
+    assert load_stack(REGISTRY, {"login_pool": "small"}).services["app"].environment["LOGIN_POOL"] == "small"
     config = list(registry.config)
     assert config[:4] == ["pool", "pool size", "login pool", "login pool size"]
     assert registry.switches["migration_pool"].default == "sound"
@@ -89,7 +89,7 @@ def test_registry_plugin_adds_form_clerks_and_the_upgrade_step(registry):
 
 
 def test_booking_citizens_and_ground_truths_as_data():
-    spec = load_environment(BOOKING)
+    spec = load_stack(BOOKING)
     assert spec.plugin is None                              # all data: no plug-in
     citizens = spec.users["citizens"]
     assert citizens.client_name(0) == "citizen-0001" and citizens.populations == ("citizens",)
@@ -105,7 +105,7 @@ def test_booking_citizens_and_ground_truths_as_data():
 
 
 def test_identity_users_and_ground_truths_as_data():
-    spec = load_environment(IDENTITY)
+    spec = load_stack(IDENTITY)
     logins, pins = spec.users["logins"], spec.users["pin-requests"]
     assert logins.populations == ("new-logins",) and pins.populations == ("pin-requests",)
     assert logins.client_name(0) == "login-001" and pins.client_name(0) == "pin-001"
@@ -145,13 +145,16 @@ def test_every_shipped_scenario_validates():
 
 # -- the plug-in's form clerk, against a small service -------------------------------------------------
 class FormService:
-    """The registry's form endpoints, in memory; ``lose`` makes every open draft answer 410 once."""
+    """The registry's form endpoints, in memory; ``lose`` makes every open draft answer 410 once,
+    ``set_back`` sets that many drafts back one step (as a PUT the clerk gave up on, landing late)."""
 
     def __init__(self):
         self.drafts: dict[str, int] = {}
         self.moves: list[str] = []
         self.lost: list[str] = []
         self.lose = False
+        self.set_back = 0                  # drafts to set back one step (a late request), one each
+        self.set_backs: list[str] = []
         self.lock = threading.Lock()
         svc = self
 
@@ -201,7 +204,17 @@ class FormService:
                 d = self.draft_of()
                 if d is None:
                     return self.answer(410, {"error": "draft gone"})
-                return self.answer(200, {"step": int(self.path.rsplit("/", 1)[1])})
+                n = int(self.path.rsplit("/", 1)[1])
+                with svc.lock:
+                    if svc.set_back and svc.drafts[d] >= 1:    # a late duplicate of an earlier step lands
+                        svc.set_back -= 1
+                        svc.drafts[d] -= 1
+                        svc.set_backs.append(d)
+                    if n > svc.drafts[d] + 1:
+                        return self.answer(409, {"error": f"step {svc.drafts[d] + 1} comes first",
+                                                 "step": svc.drafts[d]})
+                    svc.drafts[d] = n
+                return self.answer(200, {"step": n})
 
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.server.daemon_threads = True
@@ -236,3 +249,28 @@ def test_form_clerks_count_drafts_lost_as_the_service_does(registry, lose):
     assert submitted and submitted == sorted(svc.moves)
     assert {w["op"] for w in tl.writes()} == {"move-form"}
     assert all(p["ok"] for p in tl.probes("new-logins"))
+
+
+def test_a_form_set_back_a_step_costs_the_clerk_one_error_not_the_rest_of_the_drill(registry):
+    """A step PUT that lands late sets the draft back (stop 19's rolling upgrade: the balancer
+    re-dispatched it); the server says where the draft is (409 with its step) and the clerk goes on
+    from there: one failure per set-back, and the forms are still submitted."""
+    import time
+    svc = FormService()
+    tl = Timeline()
+    try:
+        pool = ClientPool(lookup(registry, "form-clerks", "users").client, 3, timeline=tl, base_url=svc.url,
+                          think=0.01, max_duration=30)
+        pool.start(wait_ready=5)
+        time.sleep(0.4)
+        svc.set_back = 2
+        time.sleep(0.6)
+        moves_then = len(svc.moves)
+        time.sleep(0.6)
+        pool.stop()
+    finally:
+        svc.close()
+    conflicts = [p for p in tl.probes("existing-sessions") if p["error"] and p["error"].startswith("HTTP 409")]
+    assert len(svc.set_backs) == len(conflicts) == 2                      # each set-back: one error, then on
+    assert len(svc.moves) > moves_then                                    # the forms go on being submitted
+    assert not [p for p in tl.probes("existing-sessions") if p["session"] == "draft-lost"]

@@ -11,12 +11,14 @@ from pathlib import Path
 import pytest
 
 from drillkit.errors import ConfigError, FaultError
-from drillkit.faults.base import Fault, Target
-from drillkit.lab.compose import load_environment
-from drillkit.plugins import StackPlugin, entry_point_plugin, load_reference, plugin_for
-from drillkit.runbook import BUILTIN_STEPS
+from drillkit.faults.base import Fault
+from drillkit.stack import load_stack
+from drillkit.stack.plugin import StackPlugin, entry_point_plugin, plugin_for
+from drillkit.stack.reference import load_reference
+from drillkit.stack.runbook import BUILTIN_STEPS
+from drillkit.stack.target import Target
+from drillkit.stack.truth import GroundTruth, extract_path, ground_truth_names, has_ground_truth, psql_command
 from drillkit.timeline import Timeline
-from drillkit.truth import GroundTruth, extract_path, ground_truth_names, has_ground_truth, psql_command
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -49,7 +51,7 @@ def compose(tmp_path: Path, xdk: str = "", name: str = "compose.yaml") -> Path:
     return p
 
 
-def one_line_error(path: Path, fn=load_environment, *args) -> str:
+def one_line_error(path: Path, fn=load_stack, *args) -> str:
     with pytest.raises(ConfigError) as info:
         fn(path, *args)
     msg = str(info.value)
@@ -63,7 +65,7 @@ def line_of(path: Path, needle: str) -> int:
 
 # -- roles ---------------------------------------------------------------------------------------------
 def test_roles_parse_with_services_in_order(tmp_path):
-    spec = load_environment(compose(tmp_path))
+    spec = load_stack(compose(tmp_path))
     role = spec.roles["primary"]
     assert role.services == ("db", "db2")
     assert role.check == ("/bin/sh", "-c", "pg_isready -q && test -e /primary")
@@ -96,7 +98,7 @@ def test_readers_of_every_kind_parse(tmp_path):
           files: {kind: exec, on: {service: db, replica: 2}, command: ls /data}
           computed: {kind: python, call: ./hooks.py:ids}
         """)
-    spec = load_environment(p)
+    spec = load_stack(p)
     gt = spec.ground_truth
     assert gt["writes"].attrs["on"] == Target(None, role="primary")
     assert gt["sessions"].attrs["command"] == ("SMEMBERS", "s") and gt["sessions"].attrs["match"].pattern == r"s:(\d+)"
@@ -151,7 +153,7 @@ def test_psql_command_is_csv_with_errors_stopping_it():
 
 
 def test_registry_declares_its_writes_reader():
-    spec = load_environment(ROOT / "environments/registry/compose.yaml")
+    spec = load_stack(ROOT / "environments/registry/compose.yaml")
     assert has_ground_truth(spec, "writes") and spec.ground_truth["writes"].kind == "sql"
 
 
@@ -179,7 +181,7 @@ runbooks:
 
 def test_runbooks_of_every_step_kind_parse(tmp_path):
     (tmp_path / "hooks.py").write_text("def step(env, timeline, n=1):\n    return n\n")
-    spec = load_environment(compose(tmp_path, STEPS))
+    spec = load_stack(compose(tmp_path, STEPS))
     rb = spec.runbooks["failover"]
     assert rb.description == "every built-in kind"
     assert [s.name for s in rb.steps] == ["fence", "stop", "promote", "wait_until", "wait_until-2", "link",
@@ -206,8 +208,8 @@ def test_runbooks_of_every_step_kind_parse(tmp_path):
     ("{exec: {on: db}}", "r[0].exec.command", "needs `command`"),
     ("{exec: {on: db, command: x, expect_exit: 300}}", "r[0].exec.expect_exit", "0..255"),
     ("{exec: {on: db, command: x, expect_output: '['}}", "r[0].exec.expect_output", "not a regular expression"),
-    ("{wait_until: {on: db, command: x, http: /h}}", "r[0].wait_until", "one of `command`, `http` or `role`"),
-    ("{wait_until: {role: primary, command: x}}", "r[0].wait_until", "one of `command`, `http` or `role`"),
+    ("{wait_until: {on: db, command: x, http: /h}}", "r[0].wait_until", "one of `command`, `sql`, `redis`, `http` or `role`"),
+    ("{wait_until: {role: primary, command: x}}", "r[0].wait_until", "one of `command`, `sql`, `redis`, `http` or `role`"),
     ("{wait_until: {role: leader, holders: 1}}", "r[0].wait_until.role", "no role 'leader'"),
     ("{wait_until: {role: primary, holders: -1}}", "r[0].wait_until.holders", "whole number"),
     ("{wait_until: {role: primary, on: db}}", "r[0].wait_until.on", "a role check has no on"),
@@ -237,7 +239,7 @@ def test_duplicate_step_names_are_refused(tmp_path):
 
 
 def test_yaml_on_key_is_not_true(tmp_path):
-    spec = load_environment(compose(tmp_path, "runbooks:\n  r:\n    - exec:\n        on: db2\n        command: 'true'"))
+    spec = load_stack(compose(tmp_path, "runbooks:\n  r:\n    - exec:\n        on: db2\n        command: 'true'"))
     assert spec.runbooks["r"].steps[0].attrs["target"] == Target("db2")
 
 
@@ -279,7 +281,7 @@ def test_role_target_describes_itself():
 
 # -- plug-ins ---------------------------------------------------------------------------------------------
 PLUGIN = """
-from drillkit.plugins import StackPlugin
+from drillkit.stack.plugin import StackPlugin
 
 def reseed(env, timeline, rows=1):
     return rows
@@ -307,14 +309,14 @@ def test_plugin_from_a_path_relative_to_the_compose_file(tmp_path):
           r:
             - reseed: {rows: 3}
         """)
-    spec = load_environment(p)
+    spec = load_stack(p)
     merged = plugin_for(spec)
     assert merged.name == "bench" and "reseed" in merged.steps
     assert merged.ground_truth["writes"](None) == {"ids": ["1"], "slot": ["a"]}
     assert merged.ground_truth["other"] is spec.ground_truth["other"]      # the Compose file's data wins
     step = spec.runbooks["r"].steps[0]
     assert (step.kind, step.attrs, step.call(None, None, **step.attrs)) == ("reseed", {"rows": 3}, 3)
-    assert load_environment(compose(tmp_path, "plugin: ./drill_plugin.py:make")).plugin is spec.plugin
+    assert load_stack(compose(tmp_path, "plugin: ./drill_plugin.py:make")).plugin is spec.plugin
 
 
 @pytest.mark.parametrize("ref, words", [
@@ -345,7 +347,7 @@ def test_plugin_from_an_entry_point(tmp_path, monkeypatch):
     monkeypatch.syspath_prepend(str(dist))
     entry_point_plugin.cache_clear()
     try:
-        spec = load_environment(compose(tmp_path, "runbooks:\n  r:\n    - reseed: {}"))
+        spec = load_stack(compose(tmp_path, "runbooks:\n  r:\n    - reseed: {}"))
         assert plugin_for(spec).ground_truth["writes"](None)["ids"] == ["1"]
         assert spec.runbooks["r"].steps[0].kind == "reseed"
     finally:
@@ -354,7 +356,7 @@ def test_plugin_from_an_entry_point(tmp_path, monkeypatch):
 
 
 def test_load_reference_importable_module():
-    assert load_reference("drillkit.truth:extract_path", None) is extract_path
+    assert load_reference("drillkit.stack.truth:extract_path", None) is extract_path
 
 
 def test_stack_plugin_merge_later_wins():
@@ -365,7 +367,7 @@ def test_stack_plugin_merge_later_wins():
 
 
 def test_ground_truth_values_coerce():
-    from drillkit.truth import _coerce
+    from drillkit.stack.truth import _coerce
     assert _coerce("w", [1, 2], "t").ids == ["1", "2"]
     assert _coerce("w", {"ids": [1], "slot": ["a"]}, "t").columns == {"slot": ["a"]}
     g = GroundTruth("w", ["9"])
@@ -375,29 +377,29 @@ def test_ground_truth_values_coerce():
 # -- switches for any ${VAR} ---------------------------------------------------------------------------
 def test_any_referenced_variable_is_a_switch(tmp_path):
     p = compose(tmp_path)
-    spec = load_environment(p, {"MODE": "b", "level": "3"})
+    spec = load_stack(p, {"MODE": "b", "level": "3"})
     assert spec.services["web"].environment == {"MODE": "b", "LEVEL": "3"}
     assert spec.chosen == {"MODE": "b", "level": "3"} and spec.accepts_switch("LEVEL")
-    msg = one_line_error(p, load_environment, {"SYNC": "1"})
+    msg = one_line_error(p, load_stack, {"SYNC": "1"})
     assert "unknown switch 'SYNC'" in msg and "${LEVEL}, ${MODE}" in msg
 
 
 def test_declared_switch_keeps_its_choices_under_its_variable_name():
     reg = ROOT / "environments/registry/compose.yaml"
-    assert load_environment(reg, {"SESSIONS": "node-local"}).chosen["sessions"] == "node-local"
+    assert load_stack(reg, {"SESSIONS": "node-local"}).chosen["sessions"] == "node-local"
     with pytest.raises(ConfigError, match="is not a choice"):
-        load_environment(reg, {"SESSIONS": "everywhere"})
+        load_stack(reg, {"SESSIONS": "everywhere"})
 
 
 def test_process_environment_is_the_fallback_and_a_switch_wins(tmp_path, monkeypatch):
     p = compose(tmp_path)
     monkeypatch.setenv("LEVEL", "from-env")
     monkeypatch.setenv("MODE", "")
-    spec = load_environment(p)
+    spec = load_stack(p)
     assert spec.services["web"].environment == {"MODE": "a", "LEVEL": "from-env"}   # ${MODE:-a}: empty -> a
-    assert load_environment(p, {"LEVEL": "chosen"}).services["web"].environment["LEVEL"] == "chosen"
+    assert load_stack(p, {"LEVEL": "chosen"}).services["web"].environment["LEVEL"] == "chosen"
     monkeypatch.delenv("LEVEL")
-    assert load_environment(p).services["web"].environment["LEVEL"] == ""
+    assert load_stack(p).services["web"].environment["LEVEL"] == ""
 
 
 # -- which environments `drill run` builds ----------------------------------------------------------------

@@ -6,8 +6,15 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from drillkit.timeline import Timeline
-from drillkit.verdicts import (PASS, UNKNOWN, availability_by_population, detection_time, error_budget,
-                               outage_window, recovery_time)
+from drillkit.verdicts import (
+    PASS,
+    UNKNOWN,
+    availability_by_population,
+    detection_time,
+    error_budget,
+    outage_window,
+    recovery_time,
+)
 
 request = st.tuples(st.booleans(), st.floats(0.001, 2.0), st.floats(0.0, 1.0))  # ok, latency, gap
 

@@ -257,3 +257,38 @@ def test_bad_parameters_are_refused(bad):
 def test_affected_only_is_gone():
     with pytest.raises(TypeError):
         recovery_time(simulate(), target=1.0, population=POP, affected_only=False)
+
+
+def two_faults(down):
+    """Every user fails while ``down(t)``; kill of app-2 at 5 s (healed 6 s), of app-3 at 8 s (healed 9.5 s)."""
+    tl = simulate(down=lambda t, i, node: down(t), heal=9.5, end=14.0)
+    tl.fault("heal", fault="kill", fault_id="f1", targets=["registry/app-2"], t=6.0)
+    tl.fault("inject", fault="kill", fault_id="f2", targets=["registry/app-3"], t=8.0)
+    tl.fault("heal", fault="kill", fault_id="f2", targets=["registry/app-3"], t=9.5)
+    return tl
+
+
+def test_a_user_back_between_two_faults_counts_from_the_fault_that_hit_it_again():
+    """The explorer's false finding on the sound registry: a second fault 2 s after the first charged
+    its users those 2 s. Out 5-6 s, back, out again 8-9.5 s: 1.5 s after the second kill, not 4.5 s."""
+    tl = two_faults(lambda t: 5.0 <= t < 6.0 or 8.0 <= t < 9.5)
+    v = recovery_time(tl, target=2.0, population=POP)
+    assert v.status == PASS and abs(v.value - 1.5) <= INTERVAL + LATENCY, v.sentence
+    assert "after kill of registry/app-3" in v.sentence
+    assert {u["from_fault"] for u in v.details["per_user"].values()} == {"f2"}
+    # measured from the first fault on request, the old figure
+    assert abs(recovery_time(tl, target=2.0, population=POP, fault_id="f1").value - 4.5) <= INTERVAL + LATENCY
+
+
+def test_a_user_out_from_the_first_fault_through_the_second_counts_from_the_first():
+    tl = two_faults(lambda t: 5.0 <= t < 9.5)           # never back in between
+    v = recovery_time(tl, target=2.0, population=POP)
+    assert v.status == FAIL and abs(v.value - 4.5) <= INTERVAL + LATENCY, v.sentence
+    assert "after kill of registry/app-2" in v.sentence
+
+
+def test_one_success_between_failures_does_not_end_an_outage():
+    """Back needs 3 successes in a row: a single lucky request between two failures joins them."""
+    tl = two_faults(lambda t: (5.0 <= t < 7.9) or (8.1 <= t < 9.5))
+    v = recovery_time(tl, target=2.0, population=POP)
+    assert abs(v.value - 4.5) <= INTERVAL + LATENCY and "after kill of registry/app-2" in v.sentence

@@ -13,7 +13,7 @@ from drillkit.scenario import schema as S
 from drillkit.scenario.model import load_scenario
 from drillkit.scenario.validate import _Checker
 from drillkit.timeline import Timeline
-from drillkit.verdicts import registry as VR
+from drillkit.verdicts import table as VR
 from drillkit.verdicts.base import FAIL, PASS
 
 REPO = Path(__file__).resolve().parents[2]
@@ -194,7 +194,7 @@ CASES = {
                       "5 of 5 existing-sessions users hit"),
     "sessions_lost": ("sessions_lost: 0", tl_sessions, "sessions lost: 1 of 5 (expected 0)"),
     "drafts_lost": ("drafts_lost: 0", tl_drafts, "drafts lost: 1 (1 user) (expected 0)"),
-    "writes_lost": ("writes_lost: 0", tl_writes, "3 of 10 acknowledged writes lost while all 500 requests"),
+    "writes_lost": ("writes_lost: 0", tl_writes, "3 of 10 acknowledged writes lost (3 after the heal) while all 500 requests"),
     "availability": ("availability: {existing-sessions: 0.9}", tl_availability,
                      "existing-sessions: 60.0% of"),
     "detection_time": ("detection_time: 1s", tl_detection, "detection time 1.51 s"),

@@ -30,7 +30,7 @@ def partition_timeline(*, lost=range(10, 30), every_request_ok=False, heal=22.0)
 def test_lost_writes_are_placed_against_inject_and_heal():
     v = writes_lost(partition_timeline())
     assert v.status == FAIL and v.value == 20
-    assert v.sentence == ("acknowledged writes lost: 20 of 40 (expected 0), acknowledged from +0.0 s to "
+    assert v.sentence == ("acknowledged writes lost: 20 of 40 (8 after the heal; expected 0), acknowledged from +0.0 s to "
                           "+19.0 s after the partition began — 7.0 s of it after the heal")
     d = v.details
     assert (d["first_lost_s"], d["last_lost_s"], d["after_heal_s"], d["lost_after_heal"]) == (0.01, 19.01, 7.01, 8)
@@ -53,7 +53,7 @@ def test_nothing_lost_passes_with_the_count():
 def test_silent_write_loss_is_the_headline():
     v = writes_lost(partition_timeline(every_request_ok=True))
     assert v.status == FAIL
-    assert v.sentence.startswith("silent write loss: 20 of 40 acknowledged writes lost while all 40 "
+    assert v.sentence.startswith("silent write loss: 20 of 40 acknowledged writes lost (8 after the heal) while all 40 "
                                  "requests succeeded (expected 0), acknowledged from +0.0 s")
     assert v.details["silent"] is True and v.details["headline"] is True
 

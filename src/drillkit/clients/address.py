@@ -13,7 +13,7 @@ from typing import Any
 
 from drillkit.errors import ConfigError
 
-__all__ = ["resolve", "check_host", "run_addresses", "LOOPBACK"]
+__all__ = ["resolve", "check_host", "run_addresses", "node_at", "LOOPBACK"]
 
 LOOPBACK = {"127.0.0.1", "localhost", "::1"}
 
@@ -27,6 +27,17 @@ def run_addresses(env: Any) -> set[str]:
         except Exception:   # a killed-and-removed container has no address any more
             continue
     return out
+
+
+def node_at(env: Any, host: str) -> str | None:
+    """The name of the run's node that holds address ``host`` (``redis-2``), or None."""
+    for node in (env.all_nodes() if env is not None else []):
+        try:
+            if host in env.backend.addresses(node).values():
+                return node.name
+        except Exception:   # a killed-and-removed container has no address any more
+            continue
+    return None
 
 
 def check_host(env: Any, host: str) -> None:

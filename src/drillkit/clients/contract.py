@@ -27,6 +27,9 @@ import random
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Callable, Generator
 
+import drillkit.clients.address as addresses
+from drillkit.errors import ConfigError
+
 if TYPE_CHECKING:  # pragma: no cover
     from drillkit.timeline import Timeline
 
@@ -92,7 +95,10 @@ class Outcome:
 @dataclass
 class ClientContext:
     """What a client gets when it opens: its name and number, a seeded generator, the timeline
-    clock, and (in a drill) the environment, from which it resolves addresses of the run."""
+    clock, and (in a drill) the environment, from which it resolves addresses of the run — and
+    ``roles``, where a role of the stack is now: ``roles("primary") -> ("redis", 2)``. The stack
+    floor provides it (`drillkit.stack.roles.RoleLocator`: the roles' own checks, run when asked);
+    this floor knows roles only by name."""
 
     name: str
     index: int
@@ -100,6 +106,7 @@ class ClientContext:
     timeline: "Timeline"
     env: Any = None
     base_url: str | None = None
+    roles: Callable[[str], tuple[str, int]] | None = None
 
     def url(self) -> str:
         """The environment's user-facing entry point (``http://127.0.0.1:PORT``)."""
@@ -111,8 +118,15 @@ class ClientContext:
 
     def address(self, service: str, port: int, replica: int = 1) -> tuple[str, int]:
         """Where to reach ``service:port`` of this run from here (see :mod:`drillkit.clients.address`)."""
-        from drillkit.clients.address import resolve
-        return resolve(self.env, service, port, replica)
+        return addresses.resolve(self.env, service, port, replica)
+
+    def role_holder(self, role: str) -> tuple[str, int]:
+        """``(service, replica)`` of the node holding ``role`` now (raises when none does)."""
+        if self.roles is None:
+            raise ConfigError(f"nothing here knows where role {role!r} is now", field="clients.role",
+                              fix="start the client in a drill (drill.clients(...), a scenario's clients:): "
+                                  "the stack resolves its roles")
+        return self.roles(role)
 
 
 class Client:

@@ -9,21 +9,22 @@ The keys are listed in :data:`KIND_KEYS`, :data:`LOGIN_KEYS`, :data:`STEP_KEYS`,
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import re
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
 from drillkit.clients.contract import Client
-from drillkit.clients.journey import (DEFAULT_NODE_HEADER, NEW_LOGINS, Login, NodeRule, Request, Step,
-                                      UserKind, Write)
-from drillkit.clients.template import (BUILTINS, Template, TemplateError, compile_value, parse_extraction,
-                                       parse_template)
+from drillkit.clients.journey import DEFAULT_NODE_HEADER, NEW_LOGINS, Login, NodeRule, Request, Step, UserKind, Write
+from drillkit.clients.template import BUILTINS, Template, TemplateError, compile_value, parse_extraction, parse_template
 from drillkit.errors import ConfigError
+from drillkit.yamlsrc import DurationError, parse_duration
 
 __all__ = ["ClientSpec", "parse_user_kind", "parse_users", "parse_client", "parse_clients", "CLIENT_KINDS",
            "KIND_KEYS", "LOGIN_KEYS", "STEP_KEYS", "WRITE_KEYS", "SESSION_KEYS", "NODE_KEYS",
-           "CLIENT_KEYS", "POSTGRES_KEYS", "REDIS_KEYS", "DEFINITION_KEYS", "OPTION_KEYS", "RESERVED_ATTRS"]
+           "CLIENT_KEYS", "POSTGRES_KEYS", "REDIS_KEYS", "SENTINEL_KEYS", "DEFINITION_KEYS", "OPTION_KEYS",
+           "RESERVED_ATTRS"]
 
 KIND_KEYS = {
     "user": "client names, a template over {i} (default <kind>-{i:03d})",
@@ -53,7 +54,8 @@ RESERVED_ATTRS = {"kind", "t", "client", "id", "op", "outcome", "ledger"}
 
 CLIENT_KEYS = {"kind", "count", "seed", "think", "timeout", "population", "let", "write", "first"}
 POSTGRES_KEYS = {"service", "services", "port", "database", "user", "password", "statement", "params", "op"}
-REDIS_KEYS = {"service", "port", "db", "password", "command", "op"}
+REDIS_KEYS = {"service", "role", "sentinel", "port", "db", "password", "command", "op"}
+SENTINEL_KEYS = {"service", "port", "master", "password"}
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 
 
@@ -105,7 +107,6 @@ class ClientSpec:
         return cls(self, self.client_name(i), i)
 
     def with_options(self, **opts: Any) -> "ClientSpec":
-        import dataclasses
         return dataclasses.replace(self, **{k: v for k, v in opts.items() if v is not None})
 
 
@@ -130,7 +131,6 @@ class _Reader:
         return value
 
     def duration(self, value: Any, parent: Any, key: Any, where: str, lo: float = 0.0, hi: float = 600.0) -> float:
-        from drillkit.scenario.schema import DurationError, parse_duration
         try:
             seconds = parse_duration(value)
         except DurationError as exc:
@@ -428,7 +428,8 @@ def parse_users(raw: Any, *, file: str | None = None, where: str = "x-drillkit.u
 
 
 # -- clients -------------------------------------------------------------------------------------
-def _postgres(r: _Reader, m: dict, where: str, services: dict | None, known: set[str]) -> dict[str, Any]:
+def _postgres(r: _Reader, m: dict, where: str, services: dict | None, known: set[str],
+              roles: dict | None = None) -> dict[str, Any]:
     svc = _services(r, m, where, services, many=True)
     for k in ("database", "user", "password", "statement"):
         if k not in m:
@@ -452,8 +453,33 @@ def _postgres(r: _Reader, m: dict, where: str, services: dict | None, known: set
             "password": str(m["password"]), "statement": sql, "params": params, "op": op}
 
 
-def _redis(r: _Reader, m: dict, where: str, services: dict | None, known: set[str]) -> dict[str, Any]:
-    svc = _services(r, m, where, services, many=False)
+def _redis(r: _Reader, m: dict, where: str, services: dict | None, known: set[str],
+           roles: dict | None = None) -> dict[str, Any]:
+    """Where it connects: ``service`` (pinned to its first replica), ``role`` (whichever node holds
+    a role of x-drillkit.roles now) or ``sentinel`` (the master Redis Sentinel names now)."""
+    given = [k for k in ("service", "role", "sentinel") if k in m]
+    if len(given) > 1:
+        raise r.err(f"both {given[0]} and {given[1]}: a Redis client connects one way", m, given[1],
+                    f"{where}.{given[1]}", "service: NAME (pinned), role: NAME (follows the role) or "
+                                           "sentinel: {service, port, master} (follows Sentinel)")
+    if not given:
+        raise r.err("missing `service`, `role` or `sentinel`: which Redis to connect to", m, None, f"{where}.service",
+                    "add service: cache (pinned), role: primary (follows the role) or "
+                    "sentinel: {service: sentinel, master: mymaster} (follows Sentinel)")
+    out: dict[str, Any] = {}
+    if "role" in m:
+        role = r.name(m["role"], m, "role", f"{where}.role")
+        if roles is not None and role not in roles:
+            raise r.err(f"no role {role!r} is declared", m, "role", f"{where}.role",
+                        f"declare it under x-drillkit.roles (have: {', '.join(roles) or 'none'})")
+        out["role"] = role
+    elif "sentinel" in m:
+        out["sentinel"] = _sentinel(r, m["sentinel"], m, f"{where}.sentinel", services)
+        if "port" in m:
+            raise r.err("the master's port comes from Sentinel", m, "port", f"{where}.port",
+                        "drop port (sentinel.port is where Sentinel listens)")
+    else:
+        out["service"] = _services(r, m, where, services, many=False)[0]
     if "command" not in m:
         raise r.err("missing `command`", m, None, f"{where}.command", "add command: [INCR, 'counter:{user}']")
     cmd = m["command"]
@@ -465,9 +491,27 @@ def _redis(r: _Reader, m: dict, where: str, services: dict | None, known: set[st
     port = r.integer(m.get("port", 6379), m, "port", f"{where}.port", 1, 65535)
     db = r.integer(m.get("db", 0), m, "db", f"{where}.db", 0, 15)
     op = r.text(m["op"], m, "op", f"{where}.op") if "op" in m else str(cmd[0]).upper()
-    out = {"service": svc[0], "port": port, "db": db, "command": parts, "op": op}
+    out.update({"port": port, "db": db, "command": parts, "op": op})
     if m.get("password") is not None:
         out["password"] = str(m["password"])
+    return out
+
+
+def _sentinel(r: _Reader, raw: Any, parent: dict, where: str, services: dict | None) -> dict[str, Any]:
+    """``sentinel: {service, port (26379), master (mymaster), password}``: every replica of the
+    service is asked, in order, which Redis is the master now."""
+    s = r.mapping(raw, parent, "sentinel", where, SENTINEL_KEYS, "{service: sentinel, port: 26379, master: mymaster}")
+    if "service" not in s:
+        raise r.err("missing `service`: where Redis Sentinel runs", parent, "sentinel", f"{where}.service",
+                    "add service: sentinel")
+    svc = s["service"]
+    if not isinstance(svc, str) or (services is not None and svc not in services):
+        raise r.err(f"{svc!r} is not a service of this environment", s, "service", f"{where}.service",
+                    f"use one of {', '.join(sorted(services or ()))}")
+    out = {"service": svc, "port": r.integer(s.get("port", 26379), s, "port", f"{where}.port", 1, 65535),
+           "master": r.name(s.get("master", "mymaster"), s, "master", f"{where}.master")}
+    if s.get("password") is not None:
+        out["password"] = str(s["password"])
     return out
 
 
@@ -501,7 +545,10 @@ CLIENT_KINDS: dict[str, tuple[Callable, Callable[[], type], set[str]]] = {
 
 
 def parse_client(name: str, raw: Any, *, file: str | None = None, where: str | None = None, parent: Any = None,
-                 services: dict | None = None, extra_keys: set[str] = frozenset()) -> ClientSpec:
+                 services: dict | None = None, extra_keys: set[str] = frozenset(),
+                 roles: dict | None = None) -> ClientSpec:
+    """One client from its YAML mapping. ``services`` and ``roles`` (of the environment) are what it
+    may connect to; None: not checked here."""
     r = _Reader(file, _line(parent, name) if parent is not None else _line(raw))
     where = where or f"clients.{name}"
     r.name(name, parent, name, where)
@@ -522,7 +569,7 @@ def parse_client(name: str, raw: Any, *, file: str | None = None, where: str | N
         known |= set(let)
     if isinstance(m.get("params"), dict):
         known |= {str(k) for k in m["params"]}
-    options = parse_options(r, m, where, services, set(let))
+    options = parse_options(r, m, where, services, set(let), roles)
     write = None
     if m.get("write") is not None:
         write = r.write(m["write"], m, "write", f"{where}.write", name, known, http=False)
@@ -538,11 +585,11 @@ def parse_client(name: str, raw: Any, *, file: str | None = None, where: str | N
 
 
 def parse_clients(raw: Any, *, file: str | None = None, where: str = "x-drillkit.clients",
-                  services: dict | None = None) -> dict[str, ClientSpec]:
+                  services: dict | None = None, roles: dict | None = None) -> dict[str, ClientSpec]:
     r = _Reader(file)
     if raw is None:
         return {}
     m = r.mapping(raw, None, None, where, set(raw) if isinstance(raw, dict) else set(),
                   "{writers: {kind: postgres, ...}}")
-    return {str(k): parse_client(str(k), v, file=file, where=f"{where}.{k}", parent=m, services=services)
+    return {str(k): parse_client(str(k), v, file=file, where=f"{where}.{k}", parent=m, services=services, roles=roles)
             for k, v in m.items()}

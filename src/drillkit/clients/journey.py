@@ -13,14 +13,27 @@ iteration keeps everything in ``new-logins``), a kind without a login for its ow
 from __future__ import annotations
 
 import bisect
+import dataclasses
 import itertools
+import random
 import re
 from dataclasses import dataclass, field
 from typing import Any, Generator
 
-from drillkit.clients.contract import (FAIL, OK, UNKNOWN, Client, ClientContext, Op, Outcome,
-                                       SESSION_NONE, SESSION_REJECTED, SESSION_VALID)
-from drillkit.clients.template import MISSING, Answer, Extraction, Template, parse_template, render
+from drillkit.clients.contract import (
+    FAIL,
+    OK,
+    SESSION_NONE,
+    SESSION_REJECTED,
+    SESSION_VALID,
+    UNKNOWN,
+    Client,
+    ClientContext,
+    Op,
+    Outcome,
+)
+from drillkit.clients.template import BUILTINS, MISSING, Answer, Extraction, Template, render
+from drillkit.traffic.http import HttpClient
 from drillkit.traffic.http_async import AsyncHttpClient
 
 __all__ = ["UserKind", "Login", "Step", "Request", "Write", "NodeRule", "HttpJourney",
@@ -160,7 +173,6 @@ class UserKind:
 
     def client_name(self, i: int) -> str:
         """The name of user ``i`` (0-based) of a pool: ``user:`` over {i} = first + i."""
-        import random
         number = self.first + i
         if self.user is None:
             return f"{self.name}-{number:03d}"
@@ -168,7 +180,6 @@ class UserKind:
 
     def with_options(self, **opts: Any) -> "UserKind":
         """A copy with scenario options (count, seed, think, timeout, first) applied."""
-        import dataclasses
         return dataclasses.replace(self, **{k: v for k, v in opts.items() if v is not None})
 
 
@@ -193,7 +204,6 @@ class HttpJourney(Client):
 
     # -- the contract ----------------------------------------------------------------------------
     def open(self, ctx: ClientContext) -> None:
-        from drillkit.traffic.http import HttpClient
         self.ctx = ctx
         self.http = HttpClient(ctx.url(), timeout=self.kind.timeout, node_header=self.kind.node.header)
         self.vars = {"user": self.name, "i": self.kind.first + self.index, "n": 0}
@@ -359,7 +369,6 @@ class HttpJourney(Client):
 
 def _names(step: Step) -> set[str]:
     """Saved names a step's templates use (builtins and its own `let:` excluded)."""
-    from drillkit.clients.template import BUILTINS
     names: set[str] = set()
 
     def walk(v: Any) -> None:

@@ -1,10 +1,9 @@
-"""From a kind (a name, a data definition, a code-defined kind, or a Client class / factory) to a
-running pool.
+"""From a kind (a data definition, a code-defined kind, or a Client class / factory) to a pool.
 
-:func:`lookup` is the one place where user kinds and client kinds are found by name. A stack plug-in
-defines kinds in code with :class:`CodeKind`: how to make one user, and what its users measure
-(populations, sessions, ledgers) — what a data kind says about itself, so that scenario validation
-and the verdicts' requirements treat both alike.
+A stack plug-in defines kinds in code with :class:`CodeKind`: how to make one user, and what its
+users measure (populations, sessions, ledgers) — what a data kind says about itself, so that
+scenario validation and the verdicts' requirements treat both alike. Kinds are found *by name* one
+floor up, in the stack's contract (`drillkit.stack.kinds`).
 """
 
 from __future__ import annotations
@@ -20,7 +19,7 @@ from drillkit.clients.journey import HttpJourney, UserKind
 from drillkit.clients.pool import ClientPool
 from drillkit.errors import ConfigError
 
-__all__ = ["lookup", "kind_names", "pool_for", "factory_for", "CodeKind", "KIND_OPTIONS"]
+__all__ = ["pool_of", "factory_for", "CodeKind", "KIND_OPTIONS"]
 
 KIND_OPTIONS = ("timeout", "first")   # options that change a kind itself (the rest: the pool's)
 
@@ -65,35 +64,6 @@ class CodeKind:
         return dataclasses.replace(self, options={**self.options, **own}, **rest)
 
 
-def lookup(spec: Any, name: str, section: str) -> UserKind | ClientSpec | Callable[[int], Client] | None:
-    """The kind called ``name`` in ``section`` (``users`` or ``clients``) of an environment, or None.
-
-    Looked up in this order:
-    1. the environment's data: ``x-drillkit.users`` / ``x-drillkit.clients`` of its Compose file;
-    2. the stack's plug-in (``x-drillkit.plugin`` or its entry point): code-defined kinds
-       (:class:`CodeKind`, factories ``f(i) -> Client``, Client classes).
-    """
-    declared = getattr(spec, section, None) or {}
-    if name in declared:
-        return declared[name]
-    if spec is None:
-        return None
-    from drillkit.plugins import plugin_for
-    found = getattr(plugin_for(spec), section).get(name)
-    if isinstance(found, CodeKind) and not found.name:
-        found = dataclasses.replace(found, name=name)
-    return found
-
-
-def kind_names(spec: Any, section: str) -> list[str]:
-    """Every kind of ``section`` an environment offers: its data, then its plug-in's code."""
-    names = list(getattr(spec, section, None) or {})
-    if spec is not None:
-        from drillkit.plugins import plugin_for
-        names += [n for n in getattr(plugin_for(spec), section) if n not in names]
-    return names
-
-
 def factory_for(kind: Any, *, name: str = "") -> tuple[Callable[[int], Client], dict[str, Any]]:
     """``make_client(i)`` for a kind, and the kind's own pool defaults (think, seed, count)."""
     if isinstance(kind, UserKind):
@@ -113,21 +83,10 @@ def factory_for(kind: Any, *, name: str = "") -> tuple[Callable[[int], Client], 
                       fix="pass a kind's name, a UserKind/ClientSpec/CodeKind, a Client subclass or a factory(i) -> Client")
 
 
-def pool_for(kind: Any, count: int | None, *, timeline: Any, env: Any = None, section: str = "users",
-             **opts: Any) -> ClientPool:
-    """A (not yet started) pool of ``count`` clients of ``kind``; a name is looked up in ``env``."""
-    if isinstance(kind, str):
-        found = lookup(getattr(env, "spec", None), kind, section)
-        if found is None:
-            have = kind_names(getattr(env, "spec", None), section)
-            raise ConfigError(f"no {section[:-1]} kind {kind!r} in this environment", field=section,
-                              fix=f"declare it under x-drillkit.{section} (have: {', '.join(have) or 'none'})")
-        name = kind
-        kind = found
-    else:
-        name = opts.pop("name", "")
-    if "name" in opts:
-        name = opts.pop("name") or name
+def pool_of(kind: Any, count: int | None, *, timeline: Any, env: Any = None, section: str = "users",
+            name: str = "", label: str = "", **opts: Any) -> ClientPool:
+    """A (not yet started) pool of ``count`` clients of ``kind`` (a kind object, not a name); the
+    pool is called ``label`` when given (a drill's ``name=``), else after its kind."""
     kind_opts = {k: opts.pop(k) for k in KIND_OPTIONS if opts.get(k) is not None}
     if kind_opts:
         if not hasattr(kind, "with_options"):
@@ -139,7 +98,8 @@ def pool_for(kind: Any, count: int | None, *, timeline: Any, env: Any = None, se
     count = count if count is not None else defaults.get("count")
     if count is None:
         raise ConfigError(f"how many {defaults['name']}?", field=f"{section}.count", fix="give a count")
-    pool_opts = {"think": defaults.get("think", 0.2), "seed": defaults.get("seed", 0), "name": defaults["name"]}
+    pool_opts = {"think": defaults.get("think", 0.2), "seed": defaults.get("seed", 0),
+                 "name": label or defaults["name"]}
     pool_opts.update({k: v for k, v in opts.items() if v is not None})
     base_url = pool_opts.pop("base_url", None)
     return ClientPool(make, count, timeline=timeline, env=env, base_url=base_url, **pool_opts)

@@ -36,7 +36,8 @@ class ClientPool:
 
     def __init__(self, make_client: Callable[[int], Client], count: int, *, timeline: Timeline,
                  env: Any = None, base_url: str | None = None, think: float = 0.2,
-                 max_duration: float = MAX_DURATION, seed: int = 0, name: str = "clients"):
+                 max_duration: float = MAX_DURATION, seed: int = 0, name: str = "clients",
+                 roles: Callable[[str], tuple[str, int]] | None = None):
         if isinstance(count, bool) or not isinstance(count, int) or not 0 < count <= MAX_CLIENTS:
             raise ValueError(f"client count {count!r} outside 1..{MAX_CLIENTS}")
         if not 0 <= think <= 60:
@@ -45,6 +46,7 @@ class ClientPool:
             raise ValueError(f"max_duration {max_duration!r} s outside (0, {MAX_DURATION:g}]")
         self.name = name
         self.timeline, self.env, self.base_url = timeline, env, base_url
+        self.roles = roles             # where a role is now (the stack's resolver), for clients that follow one
         self.think, self.max_duration, self.seed = float(think), float(max_duration), seed
         self.clients: list[Client] = [make_client(i) for i in range(count)]
         for i, c in enumerate(self.clients):
@@ -103,7 +105,7 @@ class ClientPool:
     def _run(self, index: int, client: Client) -> None:
         rng = random.Random(self.seed * 100_003 + index)
         ctx = ClientContext(name=client.name, index=index, rng=rng, timeline=self.timeline, env=self.env,
-                            base_url=self.base_url)
+                            base_url=self.base_url, roles=self.roles)
         deadline = time.monotonic() + self.max_duration
         backoff = 0.1
         try:

@@ -29,10 +29,13 @@ With several services, or a service with several replicas (an HA cluster as ``pg
 
 from __future__ import annotations
 
+import socket
 import threading
-from concurrent.futures import ThreadPoolExecutor, TimeoutError as FutureTimeout
+from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import TimeoutError as FutureTimeout
 from typing import Any
 
+import drillkit.clients.address as addresses
 from drillkit.clients.contract import FAIL, OK, UNKNOWN, Client, ClientContext, Op, Outcome
 from drillkit.clients.template import MISSING, Answer, render
 
@@ -65,21 +68,20 @@ class PostgresClient(Client):
         self.vars: dict[str, Any] = {}
 
     def open(self, ctx: ClientContext) -> None:
-        from drillkit.clients.address import check_host
         self.ctx = ctx
         self.vars = {"user": self.name, "i": self.spec.first + self.index, "n": 0}
         port = self.spec.options["port"]
         self.hosts = [ctx.address(s, port, r) for s in self.spec.options["services"]
                       for r in range(1, _replicas(ctx.env, s) + 1)]
         for host, _ in self.hosts:
-            check_host(ctx.env, host)
+            addresses.check_host(ctx.env, host)
 
     def ops(self, iteration: int):
         self.vars["n"] = iteration
         yield Op(self.spec.options["op"], self.spec.population, write=self.spec.write is not None)
 
     def _connect(self):
-        import psycopg
+        import psycopg  # deferred: a database driver, only for stacks whose clients speak PostgreSQL
         o = self.spec.options
         self.conn = psycopg.connect(**conninfo(self.hosts, database=o["database"], user=o["user"],
                                                password=o["password"], connect_timeout=self.spec.timeout))
@@ -97,16 +99,45 @@ class PostgresClient(Client):
         conn.commit()
         return row
 
-    def _abandon(self) -> None:
-        """A timed-out op: cancel and close its connection without waiting for it."""
+    def _abandon(self, future: Any = None) -> None:
+        """A timed-out op: cancel and close its connection without making the caller wait for it.
+
+        The op may still be inside libpq on the worker thread (a commit waiting for a server that
+        does not answer), and ``close()`` frees the connection under it: a segmentation fault of the
+        whole process (seen at stop 19, a commit under a partition). So the connection is closed
+        only once the op has ended — after the cancel, or after its socket is shut down (the wait
+        then returns with an error) — and left to the process's end if it never does."""
         conn, worker = self.conn, self._worker
         self.conn, self._worker = None, None
+
+        def ended(seconds: float) -> bool:
+            if future is None:
+                return True
+            try:
+                future.exception(timeout=seconds)
+            except FutureTimeout:
+                return False
+            except BaseException:
+                pass
+            return True
 
         def drop() -> None:
             try:
                 conn.cancel_safe(timeout=2.0) if hasattr(conn, "cancel_safe") else conn.cancel()
             except Exception:
                 pass
+            if not ended(3.0):
+                try:   # wake the op's wait: the socket reads end of stream, libpq fails the op
+                    fd = conn.pgconn.socket
+                    sock = socket.socket(fileno=fd)
+                    try:
+                        sock.shutdown(socket.SHUT_RDWR)
+                    finally:
+                        sock.detach()
+                except Exception:
+                    pass
+                if not ended(5.0):
+                    return
             try:
                 conn.close()
             except Exception:
@@ -116,7 +147,7 @@ class PostgresClient(Client):
         threading.Thread(target=drop, name=f"dk-pg-abandon-{self.name}", daemon=True).start()
 
     def invoke(self, op: Op) -> Outcome:
-        import psycopg
+        import psycopg  # deferred: a database driver, only for stacks whose clients speak PostgreSQL
         spec, rng = self.spec, self.ctx.rng
         for name, tpl in spec.let.items():
             self.vars[name] = tpl.render(self.vars, rng)
@@ -136,7 +167,7 @@ class PostgresClient(Client):
         try:
             row = future.result(timeout=spec.timeout)
         except FutureTimeout:
-            self._abandon()
+            self._abandon(future)
             return Outcome(UNKNOWN if w else FAIL, error="timeout", id=self._own_id(), **extra)
         except psycopg.OperationalError as exc:   # the connection broke: sent or not, we cannot tell
             self._close_quietly()

@@ -15,17 +15,17 @@ a callable             ``heal(env, timeline)``: a runbook step replaces the undo
 from __future__ import annotations
 
 import itertools
-import random
 from contextlib import contextmanager
-from dataclasses import dataclass
 from typing import Any, Callable, Iterator, Union
 
-from drillkit import labels as L
-from drillkit.errors import BlastRadiusError, FaultError
-from drillkit.lab.environment import Environment, Node
+from drillkit.errors import FaultError
+from drillkit.lab.environment import Environment
+from drillkit.lab.guard import check_blast_radius
+from drillkit.lab.node import Node
+from drillkit.stack.target import Target, Targets, as_target
 from drillkit.timeline import Timeline
 
-__all__ = ["Fault", "Target", "check_blast_radius", "HEAL_MODES", "heal_name", "check_heal"]
+__all__ = ["Fault", "Target", "Targets", "check_blast_radius", "HEAL_MODES", "heal_name", "check_heal"]
 
 _ids = itertools.count(1)
 
@@ -52,67 +52,6 @@ def check_heal(heal: Any) -> HealSpec:
                      fix="heal: start (undo the fault), heal: none (leave it to the runbook) or a callable")
 
 
-@dataclass(frozen=True)
-class Target:
-    """Which nodes a fault hits: by service, replica, zone, a seeded random member, or a role
-    (``role="primary"``: the node holding it when the fault is injected, see `drillkit.roles`)."""
-
-    service: str | None = None
-    replica: int | None = None
-    zone: str | None = None
-    random_member: bool = False
-    seed: int = 0
-    role: str | None = None
-
-    def resolve(self, env: Environment) -> list[Node]:
-        if self.role is not None:
-            from drillkit.roles import RoleError, resolve_role
-            try:
-                return [resolve_role(env, self.role, self.service)]
-            except RoleError as exc:
-                raise FaultError(exc.message, fix=exc.fix) from None
-        nodes = [n for n in env.all_nodes() if n.service == self.service]
-        if not nodes:
-            raise FaultError(f"target service {self.service!r} is not in {env.name}",
-                             fix=f"use one of {', '.join(sorted(env.spec.services))}")
-        if self.zone is not None:
-            nodes = [n for n in nodes if n.zone == self.zone]
-        if self.replica is not None:
-            nodes = [n for n in nodes if n.replica == self.replica]
-        if not nodes:
-            raise FaultError(f"target {self} matches no node", fix="check replica/zone against the environment")
-        if self.random_member:
-            nodes = [random.Random(self.seed).choice(nodes)]
-        return nodes
-
-    def __str__(self) -> str:
-        if self.role is not None:
-            return f"role {self.role}" + (f" of {self.service}" if self.service else "")
-        parts = [self.service or ""]
-        if self.replica is not None:
-            parts.append(f"replica {self.replica}")
-        if self.zone is not None:
-            parts.append(f"zone {self.zone}")
-        if self.random_member:
-            parts.append(f"random(seed={self.seed})")
-        return " ".join(parts)
-
-
-def check_blast_radius(env: Environment, nodes: list[Node], max_nodes: int | None = None) -> None:
-    """Refuse any object that does not carry the current run's label, and more nodes than allowed."""
-    if max_nodes is not None and len(nodes) > max_nodes:
-        raise BlastRadiusError(f"fault would touch {len(nodes)} nodes, the drill allows {max_nodes}",
-                               fix="narrow the target or raise the drill's max_nodes")
-    for n in nodes:
-        try:
-            lbl = env.backend.labels(n)
-        except Exception as exc:
-            raise FaultError(f"{n}: container not found ({exc})") from None
-        if lbl.get(L.RUN) != env.run_id:
-            raise BlastRadiusError(f"{n.container_name} does not belong to run {env.run_id}",
-                                   fix="faults only touch objects labelled with the current run")
-
-
 class Fault:
     """Base class: subclasses implement `_inject` and `_heal`; this class keeps the record.
 
@@ -123,18 +62,30 @@ class Fault:
 
     kind = "fault"
 
-    def __init__(self, target: Target | str | None = None, *, max_nodes: int | None = None,
+    def __init__(self, target: Target | Targets | str | list | None = None, *, max_nodes: int | None = None,
                  heal: HealSpec = "start"):
-        self.target = Target(target) if isinstance(target, str) else target
+        self.target = as_target(target)
         self.max_nodes = max_nodes
         self.heal_mode: HealSpec = check_heal(heal)
         self.fault_id = f"f{next(_ids)}"
+        self.attrs: dict[str, Any] = {}     # the kind's attributes as a scenario gave them (kinds.create)
         self.nodes: list[Node] = []
         self.injected = False
         self.healed = False
+        self._heal_clock: Callable[[], float] | None = None   # the timeline's clock while healing
+        self._healthy_at: list[float] = []                    # when healed nodes passed their checks
 
     def describe(self) -> str:
         return f"{self.kind} {self.target}" if self.target else self.kind
+
+    def renewed(self, *, heal: HealSpec | None = None) -> "Fault":
+        """A fresh fault of the same kind, target and attributes — a new id, nothing injected, the
+        checks of its construction already passed: what a schedule injects for each occurrence of
+        one step that validation built."""
+        fresh = type(self)(self.target, max_nodes=self.max_nodes,
+                           heal=self.heal_mode if heal is None else heal, **self.attrs)
+        fresh.attrs = dict(self.attrs)
+        return fresh
 
     def targets(self) -> list[str]:
         return [str(n) for n in self.nodes]
@@ -153,12 +104,19 @@ class Fault:
         """Undo the fault as its ``heal`` setting says, once; recorded as a ``heal`` event whose
         ``heal`` detail says how (``start``, ``none`` or the runbook step) and ``undone`` whether the
         fault's own undo ran. The kind's own undo is stamped when it was called (as every fault
-        event); a runbook heal when the runbook has run (``runbook_started`` says when it began):
-        until then users still suffer the fault, and the runbook's time is part of the recovery."""
+        event); a runbook heal when the runbook has run: until then users still suffer the fault,
+        and the runbook's time is part of the recovery.
+
+        Every heal record carries ``started`` (the call began), ``done`` (it returned) and
+        ``healthy`` (the last healed node's health check passed — null where the nodes have no
+        health check, or the heal left them as they are): a node started again is not serving yet
+        when the call that starts it begins (`drillkit.verdicts.recovery` judges the service from
+        ``healthy`` on)."""
         if not self.injected or self.healed:
             return
         t = tl.now()
         how = heal_name(self.heal_mode)
+        self._heal_clock, self._healthy_at = tl.now, []
         try:
             if self.heal_mode == "start":
                 self._heal(env)
@@ -172,18 +130,40 @@ class Fault:
                     self.heal_mode(env, tl)
         except Exception as exc:
             tl.fault("heal-failed", fault=self.kind, fault_id=self.fault_id, targets=self.targets(),
-                     error=str(exc), heal=how)
+                     error=str(exc), heal=how, started=round(t, 6))
             raise FaultError(f"heal of {self.describe()} ({how}) failed: {exc}",
                              fix="the lab may be left broken; it is torn down at the end of the run") from exc
+        finally:
+            self._heal_clock = None
         self.healed = True
         done = tl.now()
+        times = {"started": round(t, 6), "done": round(done, 6),
+                 "healthy": round(max(self._healthy_at), 6) if self._healthy_at else None}
         if callable(self.heal_mode):
             # a runbook is part of the recovery: the fault ends when the runbook has run
             tl.fault("heal", t=done, fault=self.kind, fault_id=self.fault_id, targets=self.targets(),
-                     api_seconds=round(done - t, 4), heal=how, undone=False, runbook_started=round(t, 6))
+                     api_seconds=round(done - t, 4), heal=how, undone=False, runbook_started=round(t, 6), **times)
         else:
             tl.fault("heal", t=t, fault=self.kind, fault_id=self.fault_id, targets=self.targets(),
-                     api_seconds=round(done - t, 4), heal=how, undone=self.heal_mode == "start")
+                     api_seconds=round(done - t, 4), heal=how, undone=self.heal_mode == "start", **times)
+
+    def wait_healthy(self, env: Environment, node: Node, deadline: float) -> float:
+        """Wait until ``node``'s health check passes (`Environment.wait_healthy`); while the fault
+        heals, note when it passed (for the heal record's ``healthy``). Returns seconds waited."""
+        waited = env.wait_healthy(node, deadline=deadline)
+        self.note_healthy(env, node)
+        return waited
+
+    def note_healthy(self, env: Environment, node: Node) -> None:
+        """``node`` passed its health check just now (a heal that waits for it some other way, e.g. a
+        zone brought back, says so here). Only nodes whose service has a health check count, and only
+        while the fault heals."""
+        clock = self._heal_clock
+        if clock is None:       # not healing (a heal's own helpers called on their own)
+            return
+        svc = env.spec.services.get(node.service) if env is not None else None
+        if svc is not None and getattr(svc, "healthcheck", None):
+            self._healthy_at.append(clock())
 
     @contextmanager
     def active(self, env: Environment, tl: Timeline) -> Iterator["Fault"]:

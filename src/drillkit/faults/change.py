@@ -17,29 +17,37 @@ Nothing here knows a stack. What is stack-specific is declared next to its Compo
   Compose file's;
 * a migration is SQL (``statements``, ``rollback``) run with ``psql`` inside the database's container.
 
-Every replacement goes through the lab's ``replace_replica`` (same name, aliases, zone and address),
-so faults, targets and clients keep working on the new node. Each step is timed on the timeline as
+Every replacement goes through the lab's ``replace_replica`` (same name, aliases and zone; a new
+address unless ``new_address: false``, as a new container gets under Compose and Kubernetes), so
+faults, targets and clients keep working on the new node — and a load balancer that resolved its
+upstreams once at start shows what it does in production. Each step is timed on the timeline as
 ``runbook`` records (runbook ``<kind> <fault id>``).
 """
 
 from __future__ import annotations
 
-import hashlib
-import json
+import dataclasses
 import time
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from drillkit.errors import FaultError
-from drillkit.faults.base import Fault, check_blast_radius
-from drillkit.faults.registry import register
-from drillkit.lab.environment import Environment, Node
+from drillkit.errors import DrillkitError, FaultError, LabError
+from drillkit.faults.base import Fault
+from drillkit.faults.kinds import register
+from drillkit.lab.compose import EnvironmentSpec, load_environment, redefined
+from drillkit.lab.environment import Environment
+from drillkit.lab.guard import check_blast_radius
+from drillkit.lab.node import Node
+from drillkit.stack.runbook import Runbook, RunbookFailed, run_runbook
+from drillkit.timeline import Timeline
+from drillkit.yamlsrc import DurationError, parse_duration
 
 if TYPE_CHECKING:  # pragma: no cover
-    from drillkit.runbook import Runbook
+    from drillkit.stack.runbook import Runbook
     from drillkit.timeline import Timeline
 
 __all__ = ["RollingUpgrade", "ConfigDrift", "SchemaMigration", "Cutover", "PLACEHOLDERS", "runbook_for_node",
-           "variant_image", "ensure_variant_image"]
+           "ensure_variant_image"]
 
 PLACEHOLDERS = ("{node}", "{service}", "{replica}")
 ORDERS = ("ascending", "descending", "zones")
@@ -47,13 +55,12 @@ ORDERS = ("ascending", "descending", "zones")
 
 # -- attribute checks (one message, one fix: the scenario validator adds file:line and field) ---------
 def _duration(kind: str, name: str, value: Any, default: float) -> float:
-    from drillkit.scenario.schema import DurationError, parse_duration
     if value is None:
         return default
     try:
-        return parse_duration(value)
+        return parse_duration(value, maximum=86400.0)   # a change step never takes longer than a drill (24 h)
     except DurationError as exc:
-        raise FaultError(f"{kind}: {name}: {exc}", fix=f"write e.g. {name}: 2s") from None
+        raise FaultError(f"{kind}: {name}: {exc}", fix=f"write e.g. {name}: 2s (at most 24h)") from None
 
 
 def _variables(kind: str, name: str, value: Any) -> dict[str, str]:
@@ -108,7 +115,6 @@ def _fill(value: Any, names: dict[str, str]) -> Any:
 def runbook_for_node(runbook: "Runbook", node: Node) -> "Runbook":
     """The runbook with ``{node}``, ``{service}`` and ``{replica}`` filled in for ``node`` (in every
     text of its steps: commands, paths, upstreams); other braces are left as they are."""
-    import dataclasses
     names = {"{node}": node.name, "{service}": node.service, "{replica}": str(node.replica)}
     steps = tuple(dataclasses.replace(s, attrs=_fill(s.attrs, names)) for s in runbook.steps)
     return dataclasses.replace(runbook, steps=steps)
@@ -148,55 +154,58 @@ class _Timed:
 
 
 # -- images ------------------------------------------------------------------------------------------
-def variant_image(env: Environment, service: str, build_args: dict[str, str]) -> str:
-    """The tag of ``service``'s image built with other build arguments (e.g. ``APP_VERSION=2``):
-    the service's repository, tagged by the arguments (``drillkit/app:args-3f2a…``)."""
-    svc = env.spec.services[service]
-    repo = svc.image.rsplit(":", 1)[0] if ":" in svc.image.rsplit("/", 1)[-1] else svc.image
-    digest = hashlib.sha1(json.dumps(build_args, sort_keys=True).encode()).hexdigest()[:10]
-    return f"{repo}:args-{digest}"
-
-
 def ensure_variant_image(env: Environment, service: str, build_args: dict[str, str]) -> str:
-    """Build ``service``'s image from its own build context with ``build_args`` over the Compose
-    file's (cached by content like every lab image); returns the tag. Slow the first time: call it
-    before a drill (``fault.prepare(env)``) rather than inside one."""
-    from drillkit.lab import images
-    svc = env.spec.services[service]
-    if not svc.build_context:
-        raise FaultError(f"service {service!r} has no build: in {env.spec.file}, so it cannot be built "
-                         "with other build arguments", fix="give image: <tag of the new version> instead")
-    tag = variant_image(env, service, build_args)
-    spec = images.BuildSpec(tag=tag, context=svc.build_context, dockerfile=svc.dockerfile,
-                            args={**(svc.build_args or {}), **build_args})
-    c = env.docker
-    images.ensure_base_images(c, [spec], progress=env.progress)
-    images.build_images(c, [spec], progress=env.progress)
-    return tag
+    """``service``'s image built with ``build_args`` over the Compose file's (the lab builds it,
+    cached by content); returns the tag. Slow the first time: call it before a drill
+    (``fault.prepare(env)``)."""
+    try:
+        return env.build_variant(service, build_args)
+    except LabError as exc:
+        raise FaultError(exc.message, fix=exc.fix) from None
 
 
 # == replacing nodes =================================================================================
 class _Replacing(Fault):
     """Nodes replaced one by one (drained first when the stack declares how), healed by replacing
-    them again with what the Compose file says."""
+    them again with what the Compose file says.
+
+    ``drain`` and ``undrain`` are each optional: an undrain alone runs once the new node is healthy
+    (e.g. reload a load balancer that resolved its upstreams at start). ``new_address``: every new
+    container gets a new address, as under Compose and Kubernetes (default); ``false`` keeps the old
+    one (a server upgraded in place) — a load balancer that never re-resolves its upstreams then
+    hides its defect."""
 
     def __init__(self, target=None, *, drain: str | None = None, undrain: str | None = None,
-                 drain_wait: Any = None, deadline: Any = None, **kw):
+                 drain_wait: Any = None, deadline: Any = None, new_address: bool = True, **kw):
         super().__init__(target, **kw)
         if self.target is None:
             raise FaultError(f"{self.kind} needs a target: the service (or replica) to change",
-                             fix="target: {service: app} (or {service: app, replica: 2})")
+                             fix="target: {service: app} (or {service: app, replica: 2}, or [app-1, app-2])")
+        if getattr(self.target, "role", None) is not None:
+            raise FaultError(f"{self.kind} replaces the nodes of services, not a role's holder",
+                             fix="target: {service: db} (every replica) or {service: db, replica: 1}")
         self.drain = _name(self.kind, "drain", drain)
         self.undrain = _name(self.kind, "undrain", undrain)
-        if self.undrain and not self.drain:
-            raise FaultError(f"{self.kind}: undrain without drain", fix="declare drain: too, or neither")
         self.drain_wait = _duration(self.kind, "drain_wait", drain_wait, 1.0 if self.drain else 0.0)
+        if self.drain_wait and not self.drain:
+            raise FaultError(f"{self.kind}: drain_wait without drain", fix="name the drain runbook, or drop drain_wait")
         self.deadline = _duration(self.kind, "deadline", deadline, 90.0)
         if self.deadline <= 0:
             raise FaultError(f"{self.kind}: deadline must be longer than 0 s", fix="e.g. deadline: 60s")
+        if not isinstance(new_address, bool):
+            raise FaultError(f"{self.kind}: new_address must be true or false, not {new_address!r}",
+                             fix="new_address: true (a new container, a new address) or false (kept)")
+        self.new_address = new_address
         self.replaced: list[Node] = []      # nodes changed so far (the heal turns these back)
         self.seconds: dict[str, float] = {}  # node -> seconds its change took
+        self.addresses: dict[str, list[dict]] = {}   # node -> each replacement's addresses before/after
         self._tl: "Timeline | None" = None
+
+    @property
+    def services(self) -> tuple[str, ...]:
+        """The services the target names (a list or a group: several)."""
+        t = self.target
+        return tuple(getattr(t, "services", None) or ((t.service,) if t.service else ()))
 
     # the runbooks the stack must declare (checked when a scenario is loaded)
     def runbook_attributes(self) -> dict[str, str]:
@@ -224,8 +233,12 @@ class _Replacing(Fault):
     def _order(self, nodes: list[Node]) -> list[Node]:
         return nodes
 
+    def _definition(self, env: Environment, node: Node):
+        """The service definition a node changes to (None: the Compose file's, plus image/environment)."""
+        return None
+
     def _replace(self, env: Environment, node: Node, *, image: str | None, environment: dict[str, str] | None,
-                 what: str, record: bool) -> Node:
+                 what: str, record: bool, service=None) -> Node:
         timed = _Timed(self._tl, f"{self.kind} {self.fault_id}")
         t0 = time.monotonic()
         if self.drain:
@@ -233,10 +246,13 @@ class _Replacing(Fault):
             timed.step(f"{node.name} drain", self._run, env, rb)
             if self.drain_wait:
                 timed.step(f"{node.name} drain-wait", time.sleep, self.drain_wait)
-        new = timed.step(f"{node.name} {what}", env.replace_replica, node, image=image, environment=environment)
+        before = _addresses(env, node)
+        new = timed.step(f"{node.name} {what}", env.replace_replica, node, image=image, environment=environment,
+                         service=service, new_address=self.new_address)
         if record:
             self.replaced.append(new)
-        waited = timed.step(f"{node.name} healthy", env.wait_healthy, new, deadline=self.deadline)
+        waited = timed.step(f"{node.name} healthy", self.wait_healthy, env, new, deadline=self.deadline)
+        self.addresses.setdefault(new.name, []).append({"what": what, "before": before, "after": _addresses(env, new)})
         if self.undrain:
             rb = runbook_for_node(_runbook(env, self.kind, "undrain", self.undrain), new)
             timed.step(f"{node.name} undrain", self._run, env, rb)
@@ -246,17 +262,16 @@ class _Replacing(Fault):
         return new
 
     def _run(self, env: Environment, rb: "Runbook") -> str:
-        from drillkit.runbook import run_runbook
         if self._tl is None:   # a fault used without a timeline: run the steps unrecorded
-            from drillkit.timeline import Timeline
             res = run_runbook(env, Timeline(), rb)
         else:
             res = run_runbook(env, self._tl, rb)
         return "; ".join(d for d in res.details.values() if d)[:200]
 
     def _heal(self, env: Environment) -> None:
-        """Back to the Compose file's image and environment, newest change first; a node whose change
-        is undone is drained and rejoined like any other."""
+        """Back to the Compose file's definition, newest change first; a node whose change is undone
+        is drained and rejoined like any other (a rollback is a deployment too: with
+        ``new_address`` the old version comes back on another new address)."""
         errors = []
         for node in reversed(list(self.replaced)):
             try:
@@ -269,18 +284,47 @@ class _Replacing(Fault):
             raise errors[0]
 
 
+def _addresses(env: Environment, node: Node) -> dict[str, str]:
+    """The node's addresses on the run's networks, {} when it has none to show (gone, not running)."""
+    try:
+        return dict(env.backend.addresses(node))
+    except Exception:   # noqa: BLE001 - a detail for the record, never a reason to fail the change
+        return {}
+
+
+def _order_names(order: Any) -> Any:
+    """``order``: ascending | descending | zones, or a list of replica numbers (one service) or of
+    node names (``[app-3, app-1, app-2]``, several services)."""
+    if order is None:
+        return "ascending"
+    if isinstance(order, str) and order in ORDERS:
+        return order
+    if isinstance(order, list) and order and len(set(map(str, order))) == len(order) and (
+            all(isinstance(r, int) and not isinstance(r, bool) and r >= 1 for r in order)
+            or all(isinstance(r, str) and r for r in order)):
+        return tuple(order)
+    raise FaultError(f"rolling_upgrade: order must be {', '.join(ORDERS)}, a list of replica numbers or of "
+                     f"node names, not {order!r}", fix="e.g. order: [3, 1, 2, 4] or order: [app-3, app-1, app-2]")
+
+
 @register("rolling_upgrade")
 class RollingUpgrade(_Replacing):
-    """Node by node to a new image or configuration: drain at the load balancer (the stack's
-    ``drain`` runbook), replace the container, wait for its health check, undrain, ``pace`` seconds,
-    the next. ``order``: ascending | descending | zones (a whole zone after the other) or a list of
-    replica numbers. The heal puts the old version back, node by node, the same way."""
+    """Node by node to a new version: drain at the load balancer (the stack's ``drain`` runbook, if
+    any), replace the container, wait for its health check, undrain (if any), ``pace`` seconds, the
+    next. The new version is ``image`` (a tag), ``build_args`` (the service's own build with other
+    arguments) or ``to`` (another Compose file: each service as that file defines it — image or
+    build, command, environment, health check), with ``environment`` over it. The target may name
+    several services (``[app-1, app-2, app-3]``, a group): one rollout over all of their nodes.
+    ``order``: ascending | descending | zones (a whole zone after the other), a list of replica
+    numbers, or a list of node names. The heal (``heal: start``) rolls the Compose file's version
+    back, node by node, the same way; ``heal: none`` keeps the new version."""
 
     def __init__(self, target=None, *, image: str | None = None, build_args: dict | None = None,
-                 environment: dict | None = None, order: Any = None, pace: Any = None,
+                 environment: dict | None = None, to: Any = None, order: Any = None, pace: Any = None,
                  drain: str | None = None, undrain: str | None = None, drain_wait: Any = None,
-                 deadline: Any = None, **kw):
-        super().__init__(target, drain=drain, undrain=undrain, drain_wait=drain_wait, deadline=deadline, **kw)
+                 deadline: Any = None, new_address: bool = True, **kw):
+        super().__init__(target, drain=drain, undrain=undrain, drain_wait=drain_wait, deadline=deadline,
+                         new_address=new_address, **kw)
         if image is not None and (not isinstance(image, str) or not image.strip()):
             raise FaultError(f"rolling_upgrade: image must be an image tag, not {image!r}",
                              fix="e.g. image: myapp:v2")
@@ -289,29 +333,56 @@ class RollingUpgrade(_Replacing):
         if self.image and self.build_args:
             raise FaultError("rolling_upgrade: image and build_args both given",
                              fix="image: a tag that exists, or build_args: the service's build with other arguments")
+        self.to, self.to_spec = self._load_to(to)
+        if self.to_spec is not None and (self.image or self.build_args):
+            raise FaultError("rolling_upgrade: to: brings its own image or build; image/build_args given too",
+                             fix="drop image/build_args, or drop to:")
         self.environment = _variables("rolling_upgrade", "environment", environment)
-        if not (self.image or self.build_args or self.environment):
-            raise FaultError("rolling_upgrade: nothing to change", fix="give image:, build_args: and/or environment:")
+        if not (self.image or self.build_args or self.environment or self.to_spec is not None):
+            raise FaultError("rolling_upgrade: nothing to change",
+                             fix="give image:, build_args:, to: (another Compose file) and/or environment:")
         self.pace = _duration("rolling_upgrade", "pace", pace, 0.0)
-        self.order = self._check_order(order)
+        self.order = _order_names(order)
         self.new_image: str | None = self.image or None
+        self.new_images: dict[str, str] = {}      # service -> the tag its new version runs (build_args, to:)
 
     @staticmethod
-    def _check_order(order: Any) -> Any:
-        if order is None:
-            return "ascending"
-        if isinstance(order, str) and order in ORDERS:
-            return order
-        if isinstance(order, list) and order and all(isinstance(r, int) and not isinstance(r, bool) and r >= 1
-                                                     for r in order) and len(set(order)) == len(order):
-            return tuple(order)
-        raise FaultError(f"rolling_upgrade: order must be {', '.join(ORDERS)} or a list of replica numbers, "
-                         f"not {order!r}", fix="e.g. order: [3, 1, 2, 4]")
+    def _load_to(to: Any):
+        """``to``: a Compose file (path, or its folder) or an already loaded spec -> (path, spec)."""
+        if to is None:
+            return None, None
+        if isinstance(to, EnvironmentSpec):
+            return str(to.file), to
+        if not isinstance(to, (str, Path)) or not str(to).strip():
+            raise FaultError(f"rolling_upgrade: to must be the path of a Compose file, not {to!r}",
+                             fix="e.g. to: ../v2/compose.yaml (relative to the scenario file)")
+        try:
+            spec = load_environment(to)
+        except DrillkitError as exc:
+            raise FaultError(f"rolling_upgrade: to: {exc.message}", fix=exc.fix or "check the path") from None
+        return str(to), spec
+
+    def check_spec(self, spec) -> tuple[str, str, str] | None:
+        problem = super().check_spec(spec)
+        if problem is None and self.to_spec is not None:
+            missing = [s for s in self.services if s not in self.to_spec.services]
+            if missing:
+                return "to", f"{self.to} defines no service {missing[0]!r}", \
+                    f"its services: {', '.join(self.to_spec.services)}; define {missing[0]} there"
+        return problem
 
     def detail(self) -> dict:
         out: dict[str, Any] = {"image": self.new_image, "order": [n.name for n in self.nodes],
                                "pace": self.pace, "upgraded": [n.name for n in self.replaced],
-                               "seconds": dict(self.seconds)}
+                               "seconds": dict(self.seconds), "new_address": self.new_address,
+                               "addresses": {k: v[-1] for k, v in self.addresses.items()},
+                               "drain": self.drain or None, "undrain": self.undrain or None}
+        if len(self.services) > 1:
+            out["services"] = list(self.services)
+        if self.new_images:
+            out["images"] = dict(self.new_images)
+        if self.to:
+            out["to"] = self.to
         if self.environment:
             out["environment"] = dict(self.environment)
         if self.build_args:
@@ -319,40 +390,62 @@ class RollingUpgrade(_Replacing):
         return out
 
     def prepare(self, env: Environment) -> None:
-        """Build the new version's image before the drill starts (cached by content)."""
-        if self.build_args and self.target is not None:
-            self.new_image = ensure_variant_image(env, self.target.service, self.build_args)
+        """Build the new version's images before the drill starts (cached by content)."""
+        for service in self.services:
+            if self.to_spec is not None:
+                try:
+                    self.new_images[service] = env.build_definition(self.to_spec.services[service])
+                except LabError as exc:
+                    raise FaultError(exc.message, fix=exc.fix) from None
+            elif self.build_args:
+                self.new_images[service] = ensure_variant_image(env, service, self.build_args)
+        if self.build_args and len(set(self.new_images.values())) == 1:
+            self.new_image = next(iter(self.new_images.values()))
+
+    def _definition(self, env: Environment, node: Node):
+        if self.to_spec is None:
+            return None
+        return redefined(env.spec.services[node.service], self.to_spec.services[node.service])
 
     def _order(self, nodes: list[Node]) -> list[Node]:
+        rank = {s: i for i, s in enumerate(self.services)}
+        key = lambda n: (rank.get(n.service, 0), n.replica)   # noqa: E731 - the target's order, then replicas
         if self.order == "ascending":
-            return sorted(nodes, key=lambda n: n.replica)
+            return sorted(nodes, key=key)
         if self.order == "descending":
-            return sorted(nodes, key=lambda n: -n.replica)
+            return sorted(nodes, key=key, reverse=True)
         if self.order == "zones":
-            zones = list(dict.fromkeys(n.zone for n in sorted(nodes, key=lambda n: n.replica)))
-            return sorted(nodes, key=lambda n: (zones.index(n.zone), n.replica))
-        by_replica = {n.replica: n for n in nodes}
-        missing = [r for r in self.order if r not in by_replica]
+            first = sorted(nodes, key=key)
+            zones = list(dict.fromkeys(n.zone for n in first))
+            return sorted(first, key=lambda n: zones.index(n.zone))
+        if all(isinstance(r, int) for r in self.order):
+            if len(self.services) > 1:
+                raise FaultError(f"rolling_upgrade: order {list(self.order)} gives replica numbers, but the target "
+                                 f"has {len(self.services)} services", fix="list node names: order: [app-3, app-1]")
+            by = {n.replica: n for n in nodes}
+        else:
+            by = {name: n for n in nodes for name in n.names}
+        missing = [r for r in self.order if r not in by]
         if missing or len(self.order) != len(nodes):
-            raise FaultError(f"rolling_upgrade: order {list(self.order)} does not list the target's replicas "
-                             f"{sorted(by_replica)}", fix="name every replica of the target once")
-        return [by_replica[r] for r in self.order]
+            have = sorted(by) if all(isinstance(r, int) for r in self.order) else [n.name for n in nodes]
+            raise FaultError(f"rolling_upgrade: order {list(self.order)} does not list the target's nodes "
+                             f"{have}", fix="name every node of the target once")
+        return [by[r] for r in self.order]
 
     def _inject(self, env: Environment) -> None:
-        if self.build_args and self.new_image is None:
+        if (self.build_args or self.to_spec is not None) and not self.new_images:
             self.prepare(env)
-        if self.new_image:
-            try:
-                env.docker.api.inspect_image(self.new_image)
-            except Exception:
-                raise FaultError(f"rolling_upgrade: no image {self.new_image!r} on the engine",
-                                 fix="build it first (drill images, or build_args: to build the service's own)") from None
+        if self.new_image and not env.has_image(self.new_image):
+            raise FaultError(f"rolling_upgrade: no image {self.new_image!r} on the engine",
+                             fix="build it first (drill images, or build_args: to build the service's own)")
         self.nodes = self._order(self.nodes)
         for i, node in enumerate(self.nodes):
             if i and self.pace:
                 time.sleep(self.pace)
-            self._replace(env, env.node(node.service, node.replica), image=self.new_image,
-                          environment=self.environment or None, what="upgrade", record=True)
+            current = env.node(node.service, node.replica)
+            image = self.image or (self.new_images.get(node.service) if self.build_args else None)
+            self._replace(env, current, image=image, environment=self.environment or None, what="upgrade",
+                          record=True, service=self._definition(env, current))
 
 
 @register("config_drift")
@@ -362,8 +455,10 @@ class ConfigDrift(_Replacing):
     file's. The heal starts them again with the original ones."""
 
     def __init__(self, target=None, *, environment: dict | None = None, drain: str | None = None,
-                 undrain: str | None = None, drain_wait: Any = None, deadline: Any = None, **kw):
-        super().__init__(target, drain=drain, undrain=undrain, drain_wait=drain_wait, deadline=deadline, **kw)
+                 undrain: str | None = None, drain_wait: Any = None, deadline: Any = None,
+                 new_address: bool = True, **kw):
+        super().__init__(target, drain=drain, undrain=undrain, drain_wait=drain_wait, deadline=deadline,
+                         new_address=new_address, **kw)
         self.environment = _variables("config_drift", "environment", environment)
         if not self.environment:
             raise FaultError("config_drift needs environment: the settings that drift",
@@ -371,10 +466,12 @@ class ConfigDrift(_Replacing):
 
     def detail(self) -> dict:
         return {"environment": dict(self.environment), "drifted": [n.name for n in self.replaced],
-                "seconds": dict(self.seconds)}
+                "seconds": dict(self.seconds), "new_address": self.new_address,
+                "addresses": {k: v[-1] for k, v in self.addresses.items()}}
 
     def _inject(self, env: Environment) -> None:
-        for node in sorted(self.nodes, key=lambda n: n.replica):
+        rank = {s: i for i, s in enumerate(self.services)}
+        for node in sorted(self.nodes, key=lambda n: (rank.get(n.service, 0), n.replica)):
             self._replace(env, env.node(node.service, node.replica), image=None, environment=self.environment,
                           what="drift", record=True)
 
@@ -446,11 +543,10 @@ class SchemaMigration(Fault):
         return [s + ";" for s in body]
 
     def _psql(self, env: Environment, node: Node, commands: list[str]) -> tuple[int | None, str]:
-        from drillkit.roles import run_bounded
         cmd = ["psql", "-X", "-q", "-v", "ON_ERROR_STOP=1", "-h", self.host, "-U", self.user, "-d", self.database]
         for c in commands:
             cmd += ["-c", c]
-        return run_bounded(env, node, tuple(cmd), self.timeout)
+        return env.exec_bounded(node, tuple(cmd), self.timeout)
 
     def _inject(self, env: Environment) -> None:
         node = self.nodes[0]
@@ -585,15 +681,11 @@ class Cutover(Fault):
         super().heal(env, tl)
 
     def _runbook(self, env: Environment, name: str) -> None:
-        from drillkit.runbook import run_runbook
-        from drillkit.timeline import Timeline
         run_runbook(env, self._tl or Timeline(), env.spec.runbooks[name])
 
     def _copy(self, env: Environment) -> None:
         """The copy runbook; with ``interrupt_copy`` its commands are killed (``timeout -s KILL``)
         once that much time has passed, and the steps not reached are not run: a copy cut short."""
-        import dataclasses
-        from drillkit.runbook import Runbook, RunbookFailed, run_runbook
         rb = env.spec.runbooks[self.copy]
         if self.interrupt_copy is None:
             self._runbook(env, self.copy)

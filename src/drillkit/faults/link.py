@@ -9,11 +9,12 @@ Everything goes through the lab's :class:`~drillkit.lab.links.LinkServer`.
 
 from __future__ import annotations
 
+import inspect
 from typing import Any
 
 from drillkit.errors import FaultError, LinkError
 from drillkit.faults.base import Fault
-from drillkit.faults.registry import register
+from drillkit.faults.kinds import register
 from drillkit.lab.environment import Environment
 from drillkit.lab.links import LinkServer, Toxic
 from drillkit.timeline import Timeline
@@ -22,6 +23,7 @@ __all__ = ["LinkFault", "ToxicFault", "Latency", "Bandwidth", "SlowClose", "Time
            "Slicer", "LimitData", "LinkDown"]
 
 DOWN = "downstream"
+REQUIRED = inspect.Parameter.empty   # a toxic attribute without a default
 
 
 def _count(kind: str, name: str, value: Any) -> int:
@@ -66,26 +68,47 @@ class LinkFault(Fault):
 class ToxicFault(LinkFault):
     """One toxic on the link; ``stream`` is ``downstream`` (server→client, default) or ``upstream``.
 
-    Subclasses name ``stream`` and ``toxicity`` in their own signature: a kind's scenario
-    attributes are read from its class's ``__init__``.
+    A toxic kind is data, as in Toxiproxy: its type (the kind's name) and ``toxic_attributes``, each
+    with its default (`REQUIRED`: none). Each subclass gets an ``__init__`` signature naming them,
+    since a kind's scenario attributes are read from its class's ``__init__``.
     """
 
-    toxic_type = ""
+    toxic_attributes: dict[str, Any] = {}
+
+    def __init_subclass__(cls, **kw: Any) -> None:
+        super().__init_subclass__(**kw)
+        base = ToxicFault.__init__
+
+        def __init__(self, target=None, **kwargs):  # noqa: N807 - the kind's own signature, below
+            base(self, target, **kwargs)
+
+        K = inspect.Parameter.KEYWORD_ONLY
+        __init__.__signature__ = inspect.Signature([
+            inspect.Parameter("self", inspect.Parameter.POSITIONAL_OR_KEYWORD),
+            inspect.Parameter("target", inspect.Parameter.POSITIONAL_OR_KEYWORD, default=None),
+            inspect.Parameter("link", K),
+            *(inspect.Parameter(n, K, default=d) for n, d in cls.toxic_attributes.items()),
+            inspect.Parameter("stream", K, default=DOWN), inspect.Parameter("toxicity", K, default=1.0),
+            inspect.Parameter("kw", inspect.Parameter.VAR_KEYWORD)])
+        cls.__init__ = __init__
 
     def __init__(self, target=None, *, link: str, stream: str = DOWN, toxicity: float = 1.0, **kw):
+        values = {n: kw.pop(n, d) for n, d in self.toxic_attributes.items()}
+        missing = [n for n, v in values.items() if v is REQUIRED]
+        if missing:
+            raise TypeError(f"{type(self).__name__}() missing keyword argument {missing[0]!r}")
         super().__init__(target, link=link, **kw)
         self.stream = stream
         self.toxicity = toxicity
-        self.attributes = {k: _count(self.kind, k, v) for k, v in self._attributes().items()}
+        self.attributes = {k: _count(self.kind, k, v) for k, v in values.items()}
+        for k, v in self.attributes.items():
+            setattr(self, k, v)
         try:
-            self.toxic = Toxic(self.toxic_type, self.attributes, stream=stream, toxicity=toxicity,
-                               name=f"drillkit-{self.fault_id}-{self.toxic_type}")
+            self.toxic = Toxic(self.kind, self.attributes, stream=stream, toxicity=toxicity,
+                               name=f"drillkit-{self.fault_id}-{self.kind}")
         except (LinkError, TypeError, ValueError) as exc:
             raise FaultError(f"{self.kind}: {getattr(exc, 'message', exc)}",
                              fix=getattr(exc, "fix", None) or "toxicity: a fraction 0..1") from None
-
-    def _attributes(self) -> dict[str, Any]:  # pragma: no cover - abstract
-        raise NotImplementedError
 
     def describe(self) -> str:
         args = " ".join(f"{k}={v}" for k, v in self.attributes.items())
@@ -106,109 +129,54 @@ class ToxicFault(LinkFault):
             raise FaultError(f"toxic {self.toxic.key} is still on link {self.link}")
 
 
+# The toxic kinds: Toxiproxy's toxics/*.go, each attribute with its default (REQUIRED: none).
 @register("latency")
 class Latency(ToxicFault):
     """Every chunk of data waits ``latency`` ms (± ``jitter`` ms)."""
 
-    toxic_type = "latency"
-
-    def __init__(self, target=None, *, link: str, latency: int, jitter: int = 0,
-                 stream: str = DOWN, toxicity: float = 1.0, **kw):
-        self.latency, self.jitter = latency, jitter
-        super().__init__(target, link=link, stream=stream, toxicity=toxicity, **kw)
-
-    def _attributes(self) -> dict[str, Any]:
-        return {"latency": self.latency, "jitter": self.jitter}
+    toxic_attributes = {"latency": REQUIRED, "jitter": 0}
 
 
 @register("bandwidth")
 class Bandwidth(ToxicFault):
     """The link carries at most ``rate`` KB/s."""
 
-    toxic_type = "bandwidth"
-
-    def __init__(self, target=None, *, link: str, rate: int,
-                 stream: str = DOWN, toxicity: float = 1.0, **kw):
-        self.rate = rate
-        super().__init__(target, link=link, stream=stream, toxicity=toxicity, **kw)
-
-    def _attributes(self) -> dict[str, Any]:
-        return {"rate": self.rate}
+    toxic_attributes = {"rate": REQUIRED}
 
 
 @register("slow_close")
 class SlowClose(ToxicFault):
     """A connection's close is held back by ``delay`` ms."""
 
-    toxic_type = "slow_close"
-
-    def __init__(self, target=None, *, link: str, delay: int,
-                 stream: str = DOWN, toxicity: float = 1.0, **kw):
-        self.delay = delay
-        super().__init__(target, link=link, stream=stream, toxicity=toxicity, **kw)
-
-    def _attributes(self) -> dict[str, Any]:
-        return {"delay": self.delay}
+    toxic_attributes = {"delay": REQUIRED}
 
 
 @register("timeout")
 class Timeout(ToxicFault):
     """Data stops flowing; the connection closes after ``timeout`` ms (0: it hangs until healed)."""
 
-    toxic_type = "timeout"
-
-    def __init__(self, target=None, *, link: str, timeout: int = 0,
-                 stream: str = DOWN, toxicity: float = 1.0, **kw):
-        self.timeout = timeout
-        super().__init__(target, link=link, stream=stream, toxicity=toxicity, **kw)
-
-    def _attributes(self) -> dict[str, Any]:
-        return {"timeout": self.timeout}
+    toxic_attributes = {"timeout": 0}
 
 
 @register("reset_peer")
 class ResetPeer(ToxicFault):
     """Connections are reset (TCP RST) after ``timeout`` ms (0: at once)."""
 
-    toxic_type = "reset_peer"
-
-    def __init__(self, target=None, *, link: str, timeout: int = 0,
-                 stream: str = DOWN, toxicity: float = 1.0, **kw):
-        self.timeout = timeout
-        super().__init__(target, link=link, stream=stream, toxicity=toxicity, **kw)
-
-    def _attributes(self) -> dict[str, Any]:
-        return {"timeout": self.timeout}
+    toxic_attributes = {"timeout": 0}
 
 
 @register("slicer")
 class Slicer(ToxicFault):
     """Data is cut into pieces of ``average_size`` ± ``size_variation`` bytes, ``delay`` µs apart."""
 
-    toxic_type = "slicer"
-
-    def __init__(self, target=None, *, link: str, average_size: int = 64, size_variation: int = 32,
-                 delay: int = 10, stream: str = DOWN, toxicity: float = 1.0, **kw):
-        self.average_size, self.size_variation, self.delay = average_size, size_variation, delay
-        super().__init__(target, link=link, stream=stream, toxicity=toxicity, **kw)
-
-    def _attributes(self) -> dict[str, Any]:
-        return {"average_size": self.average_size, "size_variation": self.size_variation, "delay": self.delay}
+    toxic_attributes = {"average_size": 64, "size_variation": 32, "delay": 10}
 
 
 @register("limit_data")
 class LimitData(ToxicFault):
     """A connection is closed after ``bytes`` bytes have passed."""
 
-    toxic_type = "limit_data"
-
-    def __init__(self, target=None, *, link: str, bytes: int,
-                 stream: str = DOWN, toxicity: float = 1.0, **kw):  # noqa: A002 - Toxiproxy's name
-        self.bytes = bytes
-        super().__init__(target, link=link, stream=stream, toxicity=toxicity, **kw)
-
-    def _attributes(self) -> dict[str, Any]:
-        return {"bytes": self.bytes}
+    toxic_attributes = {"bytes": REQUIRED}
 
 
 @register("link_down")

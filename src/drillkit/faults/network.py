@@ -19,9 +19,12 @@ from typing import Callable, Iterable
 
 from drillkit import labels as L
 from drillkit.errors import FaultError, LabError
-from drillkit.faults.base import Fault, check_blast_radius
-from drillkit.faults.registry import register
-from drillkit.lab.environment import Environment, Node
+from drillkit.faults.base import Fault
+from drillkit.faults.kinds import register
+from drillkit.lab.environment import Environment
+from drillkit.lab.guard import check_blast_radius
+from drillkit.lab.node import Node
+from drillkit.stack.roles import role_nodes
 from drillkit.timeline import Timeline
 
 __all__ = ["Partition", "Isolate", "DnsFailure", "IptablesFault", "DIRECTIONS"]
@@ -141,9 +144,8 @@ def _match(env: Environment, names: list[str], param: str) -> list[Node]:
     roles = getattr(env.spec, "roles", {}) or {}
     out: list[Node] = []
     for name in names:
-        hit = [n for n in nodes if name in (n.service, n.name)]
+        hit = [n for n in nodes if name == n.service or name in n.names]
         if not hit and name in roles:
-            from drillkit.roles import role_nodes
             hit = role_nodes(env, name)
             if not hit:
                 raise FaultError(f"{param}: no node holds role {name!r} now",

@@ -1,10 +1,15 @@
-"""Process faults: kill (SIGKILL), stop (SIGTERM with grace), pause (freeze), restart, crash_loop.
+"""Process faults: kill (SIGKILL, or the ``signal`` asked), stop (SIGTERM with grace), pause (freeze),
+restart, crash_loop.
 
 Their heal brings the node back and waits for its health check, so a drill ends as it began — unless
-the fault's ``heal`` says otherwise (``none`` or a runbook step: see faults/base.py).
+the fault's ``heal`` says otherwise (``none`` or a runbook step: see faults/base.py). A restart has
+started its node again already: its heal starts it only if it is down by then, and waits for its
+health check (the heal record's ``healthy`` says when it passed).
 
 ``grace`` (stop, restart) is the seconds between the container's stop signal and SIGKILL; 0 means
-SIGKILL at once, as a power loss (a hard restart without writing it as kill + heal).
+SIGKILL at once, as a power loss (a hard restart without writing it as kill + heal). The signals
+sent are on the timeline: ``signal`` of a kill, ``stop_signal`` (the image's, e.g. SIGTERM or
+SIGQUIT) of a stop or restart.
 """
 
 from __future__ import annotations
@@ -13,11 +18,9 @@ import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 
-import docker.errors
-
 from drillkit.errors import FaultError
 from drillkit.faults.base import Fault
-from drillkit.faults.registry import register
+from drillkit.faults.kinds import register
 from drillkit.lab.environment import Environment
 from drillkit.timeline import Timeline
 
@@ -40,18 +43,20 @@ def check_grace(kind: str, grace) -> float:
     return float(grace)
 
 
-def stop_with_grace(env: Environment, node, grace: float) -> None:
+SIGNALS = ("SIGKILL", "SIGTERM", "SIGINT", "SIGQUIT", "SIGHUP", "SIGUSR1", "SIGUSR2")
+
+
+def stop_with_grace(env: Environment, node, grace: float) -> str:
     """The node's stop signal (SIGTERM unless its image says otherwise), SIGKILL once ``grace``
-    seconds have passed; with grace 0 SIGKILL alone. Returns when the node is down."""
+    seconds have passed; with grace 0 SIGKILL alone. Returns (when the node is down) the first
+    signal sent."""
     backend = env.backend
+    sent = "SIGKILL"
     if grace <= 0:
         backend.kill(node, "SIGKILL")
     else:
-        try:
-            backend.kill(node, backend.stop_signal(node))
-        except docker.errors.APIError as exc:
-            if exc.status_code != 409:  # 409: not running any more
-                raise
+        sent = backend.stop_signal(node)
+        backend.kill(node, sent)     # a node already down: nothing happens
         end = time.monotonic() + grace
         while env.is_running(node) and time.monotonic() < end:
             time.sleep(0.05)
@@ -61,9 +66,15 @@ def stop_with_grace(env: Environment, node, grace: float) -> None:
     end = time.monotonic() + 10
     while time.monotonic() < end:
         if not backend.state(node).running:
-            return
+            return sent
         time.sleep(0.02)
     raise FaultError(f"{node}: still running 10 s after SIGKILL", fix="check the docker engine (`docker info`)")
+
+
+def _one_or_each(signals: dict[str, str]):
+    """One signal when every node got the same (the usual case), else node -> signal."""
+    values = set(signals.values())
+    return next(iter(values)) if len(values) == 1 else (dict(signals) or None)
 
 
 class _BringBack(Fault):
@@ -78,16 +89,32 @@ class _BringBack(Fault):
                 backend.unpause(n)
             elif not st.running:
                 backend.start(n)
-            env.wait_healthy(n, deadline=self.heal_deadline)
+            self.wait_healthy(env, n, deadline=self.heal_deadline)
         _each(self.nodes, back)
 
 
 @register("kill")
 class Kill(_BringBack):
-    """SIGKILL: the node is gone at once, as in a power loss."""
+    """SIGKILL (default): the node is gone at once, as in a power loss. ``signal`` sends another one
+    instead, once (SIGTERM, SIGINT, SIGQUIT, SIGHUP, SIGUSR1, SIGUSR2): what the process does with it
+    is its own — exit, reload its configuration, ignore it. The heal starts the node if it is down
+    and waits for its health check."""
+
+    def __init__(self, target=None, *, signal: str = "SIGKILL", **kw):
+        super().__init__(target, **kw)
+        name = signal.upper() if isinstance(signal, str) else signal
+        if isinstance(name, str) and not name.startswith("SIG"):
+            name = "SIG" + name
+        if name not in SIGNALS:
+            raise FaultError(f"kill: signal must be one of {', '.join(SIGNALS)}, not {signal!r}",
+                             fix="e.g. signal: SIGTERM (default SIGKILL)")
+        self.signal = name
+
+    def detail(self) -> dict:
+        return {"signal": self.signal}
 
     def _inject(self, env: Environment) -> None:
-        _each(self.nodes, lambda n: env.backend.kill(n, signal="SIGKILL"))
+        _each(self.nodes, lambda n: env.backend.kill(n, signal=self.signal))
 
 
 @register("stop")
@@ -97,12 +124,15 @@ class Stop(_BringBack):
     def __init__(self, target=None, *, grace: float = 5.0, **kw):
         super().__init__(target, **kw)
         self.grace = check_grace("stop", grace)
+        self.stop_signals: dict[str, str] = {}
 
     def detail(self) -> dict:
-        return {"grace": self.grace}
+        return {"grace": self.grace, "stop_signal": _one_or_each(self.stop_signals)}
 
     def _inject(self, env: Environment) -> None:
-        _each(self.nodes, lambda n: stop_with_grace(env, n, self.grace))
+        def stop(n) -> None:
+            self.stop_signals[n.name] = stop_with_grace(env, n, self.grace)
+        _each(self.nodes, stop)
 
 
 @register("pause")
@@ -116,18 +146,21 @@ class Pause(_BringBack):
 @register("restart")
 class Restart(_BringBack):
     """Restart the node: its stop signal, SIGKILL after ``grace`` seconds (default 1; 0 = SIGKILL at
-    once, a hard restart), then started again at once. Heal waits for its health check."""
+    once, a hard restart), then started again at once. The heal (at ``for``, or when observe ends)
+    starts the node only if it is down by then and waits for its health check: the fault's window
+    lasts until the node is known to be back. ``heal: none`` does not wait."""
 
     def __init__(self, target=None, *, grace: float = 1.0, **kw):
         super().__init__(target, **kw)
         self.grace = check_grace("restart", grace)
+        self.stop_signals: dict[str, str] = {}
 
     def detail(self) -> dict:
-        return {"grace": self.grace}
+        return {"grace": self.grace, "stop_signal": _one_or_each(self.stop_signals), "started_again": True}
 
     def _inject(self, env: Environment) -> None:
         def restart(n) -> None:
-            stop_with_grace(env, n, self.grace)
+            self.stop_signals[n.name] = stop_with_grace(env, n, self.grace)
             env.backend.start(n)
         _each(self.nodes, restart)
 
@@ -199,11 +232,7 @@ class CrashLoop(_BringBack):
                         down_since.pop(name, None)
                         since = up_since.setdefault(name, now)
                         if now - since >= self.up_for:
-                            try:
-                                backend.kill(n, signal="SIGKILL")
-                            except docker.errors.APIError as exc:
-                                if exc.status_code != 409:  # 409: it went down by itself meanwhile
-                                    raise
+                            backend.kill(n, signal="SIGKILL")   # gone down by itself meanwhile: nothing happens
                             up_since.pop(name, None)
                             down_since[name] = time.monotonic()
                             self.crashes[str(n)] = self.crashes.get(str(n), 0) + 1

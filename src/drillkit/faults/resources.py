@@ -15,10 +15,12 @@ import time
 import uuid
 
 from drillkit.errors import FaultError
-from drillkit.faults.base import Fault, Target
+from drillkit.faults.base import Fault
+from drillkit.faults.kinds import register
 from drillkit.faults.process import _each
-from drillkit.faults.registry import register
-from drillkit.lab.environment import Environment, Node
+from drillkit.lab.environment import Environment
+from drillkit.lab.node import Node
+from drillkit.stack.target import Target
 
 __all__ = ["CpuStress", "MemoryPressure", "DiskFull", "ConnectionExhaustion", "ClockSkew"]
 

@@ -7,11 +7,12 @@ whose zone is the named one belongs to it. The Toxiproxy container is not in any
 from __future__ import annotations
 
 from drillkit.errors import FaultError
-from drillkit.faults.base import check_blast_radius
+from drillkit.faults.kinds import register
 from drillkit.faults.network import IptablesFault, Rule, cut_plan
 from drillkit.faults.process import Kill
-from drillkit.faults.registry import register
-from drillkit.lab.environment import Environment, Node
+from drillkit.lab.environment import Environment
+from drillkit.lab.guard import check_blast_radius
+from drillkit.lab.node import Node
 from drillkit.timeline import Timeline
 
 __all__ = ["ZoneKill", "ZonePartition", "zone_nodes"]
@@ -47,7 +48,7 @@ class ZoneKill(Kill):
         return f"zone_kill {self.zone}"
 
     def detail(self) -> dict:
-        return {"zone": self.zone}
+        return {"zone": self.zone, "signal": "SIGKILL"}
 
     def inject(self, env: Environment, tl: Timeline) -> None:
         self.nodes = zone_nodes(env, self.zone, self.kind)
@@ -59,7 +60,9 @@ class ZoneKill(Kill):
         env.backend.zone_down(self.zone, self.nodes)
 
     def _heal(self, env: Environment) -> None:
-        env.backend.zone_up(self.zone, self.nodes, deadline=self.heal_deadline)
+        env.backend.zone_up(self.zone, self.nodes, deadline=self.heal_deadline)   # returns when all are healthy
+        for n in self.nodes:
+            self.note_healthy(env, n)
 
 
 @register("zone_partition")

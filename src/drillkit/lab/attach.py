@@ -23,13 +23,12 @@ from typing import Any
 from drillkit import labels as L
 from drillkit.errors import LabError
 from drillkit.lab.compose import EnvironmentSpec, load_environment
-from drillkit.lab.docker_client import client as docker_client
-from drillkit.lab.environment import TOXIPROXY_SERVICE, Environment, Node
-from drillkit.lab.links import LinkServer
+from drillkit.lab.engine import client as docker_client
+from drillkit.lab.environment import Environment
+from drillkit.lab.links import TOXIPROXY_API_PORT, LinkServer
+from drillkit.lab.node import Node
 
-__all__ = ["attach", "run_containers", "TOXIPROXY_API_PORT"]
-
-TOXIPROXY_API_PORT = 8474
+__all__ = ["attach", "run_containers"]
 
 
 def run_containers(c, run_id: str) -> list[dict[str, Any]]:
@@ -85,7 +84,8 @@ def attach(run_id: str, *, spec: EnvironmentSpec | None = None, environment: str
         if role != "service":
             continue
         nodes.setdefault(service, []).append(
-            Node(spec.name, service, int(replica), lb.get(L.ZONE, ""), container, run_id))
+            Node(spec.name, service, int(replica), lb.get(L.ZONE, ""), container, run_id,
+                 single=service in spec.services and spec.services[service].replicas == 1 and int(replica) == 1))
     missing = [s for s in spec.services if s not in nodes]
     if missing:
         raise LabError(f"run {run_id} has no container of {', '.join(missing)} (declared in {spec.file})",

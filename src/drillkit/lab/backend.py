@@ -5,8 +5,8 @@ id, nodes with their zones, published ports, Toxiproxy links). Its backend is th
 realizes the environment on an engine and acts on the nodes. Faults, stacks and verdicts only use
 this interface, so a drill means the same on every backend:
 
-* ``docker`` (:mod:`drillkit.lab.docker_backend`): containers on one Docker engine (the default);
-* ``swarm`` (:mod:`drillkit.lab.swarm`): services on a Docker Swarm whose nodes are
+* ``docker`` (:mod:`drillkit.lab.backends.docker.backend`): containers on one Docker engine (the default);
+* ``swarm`` (:mod:`drillkit.lab.backends.swarm`): services on a Docker Swarm whose nodes are
   Docker-in-Docker containers, one per zone, so a zone outage is a whole host gone.
 
 docs/backends.md maps each primitive to Kubernetes.
@@ -15,22 +15,29 @@ docs/backends.md maps each primitive to Kubernetes.
 from __future__ import annotations
 
 import abc
+import importlib
 import os
+import pkgutil
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from pathlib import Path
+from typing import Callable
 
 from drillkit.errors import ConfigError, LabError
+from drillkit.lab.compose import ServiceSpec
+from drillkit.lab.node import Node
 
-if TYPE_CHECKING:  # pragma: no cover
-    from drillkit.lab.environment import Environment, Node
+# "Environment" in annotations below is drillkit.lab.environment.Environment, not imported here:
+# the environment imports this module to find its backend.
 
-__all__ = ["Backend", "link_hosts", "NodeState", "NetworkInfo", "BACKENDS", "DEFAULT_BACKEND", "BACKEND_ENV",
-           "backend_name", "create_backend"]
+__all__ = ["Backend", "link_hosts", "NodeState", "NetworkInfo", "DEFAULT_BACKEND", "BACKEND_ENV",
+           "backend_name", "backend_names", "backend_class", "create_backend", "register_backend"]
 
-BACKENDS = ("docker", "swarm")
 DEFAULT_BACKEND = "docker"
 BACKEND_ENV = "DRILLKIT_BACKEND"
+_BACKENDS_DIR = Path(__file__).parent / "backends"
+_REGISTERED: dict[str, type["Backend"]] = {}
 
 
 @dataclass(frozen=True)
@@ -57,6 +64,13 @@ class NetworkInfo:
     labels: dict[str, str] = field(default_factory=dict)
     subnets: tuple[tuple[str, str | None], ...] = ()   # (subnet, gateway or None)
 
+    @classmethod
+    def of(cls, info: dict) -> "NetworkInfo":
+        """From the engine's ``inspect_network`` answer (either backend's)."""
+        subnets = tuple((cfg.get("Subnet"), cfg.get("Gateway") or None)
+                        for cfg in (info.get("IPAM") or {}).get("Config") or [] if cfg.get("Subnet"))
+        return cls(info["Name"], info.get("Labels") or {}, subnets)
+
 
 def link_hosts(spec, svc, proxy_ip: dict[str, str]) -> dict[str, str]:
     """The hosts entries that send a link's sources to Toxiproxy: link target -> the proxy's address
@@ -71,26 +85,51 @@ def link_hosts(spec, svc, proxy_ip: dict[str, str]) -> dict[str, str]:
     return hosts
 
 
+# -- the backends by name ----------------------------------------------------------------------------
+def register_backend(name: str) -> Callable[[type["Backend"]], type["Backend"]]:
+    """Class decorator of a backend's package (``lab/backends/<name>/``)."""
+    def deco(cls: type["Backend"]) -> type["Backend"]:
+        if _REGISTERED.get(name, cls) is not cls:
+            raise RuntimeError(f"backend {name!r} registered twice")
+        cls.name = name
+        _REGISTERED[name] = cls
+        return cls
+    return deco
+
+
+def backend_names() -> tuple[str, ...]:
+    """Every backend, the default first: the folders of ``lab/backends/`` (nothing is imported)."""
+    found = sorted(m.name for m in pkgutil.iter_modules([str(_BACKENDS_DIR)]) if m.ispkg)
+    return tuple(sorted(found, key=lambda n: n != DEFAULT_BACKEND))
+
+
+def backend_class(name: str) -> type["Backend"]:
+    """The class of backend ``name``, importing its package on first use."""
+    if name not in _REGISTERED:
+        importlib.import_module(f"drillkit.lab.backends.{name}")
+    try:
+        return _REGISTERED[name]
+    except KeyError:
+        raise LabError(f"lab/backends/{name}/ registers no backend",
+                       fix=f'decorate its Backend subclass with @register_backend("{name}")') from None
+
+
 def backend_name(value: str | None = None, origin: str = "backend") -> str:
     """The backend to use: ``value`` if given, else $DRILLKIT_BACKEND, else ``docker``; checked."""
     if value is None or value == "":
         value, origin = os.environ.get(BACKEND_ENV) or DEFAULT_BACKEND, f"environment variable {BACKEND_ENV}"
     value = str(value).strip().lower()
-    if value not in BACKENDS:
+    names = backend_names()
+    if value not in names:
         raise ConfigError(f"unknown backend {value!r}", field=origin,
-                          fix=f"use one of {', '.join(BACKENDS)} (e.g. --backend swarm)")
+                          fix=f"use one of {', '.join(names)} (e.g. --backend swarm)")
     return value
 
 
 def create_backend(name: str | None, env: "Environment") -> "Backend":
-    """The backend called ``name`` for ``env``; None is the docker backend (the plugin and the CLI
-    resolve options and $DRILLKIT_BACKEND before they get here)."""
-    name = backend_name(name or DEFAULT_BACKEND)
-    if name == "swarm":
-        from drillkit.lab.swarm.backend import SwarmBackend
-        return SwarmBackend(env)
-    from drillkit.lab.docker_backend import DockerBackend
-    return DockerBackend(env)
+    """The backend called ``name`` for ``env``; None is the default (the plugin and the CLI resolve
+    options and $DRILLKIT_BACKEND before they get here)."""
+    return backend_class(backend_name(name or DEFAULT_BACKEND))(env)
 
 
 class Backend(abc.ABC):
@@ -187,6 +226,13 @@ class Backend(abc.ABC):
     def link_proxy_addresses(self) -> list[str]:
         """Addresses of the Toxiproxy server on the run's networks (empty without links)."""
 
+    def restart_link_server(self) -> None:
+        """Restart the run's Toxiproxy server and put every link back as it was (upstream, enabled,
+        toxics): the last cure for a listener Toxiproxy lost track of (a proxy removed while a wedged
+        update started it again keeps its port bound, and the link cannot be created again)."""
+        raise LabError(f"the {self.describe()} backend cannot restart the link server",
+                       fix="run the drill on the docker backend, or restart the environment")
+
     @abc.abstractmethod
     def network_info(self, net: str) -> NetworkInfo:
         """One of the run's networks by its declared name."""
@@ -194,11 +240,18 @@ class Backend(abc.ABC):
     # -- change ----------------------------------------------------------------------------------
     @abc.abstractmethod
     def replace_replica(self, node: "Node", *, image: str | None = None,
-                        environment: dict[str, str] | None = None) -> "Node":
-        """Replace the node by a new one of the same name, aliases, zone and address (a rolling
-        upgrade's one step): stopped with its grace period, removed, created from ``image``
-        (default: the service's) with ``environment`` merged over the service's; started, not
-        waited for. Returns the new Node (also put into ``env.nodes``)."""
+                        environment: dict[str, str] | None = None, service: ServiceSpec | None = None,
+                        new_address: bool = True) -> "Node":
+        """Replace the node by a new one of the same name, aliases and zone (a rolling upgrade's one
+        step): stopped with its grace period, removed, created from ``service`` (another definition
+        of the service, e.g. another Compose file's; default: the Compose file's) with ``image`` and
+        ``environment`` over it; started, not waited for. Returns the new Node (also put into
+        ``env.nodes``).
+
+        ``new_address``: the new replica gets a new address, as Compose, Swarm and Kubernetes give a
+        new container or pod (default) — a load balancer that resolved the old one at start-up now
+        sends to nobody; ``False`` keeps the old address (a server upgraded in place), where the
+        backend can (docker)."""
 
     @abc.abstractmethod
     def add_replicas(self, service: str, replicas: list[int]) -> list["Node"]:
@@ -213,20 +266,17 @@ class Backend(abc.ABC):
         cutover: several nodes sharing a name are several A records). The node keeps its address,
         its service name and its replica name. Returns the node's names on ``net`` afterwards.
         Backends without per-node DNS names refuse."""
-        from drillkit.errors import LabError
         raise LabError(f"the {self.name} backend cannot change a node's DNS names",
                        fix="run DNS cutovers on the docker backend (--backend docker)")
 
     # -- zones -----------------------------------------------------------------------------------
     def zone_down(self, zone: str, nodes: list["Node"]) -> None:
         """A zone lost at once (its power). Default: SIGKILL to every node of the zone."""
-        from concurrent.futures import ThreadPoolExecutor
         with ThreadPoolExecutor(max_workers=max(1, len(nodes))) as pool:
             list(pool.map(lambda n: self.kill(n), nodes))
 
     def zone_up(self, zone: str, nodes: list["Node"], deadline: float = 60.0) -> None:
         """The zone back: its nodes started and healthy."""
-        from concurrent.futures import ThreadPoolExecutor
         end = time.monotonic() + deadline
 
         def back(n):
@@ -242,3 +292,11 @@ class Backend(abc.ABC):
     # -- for reports -----------------------------------------------------------------------------
     def describe(self) -> str:
         return self.name
+
+    # -- what a run may leave on the host beside engine objects ---------------------------------
+    @classmethod
+    def host_leftovers(cls, run_id: str, engine_rows: list[dict]) -> list[str]:
+        """Remove what a dead run of this backend left on the host outside the engine (sockets,
+        cgroups); ``engine_rows`` are the run's containers as the engine listed them before removal.
+        Returns what could not be removed, one line each. Most backends leave nothing."""
+        return []

@@ -9,16 +9,17 @@ from __future__ import annotations
 
 import os
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from drillkit.errors import ConfigError
+from drillkit.yamlsrc import MAX_BYTES, Map, Seq, line_of, load_yaml, read_text_file
 
-__all__ = ["load_environment", "read_text_file", "EnvironmentSpec", "ServiceSpec", "LinkSpec", "SwitchSpec",
-           "PortSpec", "find_environment", "ENVIRONMENTS_DIR", "lab_variables", "link_port_variable"]
+__all__ = ["load_environment", "EnvironmentSpec", "ServiceSpec", "LinkSpec", "SwitchSpec", "PortSpec",
+           "find_environment", "ENVIRONMENTS_DIR", "lab_variables", "link_port_variable", "LAB_KEYS",
+           "MAX_SWITCH_VALUE", "MAX_INTERPOLATED", "MAX_COMPOSE_DURATION",
+           "redefined", "RUNNING_FIELDS"]
 
 ENVIRONMENTS_DIR = Path(os.environ.get("DRILLKIT_ENVIRONMENTS", "environments"))
 
@@ -29,57 +30,16 @@ SERVICE_KEYS = {"image", "build", "command", "entrypoint", "environment", "healt
 HEALTH_KEYS = {"test", "interval", "timeout", "retries", "start_period", "disable"}
 DEPLOY_KEYS = {"replicas"}
 BUILD_KEYS = {"context", "dockerfile", "args"}
-XDK_KEYS = {"stack", "description", "entrypoint", "zones", "links", "switches", "users", "clients",
-            "plugin", "roles", "ground_truth", "runbooks",   # the stack contract: drillkit.plugins
-            "config"}                                        # settings config_parity reads (effective_config)
+# the keys of x-drillkit the lab reads itself; the rest of x-drillkit is the stack contract
+# (drillkit.stack), which the lab carries as written (EnvironmentSpec.extensions) and never reads
+LAB_KEYS = {"stack", "description", "entrypoint", "zones", "links", "switches"}
 LINK_KEYS = {"name", "from", "to", "port", "listen"}
 SWITCH_KEYS = {"default", "choices", "description"}
 CONDITIONS = {"service_started", "service_healthy"}
 NAME_RE = re.compile(r"^[a-z0-9][a-z0-9_-]*$")
-
-
-# -- YAML with line numbers --------------------------------------------------------------------
-class _Map(dict):
-    line: int = 0
-    key_lines: dict
-
-
-class _Seq(list):
-    line: int = 0
-
-
-class _Loader(yaml.SafeLoader):
-    pass
-
-
-def _construct_map(loader, node):
-    loader.flatten_mapping(node)
-    m = _Map()
-    m.line = node.start_mark.line + 1
-    m.key_lines = {}
-    for knode, vnode in node.value:
-        key = loader.construct_object(knode, deep=True)
-        if key in m:
-            raise yaml.constructor.ConstructorError(None, None, f"duplicate key {key!r}", knode.start_mark)
-        m[key] = loader.construct_object(vnode, deep=True)
-        m.key_lines[key] = knode.start_mark.line + 1
-    return m
-
-
-def _construct_seq(loader, node):
-    s = _Seq(loader.construct_object(v, deep=True) for v in node.value)
-    s.line = node.start_mark.line + 1
-    return s
-
-
-_Loader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_map)
-_Loader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_SEQUENCE_TAG, _construct_seq)
-
-
-def _line(container: Any, key: Any = None) -> int | None:
-    if key is not None and isinstance(container, _Map):
-        return container.key_lines.get(key, container.line)
-    return getattr(container, "line", None)
+MAX_SWITCH_VALUE = 1024                 # characters of one switch's value (an image tag, a number, a word)
+MAX_INTERPOLATED = 4 * MAX_BYTES        # characters the switches' values may add to a file, in total
+MAX_COMPOSE_DURATION = 86400.0          # a healthcheck's interval, timeout, start period; a stop grace period
 
 
 # -- model -------------------------------------------------------------------------------------
@@ -88,6 +48,7 @@ class PortSpec:
     container_port: int
     host_port: int | None  # None: any free port on 127.0.0.1
     protocol: str = "tcp"
+    line: int | None = field(default=None, compare=False)   # of `ports:` in the Compose file
 
 
 @dataclass
@@ -118,6 +79,18 @@ class ServiceSpec:
         return self.zones[(replica - 1) % len(self.zones)] if self.zones else "default"
 
 
+RUNNING_FIELDS = ("image", "build_context", "dockerfile", "build_args", "command", "entrypoint", "environment",
+                  "healthcheck", "stop_grace_period", "working_dir", "user", "cap_add", "labels")
+
+
+def redefined(current: ServiceSpec, other: ServiceSpec) -> ServiceSpec:
+    """``current`` running what ``other`` — the same service in another Compose file, e.g. the next
+    release's — runs (`RUNNING_FIELDS`: image or build, command, entrypoint, environment, health
+    check, grace period, working dir, user, capabilities, labels), in ``current``'s place in the lab
+    (networks and aliases, ports, volumes, tmpfs, replicas, zones, dependencies)."""
+    return replace(current, **{f: getattr(other, f) for f in RUNNING_FIELDS})
+
+
 @dataclass(frozen=True)
 class LinkSpec:
     name: str
@@ -139,7 +112,7 @@ class SwitchSpec:
         return self.name.upper()
 
 
-@dataclass
+@dataclass(eq=False)
 class EnvironmentSpec:
     name: str
     file: Path
@@ -152,15 +125,8 @@ class EnvironmentSpec:
     switches: dict[str, SwitchSpec]
     chosen: dict[str, str]
     entrypoint: tuple[str, int] | None
-    users: dict[str, Any] = field(default_factory=dict)     # x-drillkit.users: kind -> clients.UserKind
-    clients: dict[str, Any] = field(default_factory=dict)   # x-drillkit.clients: name -> clients.ClientSpec
     variables: frozenset[str] = frozenset()   # every ${NAME} the file references
-    extensions: dict[str, Any] = field(default_factory=dict)   # the x-drillkit mapping as written
-    plugin: Any = None                        # the x-drillkit.plugin StackPlugin (drillkit.plugins)
-    roles: dict[str, Any] = field(default_factory=dict)          # drillkit.roles.RoleSpec by name
-    ground_truth: dict[str, Any] = field(default_factory=dict)   # drillkit.truth.ReaderSpec by name
-    runbooks: dict[str, Any] = field(default_factory=dict)       # drillkit.runbook.Runbook by name
-    config: dict[str, Any] = field(default_factory=dict)         # drillkit.effective_config.Setting by name
+    extensions: dict[str, Any] = field(default_factory=dict)   # x-drillkit as written (interpolated)
 
     def accepts_switch(self, name: str) -> bool:
         """A declared switch, or any ``${NAME}`` the file references (``NAME`` or ``name`` for it)."""
@@ -196,58 +162,35 @@ def find_environment(name_or_path: str | os.PathLike) -> Path:
                           "or give the path of a compose.yaml")
 
 
-def read_text_file(path: Path, *, what: str) -> str:
-    """A file's text as UTF-8, or a one-line ConfigError naming the file (and the line of the first
-    byte that is not UTF-8): any byte sequence is an answer, never a traceback."""
-    try:
-        data = path.read_bytes()
-    except OSError as exc:
-        raise ConfigError(f"cannot read {what}: {exc.strerror or exc}", file=str(path),
-                          fix="check the path and its permissions") from None
-    try:
-        return data.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        raise ConfigError(f"not UTF-8 text (byte {exc.start})", file=str(path),
-                          line=data[: exc.start].count(b"\n") + 1, fix="save the file as UTF-8") from None
-
-
 def load_environment(name_or_path: str | os.PathLike, switches: dict[str, str] | None = None,
                      name: str | None = None) -> EnvironmentSpec:
     path = find_environment(name_or_path)
     f = str(path)
     text = read_text_file(path, what="a Compose file")
-    try:
-        raw = yaml.load(text, Loader=_Loader)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None) or getattr(exc, "context_mark", None)
-        line = mark.line + 1 if mark else None
-        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
-        raise ConfigError(f"not valid YAML: {problem}", file=f, line=line,
-                          fix="fix the indentation/quoting at that line") from None
-    except (TypeError, ValueError, RecursionError) as exc:  # e.g. a list as a mapping key, a bad date
-        raise ConfigError(f"not a usable YAML document: {str(exc).splitlines()[0] if str(exc) else exc!r}",
-                          file=f, fix="use plain `key: value` mappings and lists") from None
+    raw = load_yaml(text, f)
     if not isinstance(raw, dict):
         raise ConfigError("a Compose file must be a mapping with `services:`", file=f, line=1,
                           fix="start the file with `services:`")
     for key in raw:
         if key not in TOP_KEYS and not str(key).startswith("x-"):
-            raise ConfigError(f"unsupported top-level key {key!r}", file=f, line=_line(raw, key), field=key,
+            raise ConfigError(f"unsupported top-level key {key!r}", file=f, line=line_of(raw, key), field=key,
                               fix=f"drillkit's lab supports {', '.join(sorted(TOP_KEYS))} and x-* extensions")
     env_name = name or str(raw.get("name") or path.parent.name)
-    xdk = raw.get("x-drillkit") or _Map()
-    _check_keys(xdk, XDK_KEYS, f, "x-drillkit")
-    switch_specs = _switches(xdk.get("switches") or _Map(), f)
+    xdk = raw.get("x-drillkit") or Map()
+    if not isinstance(xdk, dict):
+        raise ConfigError("x-drillkit must be a mapping", file=f, line=line_of(raw, "x-drillkit"), field="x-drillkit",
+                          fix="x-drillkit: {stack: NAME, entrypoint: {service: ..., port: ...}, ...}")
+    switch_specs = _switches(xdk.get("switches") or Map(), f)
     lab_vars = lab_variables(xdk.get("links"))        # the lab's own: not switches
     referenced = frozenset(_referenced(raw)) - set(lab_vars)
     chosen, variables = _choose(switch_specs, switches or {}, f, referenced)
     variables = {**lab_vars, **variables}
     raw = _interpolate(raw, variables, f)
-    xdk = raw.get("x-drillkit") or _Map()
+    xdk = raw.get("x-drillkit") or Map()
 
     services_raw = raw.get("services")
     if not isinstance(services_raw, dict) or not services_raw:
-        raise ConfigError("no services", file=f, line=_line(raw, "services"), field="services",
+        raise ConfigError("no services", file=f, line=line_of(raw, "services"), field="services",
                           fix="declare at least one service under `services:`")
     networks = list((raw.get("networks") or {}).keys()) or ["default"]
     volumes = list((raw.get("volumes") or {}).keys())
@@ -256,44 +199,41 @@ def load_environment(name_or_path: str | os.PathLike, switches: dict[str, str] |
         services[sname] = _service(sname, sraw, services_raw, networks, volumes, path, f)
 
     _check_cycles(services, services_raw, f)
-    zones = xdk.get("zones") or _Map()
+    for sname, svc in services.items():   # every replica answers to <service>-<n>: one name, one service
+        for r in range(1, svc.replicas + 1):
+            if f"{sname}-{r}" in services:
+                raise ConfigError(f"service {sname}-{r!s} has the name of replica {r} of service {sname} "
+                                  f"(the lab gives that replica the DNS name {sname}-{r})", file=f,
+                                  line=line_of(services_raw, f"{sname}-{r}"), field=f"services.{sname}-{r}",
+                                  fix=f"rename one of them, e.g. {sname}-node-{r} or {sname}s")
+    zones = xdk.get("zones") or Map()
     for sname, zl in zones.items():
         if sname not in services:
-            raise ConfigError(f"zones for unknown service {sname!r}", file=f, line=_line(zones, sname),
+            raise ConfigError(f"zones for unknown service {sname!r}", file=f, line=line_of(zones, sname),
                               field=f"x-drillkit.zones.{sname}", fix=f"use one of {', '.join(services)}")
         if not isinstance(zl, list) or not zl or not all(isinstance(z, str) for z in zl):
-            raise ConfigError("zones must be a list of zone names", file=f, line=_line(zones, sname),
+            raise ConfigError("zones must be a list of zone names", file=f, line=line_of(zones, sname),
                               field=f"x-drillkit.zones.{sname}", fix="e.g. [zone-a, zone-a, zone-b, zone-b]")
         services[sname].zones = list(zl)
 
-    links = _links(xdk.get("links") or _Seq(), services, f)
+    links = _links(xdk.get("links") or Seq(), services, f)
     entry = None
     if xdk.get("entrypoint") is not None:
         ep = xdk["entrypoint"]
         _check_keys(ep, {"service", "port"}, f, "x-drillkit.entrypoint")
         svc, port = ep.get("service"), ep.get("port")
         if svc not in services:
-            raise ConfigError(f"entrypoint service {svc!r} is not a service", file=f, line=_line(ep, "service"),
+            raise ConfigError(f"entrypoint service {svc!r} is not a service", file=f, line=line_of(ep, "service"),
                               field="x-drillkit.entrypoint.service", fix=f"use one of {', '.join(services)}")
         if not any(p.container_port == port for p in services[svc].ports):
             raise ConfigError(f"entrypoint port {port} is not published by {svc}", file=f,
-                              line=_line(ep, "port"), field="x-drillkit.entrypoint.port",
+                              line=line_of(ep, "port"), field="x-drillkit.entrypoint.port",
                               fix=f'add "{port}" under services.{svc}.ports')
         entry = (svc, int(port))
-    from drillkit.clients.declare import parse_clients, parse_users  # users and clients as data
-    users = parse_users(xdk.get("users"), file=f)
-    if users and entry is None:
-        raise ConfigError("users are declared but there is no entry point for them", file=f,
-                          line=_line(xdk, "users"), field="x-drillkit.users",
-                          fix="add x-drillkit.entrypoint: {service: ..., port: ...} (where users send requests)")
-    clients = parse_clients(xdk.get("clients"), file=f, services=services)
-    spec = EnvironmentSpec(name=env_name, file=path, stack=str(xdk.get("stack") or env_name),
+    return EnvironmentSpec(name=env_name, file=path, stack=str(xdk.get("stack") or env_name),
                            description=str(xdk.get("description") or ""), services=services,
                            networks=networks, volumes=volumes, links=links, switches=switch_specs,
-                           chosen=chosen, entrypoint=entry, users=users, clients=clients, variables=referenced)
-    from drillkit.plugins import attach_extensions   # roles, ground truth, runbooks, plug-in
-    attach_extensions(spec, xdk, f)
-    return spec
+                           chosen=chosen, entrypoint=entry, variables=referenced, extensions=xdk)
 
 
 def link_port_variable(link: str) -> str:
@@ -321,12 +261,12 @@ def lab_variables(links: Any) -> dict[str, str]:
 
 def _check_keys(m: Any, allowed: set[str], f: str, where: str, service: str | None = None) -> None:
     if not isinstance(m, dict):
-        raise ConfigError(f"{where} must be a mapping", file=f, line=_line(m), field=where,
+        raise ConfigError(f"{where} must be a mapping", file=f, line=line_of(m), field=where,
                           fix="write it as `key: value` lines")
     for key in m:
         if key not in allowed and not str(key).startswith("x-"):
             who = f"service {service!r}: " if service else ""
-            raise ConfigError(f"{who}unsupported key {key!r}", file=f, line=_line(m, key),
+            raise ConfigError(f"{who}unsupported key {key!r}", file=f, line=line_of(m, key),
                               field=f"{where}.{key}",
                               fix=f"supported here: {', '.join(sorted(allowed))} (see docs/environments.md)")
 
@@ -339,12 +279,12 @@ def _switches(raw: Any, f: str) -> dict[str, SwitchSpec]:
         _check_keys(spec, SWITCH_KEYS, f, where)
         choices = spec.get("choices")
         if not isinstance(choices, list) or not choices:
-            raise ConfigError("a switch needs a list of choices", file=f, line=_line(spec), field=where,
+            raise ConfigError("a switch needs a list of choices", file=f, line=line_of(spec), field=where,
                               fix="e.g. choices: [shared, node-local]")
         default = str(spec.get("default", choices[0]))
         if default not in map(str, choices):
             raise ConfigError(f"default {default!r} is not among the choices", file=f,
-                              line=_line(spec, "default"), field=f"{where}.default",
+                              line=line_of(spec, "default"), field=f"{where}.default",
                               fix=f"use one of {', '.join(map(str, choices))}")
         out[name] = SwitchSpec(name, default, tuple(map(str, choices)), str(spec.get("description", "")))
     return out
@@ -361,6 +301,10 @@ def _choose(specs: dict[str, SwitchSpec], wanted: dict[str, str], f: str,
     variables = {s.variable: s.default for s in specs.values()}
     by_variable = {s.variable: n for n, s in specs.items()}
     for name, value in wanted.items():
+        if len(str(value)) > MAX_SWITCH_VALUE:
+            raise ConfigError(f"switch {name}: its value is {len(str(value)):,} characters long "
+                              f"(at most {MAX_SWITCH_VALUE:,})", file=f, field=f"x-drillkit.switches.{name}",
+                              fix="give a short value (a choice, an image tag, a number)")
         name = by_variable.get(name, name)     # SESSIONS=... is the declared switch `sessions`
         if name in specs:
             if str(value) not in specs[name].choices:
@@ -396,37 +340,64 @@ _VAR = re.compile(r"\$(?:\$|\{([A-Za-z_][A-Za-z0-9_]*)(?:(:?-)([^}]*))?\})")
 
 
 def _interpolate(node: Any, variables: dict[str, str], f: str) -> Any:
-    if isinstance(node, str):
-        def sub(m: re.Match) -> str:
-            if m.group(0) == "$$":
-                return "$"
-            var, op, default = m.group(1), m.group(2), m.group(3)
-            value = variables.get(var, os.environ.get(var))
-            if value is None or (op == ":-" and value == ""):
-                return default if default is not None else ""
-            return value
-        return _VAR.sub(sub, node)
-    if isinstance(node, _Map):
-        out = _Map((k, _interpolate(v, variables, f)) for k, v in node.items())
-        out.line, out.key_lines = node.line, node.key_lines
+    """The file with every ``${NAME}`` replaced. What aliases share is interpolated once and stays
+    shared, and the text the values add is bounded (MAX_INTERPOLATED): a long switch value that a
+    file refers to ten thousand times through an alias cannot blow the file up."""
+    memo: dict[int, Any] = {}
+    added = [0]
+
+    def sub(m: re.Match) -> str:
+        if m.group(0) == "$$":
+            return "$"
+        var, op, default = m.group(1), m.group(2), m.group(3)
+        value = variables.get(var, os.environ.get(var))
+        if value is None or (op == ":-" and value == ""):
+            return default if default is not None else ""
+        return value
+
+    def walk(n: Any) -> Any:
+        key = id(n)
+        if key in memo:
+            return memo[key]
+        if isinstance(n, str):
+            out: Any = _VAR.sub(sub, n) if "$" in n else n
+            added[0] += max(0, len(out) - len(n))
+            if added[0] > MAX_INTERPOLATED:
+                raise ConfigError(f"the switches' values would make the file more than {MAX_INTERPOLATED:,} "
+                                  "characters larger once interpolated", file=f, field="x-drillkit.switches",
+                                  fix="give shorter values, or refer to them fewer times")
+        elif isinstance(n, Map):
+            out = Map()
+            memo[key] = out
+            out.update((k, walk(v)) for k, v in n.items())
+            out.line, out.key_lines = n.line, n.key_lines
+        elif isinstance(n, Seq):
+            out = Seq()
+            memo[key] = out
+            out.extend(walk(v) for v in n)
+            out.line = n.line
+        else:
+            out = n
+        memo[key] = out
         return out
-    if isinstance(node, _Seq):
-        out2 = _Seq(_interpolate(v, variables, f) for v in node)
-        out2.line = node.line
-        return out2
-    return node
+
+    return walk(node)
 
 
 def _duration(value: Any, f: str, line: int | None, fieldname: str) -> float:
-    if isinstance(value, (int, float)):
-        return float(value)
-    m = re.fullmatch(r"\s*((?:\d+(?:\.\d+)?(?:h|m|s|ms|us))+)\s*", str(value))
-    if not m:
-        raise ConfigError(f"not a duration: {value!r}", file=f, line=line, field=fieldname,
-                          fix="write e.g. 500ms, 2s, 1m30s")
-    total = 0.0
-    for num, unit in re.findall(r"(\d+(?:\.\d+)?)(h|ms|us|m|s)", m.group(1)):
-        total += float(num) * {"h": 3600, "m": 60, "s": 1, "ms": 1e-3, "us": 1e-6}[unit]
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        total = float(value)
+    else:
+        m = re.fullmatch(r"\s*((?:\d+(?:\.\d+)?(?:h|m|s|ms|us))+)\s*", str(value)) if len(str(value)) < 100 else None
+        if not m:
+            raise ConfigError(f"not a duration: {str(value)[:40]!r}", file=f, line=line, field=fieldname,
+                              fix="write e.g. 500ms, 2s, 1m30s")
+        total = 0.0
+        for num, unit in re.findall(r"(\d+(?:\.\d+)?)(h|ms|us|m|s)", m.group(1)):
+            total += float(num) * {"h": 3600, "m": 60, "s": 1, "ms": 1e-3, "us": 1e-6}[unit]
+    if not 0 <= total <= MAX_COMPOSE_DURATION:   # also NaN and infinity: Docker counts in int64 nanoseconds
+        raise ConfigError(f"duration {str(value)[:40]!r} is not 0..24h", file=f, line=line, field=fieldname,
+                          fix="write e.g. 500ms, 2s, 1m30s (at most 24h)")
     return total
 
 
@@ -441,7 +412,7 @@ def _kv(raw: Any, f: str, where: str) -> dict[str, str]:
             k, _, v = str(item).partition("=")
             out[k] = v
         return out
-    raise ConfigError(f"{where} must be a mapping or a list of KEY=VALUE", file=f, line=_line(raw),
+    raise ConfigError(f"{where} must be a mapping or a list of KEY=VALUE", file=f, line=line_of(raw),
                       field=where, fix="write `KEY: value` lines")
 
 
@@ -449,7 +420,7 @@ def _service(name: str, raw: Any, all_services: dict, networks: list[str], volum
              path: Path, f: str) -> ServiceSpec:
     where = f"services.{name}"
     if not NAME_RE.match(str(name)) or len(str(name)) < 2:
-        raise ConfigError(f"service name {name!r} is not usable", file=f, line=_line(all_services, name),
+        raise ConfigError(f"service name {name!r} is not usable", file=f, line=line_of(all_services, name),
                           field=where, fix="use two or more lower-case letters, digits, - or _")
     _check_keys(raw, SERVICE_KEYS, f, where, service=name)
     s = ServiceSpec(name=name, image=raw.get("image"))
@@ -461,19 +432,19 @@ def _service(name: str, raw: Any, all_services: dict, networks: list[str], volum
         ctx = (path.parent / str(build.get("context", "."))).resolve()
         if not ctx.is_dir():
             raise ConfigError(f"service {name!r}: build context {build.get('context')!r} does not exist",
-                              file=f, line=_line(raw, "build"), field=f"{where}.build",
+                              file=f, line=line_of(raw, "build"), field=f"{where}.build",
                               fix=f"create {ctx} or correct the path (relative to the compose file)")
         s.build_context = ctx
         s.dockerfile = str(build.get("dockerfile", "Dockerfile"))
         if not (ctx / s.dockerfile).is_file():
             raise ConfigError(f"service {name!r}: no {s.dockerfile} in build context", file=f,
-                              line=_line(raw, "build"), field=f"{where}.build.dockerfile",
+                              line=line_of(raw, "build"), field=f"{where}.build.dockerfile",
                               fix=f"add {ctx / s.dockerfile} or name the right dockerfile")
         s.build_args = _kv(build.get("args"), f, f"{where}.build.args")
         if not s.image:
             s.image = f"drillkit/{path.parent.name}-{name}:dev"
     if not s.image:
-        raise ConfigError(f"service {name!r} has neither image nor build", file=f, line=_line(raw),
+        raise ConfigError(f"service {name!r} has neither image nor build", file=f, line=line_of(raw),
                           field=where, fix="add `image:` or `build:`")
     s.command = raw.get("command")
     s.entrypoint = raw.get("entrypoint")
@@ -486,14 +457,14 @@ def _service(name: str, raw: Any, all_services: dict, networks: list[str], volum
             if isinstance(test, str):
                 test = ["CMD-SHELL", test]
             if not isinstance(test, list) or not test:
-                raise ConfigError(f"service {name!r}: healthcheck needs a test", file=f, line=_line(hc),
+                raise ConfigError(f"service {name!r}: healthcheck needs a test", file=f, line=line_of(hc),
                                   field=f"{where}.healthcheck.test", fix='e.g. test: ["CMD", "pg_isready"]')
             s.healthcheck = {
                 "test": [str(t) for t in test],
-                "interval": _duration(hc.get("interval", "1s"), f, _line(hc, "interval"), f"{where}.healthcheck.interval"),
-                "timeout": _duration(hc.get("timeout", "2s"), f, _line(hc, "timeout"), f"{where}.healthcheck.timeout"),
+                "interval": _duration(hc.get("interval", "1s"), f, line_of(hc, "interval"), f"{where}.healthcheck.interval"),
+                "timeout": _duration(hc.get("timeout", "2s"), f, line_of(hc, "timeout"), f"{where}.healthcheck.timeout"),
                 "retries": int(hc.get("retries", 3)),
-                "start_period": _duration(hc.get("start_period", 0), f, _line(hc, "start_period"),
+                "start_period": _duration(hc.get("start_period", 0), f, line_of(hc, "start_period"),
                                           f"{where}.healthcheck.start_period"),
             }
     dep = raw.get("depends_on") or []
@@ -504,17 +475,17 @@ def _service(name: str, raw: Any, all_services: dict, networks: list[str], volum
             c = (cond or {}).get("condition", "service_started") if isinstance(cond, dict) else "service_started"
             if c not in CONDITIONS:
                 raise ConfigError(f"service {name!r}: condition {c!r} is not supported", file=f,
-                                  line=_line(dep, d), field=f"{where}.depends_on.{d}.condition",
+                                  line=line_of(dep, d), field=f"{where}.depends_on.{d}.condition",
                                   fix="use service_started or service_healthy")
             s.depends_on[str(d)] = c
     for d in s.depends_on:
         if d not in all_services:
             raise ConfigError(f"service {name!r} depends on unknown service {d!r}", file=f,
-                              line=_line(raw, "depends_on"), field=f"{where}.depends_on",
+                              line=line_of(raw, "depends_on"), field=f"{where}.depends_on",
                               fix=f"use one of {', '.join(all_services)}")
         if s.depends_on[d] == "service_healthy" and not (all_services[d] or {}).get("healthcheck"):
             raise ConfigError(f"service {name!r} waits for {d!r} to be healthy, but {d!r} has no healthcheck",
-                              file=f, line=_line(raw, "depends_on"), field=f"{where}.depends_on.{d}",
+                              file=f, line=line_of(raw, "depends_on"), field=f"{where}.depends_on.{d}",
                               fix=f"add a healthcheck to {d} or use condition: service_started")
     nets = raw.get("networks")
     if nets is None:
@@ -529,7 +500,7 @@ def _service(name: str, raw: Any, all_services: dict, networks: list[str], volum
     for n in s.networks:
         if n not in networks:
             raise ConfigError(f"service {name!r} joins undeclared network {n!r}", file=f,
-                              line=_line(raw, "networks"), field=f"{where}.networks",
+                              line=line_of(raw, "networks"), field=f"{where}.networks",
                               fix=f"declare it under top-level `networks:` (have: {', '.join(networks)})")
     deploy = raw.get("deploy")
     if deploy is not None:
@@ -537,7 +508,7 @@ def _service(name: str, raw: Any, all_services: dict, networks: list[str], volum
         reps = deploy.get("replicas", 1)
         if not isinstance(reps, int) or not 1 <= reps <= 50:
             raise ConfigError(f"service {name!r}: replicas must be 1..50, got {reps!r}", file=f,
-                              line=_line(deploy, "replicas"), field=f"{where}.deploy.replicas",
+                              line=line_of(deploy, "replicas"), field=f"{where}.deploy.replicas",
                               fix="give a whole number between 1 and 50")
         s.replicas = reps
     s.cap_add = [str(c) for c in (raw.get("cap_add") or [])]
@@ -545,16 +516,16 @@ def _service(name: str, raw: Any, all_services: dict, networks: list[str], volum
     for k in s.labels:
         if k.startswith("drillkit."):
             raise ConfigError(f"service {name!r}: label {k!r} is drillkit's own", file=f,
-                              line=_line(raw, "labels"), field=f"{where}.labels.{k}",
+                              line=line_of(raw, "labels"), field=f"{where}.labels.{k}",
                               fix="remove it; the lab sets drillkit.* labels itself")
     for p in raw.get("ports") or []:
-        s.ports.append(_port(p, name, s.replicas, f, _line(raw, "ports"), f"{where}.ports"))
+        s.ports.append(_port(p, name, s.replicas, f, line_of(raw, "ports"), f"{where}.ports"))
     for v in raw.get("volumes") or []:
-        s.volumes.append(_volume(v, name, volumes, f, _line(raw, "volumes"), f"{where}.volumes"))
+        s.volumes.append(_volume(v, name, volumes, f, line_of(raw, "volumes"), f"{where}.volumes"))
     tmpfs = raw.get("tmpfs") or []
     s.tmpfs = [tmpfs] if isinstance(tmpfs, str) else [str(t) for t in tmpfs]
     if raw.get("stop_grace_period") is not None:
-        s.stop_grace_period = _duration(raw["stop_grace_period"], f, _line(raw, "stop_grace_period"),
+        s.stop_grace_period = _duration(raw["stop_grace_period"], f, line_of(raw, "stop_grace_period"),
                                         f"{where}.stop_grace_period")
     s.working_dir = raw.get("working_dir")
     s.user = raw.get("user")
@@ -570,14 +541,14 @@ def _port(p: Any, service: str, replicas: int, f: str, line: int | None, where: 
     fix = f'write "127.0.0.1:{parts[-2] if len(parts) > 1 else "HOST"}:{parts[-1]}" or just "{parts[-1]}"'
     try:
         if len(parts) == 1:
-            return PortSpec(int(parts[0]), None, proto)
+            return PortSpec(int(parts[0]), None, proto, line=line)
         if len(parts) == 3 and parts[0] == "127.0.0.1":
             host = int(parts[1]) if parts[1] else None
             if host is not None and replicas > 1:
                 raise ConfigError(f"service {service!r}: fixed host port {host} with {replicas} replicas",
                                   file=f, line=line, field=where,
                                   fix=f'publish "{parts[2]}" and let the lab pick free ports')
-            return PortSpec(int(parts[2]), host, proto)
+            return PortSpec(int(parts[2]), host, proto, line=line)
     except ValueError:
         raise ConfigError(f"service {service!r}: port {p!r} is not a number", file=f, line=line,
                           field=where, fix=fix) from None
@@ -608,7 +579,7 @@ def _check_cycles(services: dict[str, ServiceSpec], raw: dict, f: str) -> None:
         if state.get(n) == 1:
             cyc = stack[stack.index(n):] + [n]
             raise ConfigError(f"depends_on cycle: {' -> '.join(cyc)}", file=f,
-                              line=_line(raw[n], "depends_on"), field=f"services.{n}.depends_on",
+                              line=line_of(raw[n], "depends_on"), field=f"services.{n}.depends_on",
                               fix="remove one of these dependencies")
         state[n] = 1
         for d in services[n].depends_on:
@@ -621,7 +592,7 @@ def _check_cycles(services: dict[str, ServiceSpec], raw: dict, f: str) -> None:
 
 def _links(raw: Any, services: dict[str, ServiceSpec], f: str) -> list[LinkSpec]:
     if not isinstance(raw, list):
-        raise ConfigError("links must be a list", file=f, line=_line(raw), field="x-drillkit.links",
+        raise ConfigError("links must be a list", file=f, line=line_of(raw), field="x-drillkit.links",
                           fix="- {name: app-db, from: [app], to: db, port: 5432}")
     out: list[LinkSpec] = []
     listens: dict[int, str] = {}
@@ -630,20 +601,20 @@ def _links(raw: Any, services: dict[str, ServiceSpec], f: str) -> list[LinkSpec]
         _check_keys(item, LINK_KEYS, f, where)
         name, src, to, port = item.get("name"), item.get("from"), item.get("to"), item.get("port")
         if not name or not NAME_RE.match(str(name)):
-            raise ConfigError("a link needs a name", file=f, line=_line(item), field=f"{where}.name",
+            raise ConfigError("a link needs a name", file=f, line=line_of(item), field=f"{where}.name",
                               fix="name: app-db")
         src = [src] if isinstance(src, str) else list(src or [])
         for s in src + [to]:
             if s not in services:
-                raise ConfigError(f"link {name!r} names unknown service {s!r}", file=f, line=_line(item),
+                raise ConfigError(f"link {name!r} names unknown service {s!r}", file=f, line=line_of(item),
                                   field=where, fix=f"use one of {', '.join(services)}")
         if not isinstance(port, int):
-            raise ConfigError(f"link {name!r} needs the target port", file=f, line=_line(item),
+            raise ConfigError(f"link {name!r} needs the target port", file=f, line=line_of(item),
                               field=f"{where}.port", fix="port: 5432")
         listen = int(item.get("listen", port))
         if listen in listens:
             raise ConfigError(f"links {listens[listen]!r} and {name!r} both listen on {listen}", file=f,
-                              line=_line(item), field=f"{where}.listen", fix="give one of them another `listen:`")
+                              line=line_of(item), field=f"{where}.listen", fix="give one of them another `listen:`")
         listens[listen] = name
         out.append(LinkSpec(str(name), tuple(src), to, port, listen))
     return out

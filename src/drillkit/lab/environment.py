@@ -8,45 +8,26 @@ removes exactly the run's objects. Faults act on nodes through ``env.backend``.
 
 from __future__ import annotations
 
+import hashlib
+import json
 import logging
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
 from typing import Callable
 
 from drillkit import labels as L
 from drillkit.errors import HealthCheckFailed, LabError
-from drillkit.lab import health
+from drillkit.lab import health, images
 from drillkit.lab.backend import Backend, create_backend
 from drillkit.lab.compose import EnvironmentSpec, ServiceSpec
-from drillkit.lab.docker_client import client as docker_client
-from drillkit.lab.docker_backend import ENGINE_SLOTS, TOXIPROXY_SERVICE  # noqa: F401 - re-exported
-from drillkit.lab.links import LinkServer
+from drillkit.lab.engine import client as docker_client
+from drillkit.lab.links import TOXIPROXY_SERVICE, LinkServer
+from drillkit.lab.node import Node
 
-__all__ = ["Environment", "Node"]
+__all__ = ["Environment"]
 
 log = logging.getLogger("drillkit.lab")
-
-
-@dataclass(frozen=True)
-class Node:
-    """One replica of a service: what faults aim at. ``container_name`` is the name the backend
-    knows the replica by (a container; on Swarm, the replica's service)."""
-
-    environment: str
-    service: str
-    replica: int
-    zone: str
-    container_name: str
-    run: str
-
-    @property
-    def name(self) -> str:
-        return f"{self.service}-{self.replica}"
-
-    def __str__(self) -> str:
-        return f"{self.environment}/{self.name}"
 
 
 class Environment:
@@ -163,6 +144,14 @@ class Environment:
     def all_nodes(self) -> list[Node]:
         return [n for ns in self.nodes.values() for n in ns]
 
+    def has_image(self, tag: str) -> bool:
+        """Whether the engine the lab builds on has image ``tag``."""
+        try:
+            self.docker.api.inspect_image(tag)
+        except Exception:
+            return False
+        return True
+
     def container(self, node: Node):
         """The docker SDK container of a node (docker backend only)."""
         return self.docker.containers.get(node.container_name)
@@ -183,6 +172,27 @@ class Environment:
             raise LabError(f"{node}: `{cmd if isinstance(cmd, str) else ' '.join(cmd)}` exited {code}: "
                            f"{output.strip()[-300:]}")
         return output
+
+    def exec_bounded(self, node: Node, cmd: tuple[str, ...] | list[str], timeout: float,
+                     user: str | None = None) -> tuple[int | None, str]:
+        """Run a command in a node, giving up after ``timeout`` s: (exit code, output); code None =
+        timed out or could not run (the output then says why). The exec keeps running in the
+        container if it hangs; the caller does not wait for it."""
+        result: dict[str, object] = {}
+
+        def go() -> None:
+            try:
+                result["code"], result["out"] = self.backend.exec(node, list(cmd), user=user or "")
+            except Exception as exc:  # container gone, engine error: the caller reports it
+                result["out"] = f"{type(exc).__name__}: {exc}"
+                result["code"] = None
+
+        th = threading.Thread(target=go, name=f"dk-exec-{node.name}", daemon=True)
+        th.start()
+        th.join(timeout)
+        if th.is_alive():
+            return None, f"did not finish within {timeout:g} s"
+        return result.get("code"), str(result.get("out", ""))  # type: ignore[return-value]
 
     def is_running(self, node: Node) -> bool:
         try:
@@ -216,10 +226,14 @@ class Environment:
             if not st.running:
                 self.backend.start(n)
                 todo.append(n)
-            elif st.health not in (None, "healthy"):
+            elif st.health is not None:
+                # its test, run now: Docker's status is as old as its last scheduled check (a node
+                # that a fault left failing can still read "healthy" for retries × interval)
                 todo.append(n)
-        for n in todo:
-            self.wait_healthy(n, deadline=timeout)
+        if todo:
+            with ThreadPoolExecutor(max_workers=min(8, len(todo)), thread_name_prefix="reset") as pool:
+                for f in [pool.submit(self.wait_healthy, n, timeout) for n in todo]:
+                    f.result()
 
     def scale(self, service: str, replicas: int, *, deadline: float = 60.0) -> list[Node]:
         """Add replicas to a running service (scale-out during a drill) or remove the newest ones.
@@ -251,33 +265,36 @@ class Environment:
         return self.backend.wait_healthy(node, deadline=deadline)
 
     def replace_replica(self, node: Node, *, image: str | None = None,
-                        environment: dict[str, str] | None = None) -> Node:
-        """Replace a replica by a new one with the same name, aliases, zone and address, from
-        ``image`` (default: the service's) with ``environment`` merged over the service's — one step
-        of a rolling upgrade or a redeploy. The new replica is started, not waited for: call
-        :meth:`wait_healthy`. Faults and ``Target`` then hit the new one."""
+                        environment: dict[str, str] | None = None, service: ServiceSpec | None = None,
+                        new_address: bool = True) -> Node:
+        """Replace a replica by a new one with the same name, aliases and zone — from ``service``
+        (another definition of it, `drillkit.lab.compose.redefined`; default: the Compose file's),
+        ``image`` (default: the definition's) with ``environment`` merged over the definition's — one
+        step of a rolling upgrade or a redeploy. ``new_address``: a new address, as a new container
+        gets under Compose, Swarm or Kubernetes (default), or the old one kept (docker only: a server
+        upgraded in place). The new replica is started, not waited for: call :meth:`wait_healthy`.
+        Faults and ``Target`` then hit the new one."""
         if node not in self.nodes.get(node.service, []):
             raise LabError(f"{node} is not a current node of {self.spec.name}",
                            fix="pass a node from env.nodes / env.node(service, replica)")
-        new = self.backend.replace_replica(node, image=image, environment=environment)
+        new = self.backend.replace_replica(node, image=image, environment=environment, service=service,
+                                           new_address=new_address)
         self.nodes[node.service][node.replica - 1] = new
         return new
 
     # -- building --------------------------------------------------------------------------------
     def build_specs(self) -> list:
-        from drillkit.lab.images import BuildSpec
         specs = []
         seen = set()
         for s in self.spec.services.values():
             if s.build_context and s.image not in seen:
                 seen.add(s.image)
-                specs.append(BuildSpec(tag=s.image, context=s.build_context, dockerfile=s.dockerfile,
+                specs.append(images.BuildSpec(tag=s.image, context=s.build_context, dockerfile=s.dockerfile,
                                        args=s.build_args or None))
         return specs
 
     def _build_images(self, c=None) -> None:
         """Build the environment's images (and Toxiproxy's) on the host engine; cached by content."""
-        from drillkit.lab import images
         c = c or self.docker
         specs = self.build_specs()
         if specs:
@@ -285,6 +302,43 @@ class Environment:
             images.build_images(c, specs, progress=self.progress)
         if self.spec.links:
             images.ensure_toxiproxy_image(c, progress=self.progress)
+
+    def variant_image(self, service: str, build_args: dict[str, str]) -> str:
+        """The tag of ``service``'s image built with other build arguments (e.g. ``APP_VERSION=2``):
+        the service's repository, tagged by the arguments (``drillkit/app:args-3f2a…``)."""
+        svc = self.spec.services[service]
+        repo = svc.image.rsplit(":", 1)[0] if ":" in svc.image.rsplit("/", 1)[-1] else svc.image
+        digest = hashlib.sha1(json.dumps(build_args, sort_keys=True).encode()).hexdigest()[:10]
+        return f"{repo}:args-{digest}"
+
+    def build_definition(self, svc: ServiceSpec) -> str:
+        """Build the image of a service definition from another Compose file (its ``build:``, cached
+        by content like every lab image); returns its tag. A definition without ``build:`` names an
+        image that must be on the engine already."""
+        if svc.build_context is None:
+            if not svc.image or not self.has_image(svc.image):
+                raise LabError(f"no image {svc.image!r} on the engine for service {svc.name}",
+                               fix="build it first, or give the service a build: in that Compose file")
+            return svc.image
+        spec = images.BuildSpec(tag=svc.image, context=svc.build_context, dockerfile=svc.dockerfile,
+                                args=svc.build_args or None)
+        images.ensure_base_images(self.docker, [spec], progress=self.progress)
+        images.build_images(self.docker, [spec], progress=self.progress)
+        return svc.image
+
+    def build_variant(self, service: str, build_args: dict[str, str]) -> str:
+        """Build ``service``'s image from its own build context with ``build_args`` over the Compose
+        file's (cached by content like every lab image); returns the tag."""
+        svc = self.spec.services[service]
+        if not svc.build_context:
+            raise LabError(f"service {service!r} has no build: in {self.spec.file}, so it cannot be built "
+                           "with other build arguments", fix="give image: <tag of the new version> instead")
+        tag = self.variant_image(service, build_args)
+        spec = images.BuildSpec(tag=tag, context=svc.build_context, dockerfile=svc.dockerfile,
+                                args={**(svc.build_args or {}), **build_args})
+        images.ensure_base_images(self.docker, [spec], progress=self.progress)
+        images.build_images(self.docker, [spec], progress=self.progress)
+        return tag
 
     @staticmethod
     def health_grace(svc: ServiceSpec) -> float:

@@ -1,15 +1,21 @@
 """Reaping by label: a run's own teardown, and `drill gc` for runs whose process is gone.
 
-Nothing without a ``drillkit.run`` label is ever touched.
+Nothing without a ``drillkit.run`` label is ever touched. `collect` reaps every dead run, or with
+``origin`` only the dead runs made for one report folder (``drillkit.origin``): what `drill run` and
+the pytest plugin do at their start, so that a run never reaps what other people left on a shared
+engine. A network the engine will not let go of (Docker 20.10's phantom endpoints) is reported once,
+naming its run; later attempts stay quiet until dockerd is restarted and the network goes.
 """
 
 from __future__ import annotations
 
+import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 from drillkit import labels as L
+from drillkit.lab.backend import backend_class, backend_names
 
 __all__ = ["remove_run", "collect", "GcReport", "list_runs"]
 
@@ -83,8 +89,35 @@ class PhantomEndpoints(Exception):
     bookkeeping leak); only restarting dockerd frees the network."""
 
     def __init__(self, net_id: str):
+        self.net_id = net_id
         super().__init__(f"network {net_id[:12]} has no container attached but the engine still counts "
                          "endpoints on it (a Docker 20.10 leak); restart dockerd, then `drill gc` removes it")
+
+
+PHANTOM_SUFFIX = ".phantom"   # RUN_DIR/<run>.phantom: the stuck networks of a run already reported
+
+
+def _phantoms_known(run_id: str) -> set[str]:
+    try:
+        return set(L.run_file(run_id, PHANTOM_SUFFIX).read_text(encoding="utf-8").split())
+    except OSError:
+        return set()
+
+
+def _warn_once(run_id: str, phantom: list[PhantomEndpoints]) -> None:
+    """One warning per stuck network, naming its run; remembered beside the run's lock, so the next
+    `drill run` on this machine does not say it again."""
+    known = _phantoms_known(run_id)
+    new = [exc for exc in phantom if exc.net_id not in known]
+    if new:
+        sys.stderr.write(f"drillkit: warning: run {run_id}: " + "; ".join(str(e) for e in new) +
+                         " (said once; `drill ps` and `drill gc` still show it)\n")
+    try:
+        L.RUN_DIR.mkdir(parents=True, exist_ok=True)
+        L.run_file(run_id, PHANTOM_SUFFIX).write_text("\n".join(sorted(known | {e.net_id for e in phantom})) + "\n",
+                                                     encoding="utf-8")
+    except OSError:
+        pass
 
 
 def _disconnect_stale(c, net_id: str) -> None:
@@ -112,11 +145,14 @@ def remove_run(c, run_id: str) -> tuple[int, int, int]:
             list(pool.map(lambda x: _remove_container(c, x["Id"], nets(x)), containers))
     nets = c.api.networks(filters=flt)
     phantom = []
+    known = _phantoms_known(run_id)
     for n in nets:
-        try:
-            _remove_network(c, n["Id"])
+        try:   # a network known to be stuck is tried once more (dockerd may have been restarted)
+            _remove_network(c, n["Id"], attempts=3 if n["Id"] in known else 20)
         except PhantomEndpoints as exc:
             phantom.append(exc)
+    if not phantom and known:
+        L.run_file(run_id, PHANTOM_SUFFIX).unlink(missing_ok=True)
     vols = (c.api.volumes(filters=flt) or {}).get("Volumes") or []
     for v in vols:
         try:
@@ -125,44 +161,40 @@ def remove_run(c, run_id: str) -> tuple[int, int, int]:
             if "no such volume" not in str(exc).lower():
                 raise
     if phantom:
-        import sys
-        for exc in phantom:
-            sys.stderr.write(f"drillkit: warning: {exc}\n")
-    if any((x.get("Labels") or {}).get(L.ROLE) == "swarm-node" for x in containers) or _swarm_leftovers(run_id):
-        left = swarm_cleanup_host(run_id)   # sockets and cgroups of the run's swarm nodes
-        if left:
-            import sys
-            sys.stderr.write(f"drillkit: warning: could not remove {len(left)} cgroup(s) of {run_id}: {left[0]}\n")
+        _warn_once(run_id, phantom)
+    for name in backend_names():   # what a backend leaves on the host outside the engine
+        for why in backend_class(name).host_leftovers(run_id, containers)[:1]:
+            sys.stderr.write(f"drillkit: warning: {run_id}: {why}\n")
     return len(containers), len(nets) - len(phantom), len(vols)
 
 
-def swarm_cleanup_host(run_id: str) -> list[str]:
-    from drillkit.lab.swarm.cluster import cleanup_host
-    return cleanup_host(run_id)
-
-
-def _swarm_leftovers(run_id: str) -> bool:
-    """A run's swarm left something on the host (its socket folder is the sign)."""
-    return (L.RUN_DIR / f"{run_id}.swarm").exists()
+def _run_labels(c) -> dict[str, dict[str, str]]:
+    """run id -> the labels of its first object seen, for every labelled object on the engine."""
+    runs: dict[str, dict[str, str]] = {}
+    flt = {"label": L.RUN}
+    for x in c.api.containers(all=True, filters=flt):
+        runs.setdefault(x["Labels"][L.RUN], x.get("Labels") or {})
+    for n in c.api.networks(filters=flt):
+        runs.setdefault(n["Labels"][L.RUN], n.get("Labels") or {})
+    for v in (c.api.volumes(filters=flt) or {}).get("Volumes") or []:
+        runs.setdefault(v["Labels"][L.RUN], v.get("Labels") or {})
+    return runs
 
 
 def list_runs(c) -> dict[str, str]:
     """run id -> owner token, for every labelled object on the engine."""
-    runs: dict[str, str] = {}
-    flt = {"label": L.RUN}
-    for x in c.api.containers(all=True, filters=flt):
-        runs.setdefault(x["Labels"][L.RUN], x["Labels"].get(L.OWNER, ""))
-    for n in c.api.networks(filters=flt):
-        runs.setdefault(n["Labels"][L.RUN], (n.get("Labels") or {}).get(L.OWNER, ""))
-    for v in (c.api.volumes(filters=flt) or {}).get("Volumes") or []:
-        runs.setdefault(v["Labels"][L.RUN], (v.get("Labels") or {}).get(L.OWNER, ""))
-    return runs
+    return {run: labels.get(L.OWNER, "") for run, labels in _run_labels(c).items()}
 
 
-def collect(c, *, include_alive: bool = False) -> GcReport:
-    """Remove the objects of every run whose owning process is gone (or all runs, if asked)."""
+def collect(c, *, include_alive: bool = False, origin: str | None = None) -> GcReport:
+    """Remove the objects of every run whose owning process is gone (or all runs, if asked); with
+    ``origin`` (`labels.origin_of(report_dir)`) only runs made for that report folder — runs of
+    other people, other checkouts, or made before runs carried an origin, are left alone."""
     report = GcReport()
-    for run, owner in sorted(list_runs(c).items()):
+    for run, labels in sorted(_run_labels(c).items()):
+        owner = labels.get(L.OWNER, "")
+        if origin is not None and labels.get(L.ORIGIN) != origin:
+            continue
         if not include_alive and owner and L.owner_alive(owner, run):
             report.kept_alive.append(run)
             continue
@@ -171,11 +203,8 @@ def collect(c, *, include_alive: bool = False) -> GcReport:
         except Exception as exc:  # one stuck object must not keep gc from the other runs
             report.failed.append(f"{run}: {str(exc).splitlines()[0][:160]}")
             continue
-        L.release_run(run)
-        try:
-            (L.RUN_DIR / f"{run}.lock").unlink()
-        except OSError:
-            pass
+        # the run is gone: its lock and ad-hoc state go too; a stuck network's marker stays while it does
+        L.forget_run(run, keep=(PHANTOM_SUFFIX,) if _phantoms_known(run) else ())
         report.runs.append(run)
         report.containers += n_c
         report.networks += n_n

@@ -1,10 +1,17 @@
 """Waiting for a container's health check with one engine round trip.
 
-Docker runs a container's first health check only after ``interval`` (3 s in the shipped stacks),
+Docker runs a container's first health check only after ``interval`` (5 s in the shipped stacks),
 and Compose waits for that. The lab runs the service's own test inside the container in a loop (one
-``exec`` that returns the moment the test passes), so a service is known healthy as soon as it is.
-Passing the same test is the health check passing. Without ``sh``/``timeout`` in the image, or after
-the loop gave up, Docker's own status decides.
+``exec`` that returns the moment the test passes), so a service is known healthy as soon as it is —
+also when Docker's status says healthy already: that status is as old as Docker's last scheduled
+check. Passing the same test is the health check passing. Without ``sh``/``timeout`` in the image, or
+after the loop gave up, Docker's own status decides.
+
+So the lab never needs Docker's interval to be short, and a short one is expensive: each scheduled
+check is a process started in the container through the engine (about 55 ms of CPU here). Measured
+idle (nothing but the checks and the services' own work, 20-30 s, this 2-core machine): a test
+environment of 6 containers checked every 250 ms kept 1.24 cores busy, 2 containers every 300 ms
+0.48 cores; a stack of 12 containers every 3 s 0.30-0.37 cores, every 15 s 0.16.
 
 Works with any Docker API client (the host engine, or a swarm node's engine).
 """
@@ -81,8 +88,10 @@ def await_container(api, cid: str, *, healthcheck: dict[str, Any] | None, deadli
         if time.monotonic() > deadline:
             raise unhealthy("did not start in time")
         time.sleep(0.05)
-    if not need_health or (st.get("Health") or {}).get("Status") == "healthy":
+    if not need_health:
         return
+    # Docker's own status is not trusted to say "healthy": it is as old as its last scheduled check
+    # (and turns unhealthy only after `retries` of them); the test run now says how the service is
     # 2. the service's own test, looped inside the container: one round trip
     cmd = wait_loop_command(healthcheck.get("test") or [], check_timeout=healthcheck.get("timeout", 2),
                             limit=min(grace, MAX_LOOP_S, max(1.0, deadline - time.monotonic())))

@@ -124,7 +124,7 @@ def _dockerignore(context: Path) -> list[str]:
 
 def _context_files(context: Path, dockerfile: Path) -> list[str]:
     """Relative paths (files, dirs, links) the SDK sends as the build context, sorted."""
-    from docker.utils.build import exclude_paths  # the SDK's own matcher: hash what is really sent
+    from docker.utils.build import exclude_paths  # deferred: the SDK is heavy; builds alone need it
 
     try:
         rel_df = os.path.relpath(dockerfile, context)
@@ -288,7 +288,7 @@ def is_debian_bookworm(name: str) -> bool:
 
 def _image(client, name: str):
     """The local image or None."""
-    import docker.errors
+    import docker.errors  # deferred: the Docker SDK is heavy; only what talks to the engine needs it
 
     try:
         return client.images.get(name)
@@ -472,8 +472,8 @@ def _is_cached(client, spec: BuildSpec, chash: str, bases: str) -> bool:
 
 
 def _build_one(client, spec: BuildSpec, progress: Progress, *, chash: str | None = None,
-               t0: float | None = None) -> BuildResult:
-    import docker.errors
+               t0: float | None = None, stop: threading.Event | None = None) -> BuildResult:
+    import docker.errors  # deferred: the Docker SDK is heavy; only what talks to the engine needs it
 
     t0 = time.monotonic() if t0 is None else t0
     chash = chash or content_hash(spec)
@@ -497,6 +497,9 @@ def _build_one(client, spec: BuildSpec, progress: Progress, *, chash: str | None
             labels={HASH_LABEL: chash, BASES_LABEL: bases},
             rm=True, forcerm=True, pull=False, decode=True)
         for chunk in stream:
+            if stop is not None and stop.is_set():   # Ctrl-C: closing the stream makes the engine stop
+                stream.close()
+                raise ImageBuildError(f"building {spec.tag} was stopped (Ctrl-C or SIGTERM)")
             if "stream" in chunk:
                 for line in str(chunk["stream"]).splitlines():
                     line = line.rstrip()
@@ -548,33 +551,49 @@ def build_images(client, specs: list[BuildSpec], *, progress: Progress = print) 
     done: set[int] = set()
     pending = set(range(len(specs)))
     failure: BaseException | None = None
+    stop = threading.Event()      # Ctrl-C in the caller: running builds stop at their next line
     with cf.ThreadPoolExecutor(max_workers=MAX_WORKERS, thread_name_prefix="drillkit-build") as pool:
         running: dict[cf.Future[BuildResult], int] = {}
-        while (pending and failure is None) or running:
-            if failure is None:
-                for i in sorted(pending):
-                    if deps[i] <= done:
-                        running[pool.submit(_build_one, client, specs[i], progress)] = i
-                        pending.discard(i)
-            if not running:
-                cycle = ", ".join(specs[i].tag for i in sorted(pending))
-                raise ImageBuildError(f"build specs depend on each other in a cycle: {cycle}",
-                                      fix="break the FROM chain between these images")
-            finished, _ = cf.wait(running, return_when=cf.FIRST_COMPLETED)
-            for fut in finished:
-                i = running.pop(fut)
-                try:
-                    results[i] = fut.result()
-                    done.add(i)
-                except BaseException as exc:  # noqa: BLE001 - re-raised below
-                    failure = failure or exc
+        try:
+            failure = _build_loop(client, specs, deps, progress, pool, running, pending, done, results, stop)
+        except BaseException:
+            stop.set()
+            for fut in running:
+                fut.cancel()
+            raise
     if failure is not None:
         raise failure
     return [r for r in results if r is not None]
 
 
+def _build_loop(client, specs: list[BuildSpec], deps: dict[int, set[int]], progress: Progress, pool, running: dict,
+                pending: set[int], done: set[int], results: list, stop: threading.Event) -> BaseException | None:
+    """Start builds as their bases are done (two at a time); the first failure is returned."""
+    failure: BaseException | None = None
+    while (pending and failure is None) or running:
+        if failure is None:
+            for i in sorted(pending):
+                if deps[i] <= done:
+                    running[pool.submit(_build_one, client, specs[i], progress, stop=stop)] = i
+                    pending.discard(i)
+        if not running:
+            cycle = ", ".join(specs[i].tag for i in sorted(pending))
+            raise ImageBuildError(f"build specs depend on each other in a cycle: {cycle}",
+                                  fix="break the FROM chain between these images")
+        finished, _ = cf.wait(running, return_when=cf.FIRST_COMPLETED)
+        for fut in finished:
+            i = running.pop(fut)
+            try:
+                results[i] = fut.result()
+                done.add(i)
+            except BaseException as exc:  # noqa: BLE001 - re-raised below
+                failure = failure or exc
+    return failure
+
+
 # --------------------------------------------------------------------------------------------------
 # Toxiproxy
+
 
 
 def _go_version(go: str) -> tuple[int, int] | None:

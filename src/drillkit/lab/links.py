@@ -17,7 +17,10 @@ from typing import Any
 
 from drillkit.errors import LinkError
 
-__all__ = ["Toxic", "LinkServer", "TOXIC_TYPES"]
+__all__ = ["Toxic", "LinkServer", "TOXIC_TYPES", "TOXIPROXY_SERVICE", "TOXIPROXY_API_PORT"]
+
+TOXIPROXY_SERVICE = "toxiproxy"     # the link proxy's name among a run's services
+TOXIPROXY_API_PORT = 8474
 
 # toxic type -> attributes it takes (toxiproxy toxics/*.go)
 TOXIC_TYPES: dict[str, tuple[str, ...]] = {
@@ -74,8 +77,8 @@ class LinkServer:
 
     # -- transport -------------------------------------------------------------------------------
     def _call(self, method: str, path: str, json: Any = None, ok: tuple[int, ...] = (200, 201, 204)):
-        from toxiproxy.api import APIConsumer  # the library's transport
-        from toxiproxy import exceptions as tx
+        from toxiproxy import exceptions as tx  # deferred: the Toxiproxy library, only when links are used
+        from toxiproxy.api import APIConsumer  # deferred: the Toxiproxy library, only when links are used
 
         with _LOCK:
             APIConsumer.host, APIConsumer.port = self.host, self.port
@@ -87,7 +90,7 @@ class LinkServer:
                 elif method == "POST":
                     resp = APIConsumer.post(path, json=json, timeout=self.timeout)
                 else:  # PATCH: the library has no such call
-                    import requests
+                    import requests  # deferred: the HTTP library under Toxiproxy's, only when links are used
                     resp = requests.request(method, f"http://{self.host}:{self.port}{path}",
                                             json=json, timeout=self.timeout)
             except (tx.ProxyExists, tx.NotFound, tx.InvalidToxic) as exc:
@@ -118,7 +121,7 @@ class LinkServer:
 
     # -- server ----------------------------------------------------------------------------------
     def version(self) -> str:
-        from toxiproxy.api import APIConsumer
+        from toxiproxy.api import APIConsumer  # deferred: the Toxiproxy library, only when links are used
         with _LOCK:
             APIConsumer.host, APIConsumer.port = self.host, self.port
             try:

@@ -1,6 +1,6 @@
 """What an arrival does: a user kind or client of the environment, by name, or one given as code.
 
-Names are looked up as everywhere else (:func:`drillkit.clients.kinds.lookup`): the environment's
+Names are looked up as everywhere else (:func:`drillkit.stack.kinds.lookup`): the environment's
 ``x-drillkit.users``, then ``x-drillkit.clients`` (and code-defined kinds of the stack's plug-in).
 """
 
@@ -8,17 +8,19 @@ from __future__ import annotations
 
 from typing import Any
 
-from drillkit.clients.kinds import factory_for, lookup
+from drillkit.clients.kinds import factory_for
 from drillkit.errors import ConfigError
 from drillkit.load.generator import Action
+from drillkit.stack.kinds import kind_names as stack_kind_names
+from drillkit.stack.kinds import lookup
 
 __all__ = ["resolve_actions", "known_kinds", "kind_names"]
 
 
 def kind_names(spec: Any) -> list[str]:
     """Names a load may use in this environment."""
-    out = list((getattr(spec, "users", None) or {}))
-    out += [n for n in (getattr(spec, "clients", None) or {}) if n not in out]
+    out = stack_kind_names(spec, "users")
+    out += [n for n in stack_kind_names(spec, "clients") if n not in out]
     return out
 
 

@@ -37,13 +37,14 @@ import random
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Callable
 
 from drillkit.clients.contract import FAIL, OK, UNKNOWN, Client, ClientContext, Op, Outcome
 from drillkit.load.phases import phases_of
 from drillkit.load.spec import MAX_ARRIVALS, MAX_CONCURRENCY, MAX_LOAD_SECONDS
 from drillkit.timeline import Timeline
+from drillkit.traffic.http import HttpClient
 from drillkit.traffic.shapes import Shape
 
 __all__ = ["OpenLoop", "LoadCounts", "Action", "new_event_loop"]
@@ -78,7 +79,7 @@ class LoadCounts:
 def new_event_loop() -> asyncio.AbstractEventLoop:
     """uvloop's loop when it is installed (about twice asyncio's speed per request), asyncio's otherwise."""
     try:
-        import uvloop
+        import uvloop  # deferred: optional; the event loop is faster with it
         return uvloop.new_event_loop()
     except ImportError:  # pragma: no cover - uvloop is a dependency; a bare install still works
         return asyncio.new_event_loop()
@@ -106,7 +107,8 @@ class OpenLoop:
     def __init__(self, shape: Shape, actions: list[Action], *, timeline: Timeline, env: Any = None,
                  base_url: str | None = None, population: str = "load", label: str = "load",
                  concurrency: int = 100, timeout: float = 2.0, max_arrivals: int = 50_000, seed: int = 0,
-                 arrivals: str = "uniform", base: float | None = None, describe: str = ""):
+                 arrivals: str = "uniform", base: float | None = None, describe: str = "",
+                 roles: Callable[[str], tuple[str, int]] | None = None):
         if not actions:
             raise ValueError("a load needs at least one action")
         if not 1 <= concurrency <= MAX_CONCURRENCY:
@@ -118,10 +120,10 @@ class OpenLoop:
         if arrivals not in ("uniform", "poisson"):
             raise ValueError(f"arrivals must be uniform or poisson, not {arrivals!r}")
         if base_url is not None:
-            from drillkit.traffic.http import HttpClient
             HttpClient(base_url)   # refuses any target that is not this machine, before anything starts
         self.shape, self.actions, self.timeline = shape, list(actions), timeline
         self.env, self.base_url = env, base_url
+        self.roles = roles             # where a role is now (the stack's resolver), for clients that follow one
         self.population, self.label = population, label
         self.concurrency, self.timeout, self.max_arrivals = concurrency, float(timeout), max_arrivals
         self.seed, self.arrivals = seed, arrivals
@@ -332,7 +334,7 @@ class OpenLoop:
         a = self.actions[kind]
         client.name = client.name or f"{self.label}-{a.name}-w{w.n:03d}"   # a kind's own naming ({user}) stays
         ctx = ClientContext(name=client.name, index=w.n - 1, rng=w.rng, timeline=self.timeline, env=self.env,
-                            base_url=self.base_url)
+                            base_url=self.base_url, roles=self.roles)
         try:
             client.open(ctx)
             return True

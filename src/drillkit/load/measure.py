@@ -21,6 +21,7 @@ Phases come from the ``load`` record; an arrival belongs to the phase its due ti
 
 from __future__ import annotations
 
+import bisect
 from collections import defaultdict
 from dataclasses import dataclass, field
 from typing import Any, Iterable
@@ -235,7 +236,6 @@ def window_stats(probes: Iterable[dict], window: float, step: float, start: floa
     ps = sorted(probes, key=lambda p: p.get("t_end", p["t"]))
     ends = [p.get("t_end", p["t"]) for p in ps]
     out: list[WindowStats] = []
-    import bisect
     t = start + window
     while t <= end + 1e-9:
         lo, hi = bisect.bisect_left(ends, t - window), bisect.bisect_right(ends, t)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from drillkit.traffic.shapes import (Constant, MondayBurst, Ramp, Shape, Spike, Steps, Surge, _Scaled)
+from drillkit.traffic.shapes import Constant, MondayBurst, Ramp, Shape, Spike, Steps, Surge, _Scaled
 
 __all__ = ["Phase", "phases_of", "RAMP_PARTS"]
 

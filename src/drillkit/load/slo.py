@@ -23,7 +23,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from drillkit.load.measure import WindowStats, load_runs, percentile, window_stats, _answer
+from drillkit.load.measure import WindowStats, _answer, load_runs, percentile, run_of, window_stats
 from drillkit.timeline import Timeline
 
 __all__ = ["Slo", "AlertRule", "LeadTime", "Absorption", "slo_broken", "first_break", "alert_fires",
@@ -164,7 +164,6 @@ class Absorption:
 def absorption(tl: Timeline, population: str, slo: Slo, *, label: str | None = None, stable: float = 5.0,
                step: float = STEP, until: float | None = None) -> Absorption:
     """Time from the first phase of the load above today's rate until the SLO held again for good."""
-    from drillkit.load.measure import run_of
     run = run_of(tl, label)
     if run is None:
         return Absorption(None, None, None, None, None)

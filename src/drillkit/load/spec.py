@@ -24,7 +24,9 @@ from dataclasses import dataclass, field
 from typing import Any, Callable
 
 from drillkit.errors import ConfigError
+from drillkit.load.search import DEFAULT_FACTORS, SearchSpec
 from drillkit.traffic.shapes import Constant, MondayBurst, Ramp, Shape, Spike, Steps, Surge
+from drillkit.yamlsrc import DurationError, parse_duration
 
 __all__ = ["LoadSpec", "SHAPES", "LOAD_KEYS", "SEARCH_KEYS", "parse_load", "parse_search", "parse_rate", "PlainChecker", "MAX_CONCURRENCY",
            "MAX_ARRIVALS", "MAX_LOAD_SECONDS"]
@@ -117,7 +119,6 @@ class PlainChecker:
         return value
 
     def duration(self, value, parent, key, field) -> float:
-        from drillkit.scenario.schema import DurationError, parse_duration
         try:
             return parse_duration(value)
         except DurationError as exc:
@@ -289,7 +290,6 @@ SEARCH_KEYS = {"rate", "actions", "slo", "factors", "hold", "warmup", "settle", 
 def parse_search(raw: Any, parent: Any, key: Any, chk: Any = None, *, where: str = "search",
                  known: Callable[[str], bool] | None = None, have: list[str] = (), line: int | None = None):
     """Check and build a :class:`drillkit.load.search.SearchSpec` from a scenario's ``search:``."""
-    from drillkit.load.search import DEFAULT_FACTORS, SearchSpec
     chk = chk or PlainChecker(where)
     example = "{rate: 10/s, actions: [visitors], slo: {p95: 1s, served: 0.99}, forecast: 4}"
     m = chk.mapping(raw, parent, key, where, SEARCH_KEYS, example)

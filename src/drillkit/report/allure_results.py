@@ -11,8 +11,13 @@ between retries or went back and forth over its recent runs is marked flaky, whi
 
 from __future__ import annotations
 
+import html as _html
 import json
 import os
+import platform
+import socket
+import subprocess
+import sys
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
@@ -25,13 +30,15 @@ __all__ = [
     "attach_timeline", "attach_text", "label_drill", "phase_step",
     "write_environment_properties", "write_executor_json", "write_categories_json",
     "environment_facts", "describe_drill", "unstable_drills", "mark_unstable", "DRILL_LABEL",
-    "CATEGORIES", "STACK_DEFECT", "LAB_ERROR", "UNSTABLE", "VERDICT_FAILURE_PREFIX", "LAB_ERROR_NAMES",
+    "CATEGORIES", "STACK_DEFECT", "LAB_ERROR", "UNSTABLE", "INTERRUPTED", "NOT_JUDGED", "VERDICT_FAILURE_PREFIX", "LAB_ERROR_NAMES",
 ]
 
 VERDICT_FAILURE_PREFIX = "drill failed:"
 LAB_ERROR_NAMES = ("LabError", "HealthCheckFailed", "DockerUnavailable", "ImageBuildError", "LinkError")
 STACK_DEFECT = "Stack defect"
 LAB_ERROR = "Lab/infrastructure error"
+INTERRUPTED = "Interrupted"
+NOT_JUDGED = "Not judged"
 UNSTABLE = "Unstable drill"
 DRILL_LABEL = "drill"   # a custom label with the drill's pytest node id (finds its result file)
 
@@ -39,6 +46,16 @@ _LAB_ALTERNATION = "|".join(LAB_ERROR_NAMES)
 # Allure 2 matches a category's regex against the whole message; (?s) lets ".*" span the traceback
 # lines allure-pytest puts into multi-line messages.
 _BASE_CATEGORIES: list[dict[str, Any]] = [
+    {"name": INTERRUPTED,
+     "description": "Ctrl-C or SIGTERM (a cancelled CI job) stopped the drill before its verdicts: faults "
+                    "healed, the lab removed, nothing judged — never held.",
+     "messageRegex": "(?s).*(DrillInterrupted|interrupted by SIG).*",
+     "matchedStatuses": ["broken", "failed"]},
+    {"name": NOT_JUDGED,
+     "description": "The drill's steady state did not hold before any fault (or a gate did not open): no "
+                    "fault was tried, so nothing is said about the stack's behaviour under it.",
+     "messageRegex": "(?s).*(SteadyStateNotMet|not judged: steady state not met).*",
+     "matchedStatuses": ["broken", "failed"]},
     {"name": STACK_DEFECT,
      "description": "A verdict on the stack under test failed (recovery time, sessions or writes lost…).",
      "messageRegex": f"(?s).*{VERDICT_FAILURE_PREFIX}.*",
@@ -51,7 +68,8 @@ _BASE_CATEGORIES: list[dict[str, Any]] = [
     # Every other broken test is a lab error too. Same name, so Allure shows one group; the lookahead
     # keeps a broken test that matched the entry above from being listed twice.
     {"name": LAB_ERROR,
-     "messageRegex": f"(?s)(?!.*({_LAB_ALTERNATION})).*",
+     "messageRegex": f"(?s)(?!.*({_LAB_ALTERNATION}|DrillInterrupted|interrupted by SIG|SteadyStateNotMet|"
+                     "not judged: steady state not met)).*",
      "matchedStatuses": ["broken"]},
 ]
 # Allure 2 puts a result into the first category that matches it, and a category matches only results
@@ -84,7 +102,7 @@ _PHASE_DESCRIPTIONS = {
 
 
 def _allure():
-    import allure  # allure-pytest's module; heavy-ish and only needed inside a test run
+    import allure  # deferred: allure-pytest's module, only needed inside a test run
 
     return allure
 
@@ -122,6 +140,13 @@ def label_drill(stack: str, fault: str, scenario: str, severity: Any = "critical
     allure.dynamic.feature(fault)
     allure.dynamic.story(scenario)
     allure.dynamic.severity(level)
+
+
+def parameters(values: Mapping[str, Any]) -> None:
+    """The drill's switches as Allure parameters of the current test."""
+    allure = _allure()
+    for k, v in values.items():
+        allure.dynamic.parameter(k, v)
 
 
 def phase_title(name: str) -> str:
@@ -186,7 +211,6 @@ def write_categories_json(results_dir: Path) -> Path:
 # -- for the report's readers --------------------------------------------------------------------
 
 def _git_commit(root: Path) -> str | None:
-    import subprocess
     try:
         head = subprocess.run(["git", "-C", str(root), "rev-parse", "--short=12", "HEAD"], capture_output=True,
                               text=True, timeout=10)
@@ -200,47 +224,22 @@ def _git_commit(root: Path) -> str | None:
 
 
 def environment_facts(specs: Mapping[str, Any], *, probe_interval: float | None = None,
-                      docker: Any = None, root: Path = Path(".")) -> dict[str, str]:
+                      engine: Mapping[str, str] | None = None, root: Path = Path(".")) -> dict[str, str]:
     """What the Environment block shows: stacks, environments, switches, image content hashes, git
-    commit, Docker engine version and host, Python. ``specs``: environment name -> EnvironmentSpec.
-    A fact that cannot be read is left out (never a guess)."""
-    import platform
-    import socket
-    import sys
+    commit, Docker engine version and host, Python. ``specs``: environment name -> EnvironmentSpec;
+    ``engine``: what the lab read from the engine (`drillkit.lab.engine.engine_facts`). A fact that
+    cannot be read is left out (never a guess)."""
     facts: dict[str, str] = {}
     facts["stacks"] = ", ".join(sorted({str(getattr(s, "stack", n)) for n, s in specs.items()})) or "—"
     facts["environments"] = ", ".join(sorted(specs)) or "—"
     for name, spec in sorted(specs.items()):
         for k, v in sorted((getattr(spec, "chosen", {}) or {}).items()):
             facts[f"switch.{name}.{k}"] = str(v)
-    if docker is not None:
-        from drillkit.lab.images import HASH_LABEL, TOXIPROXY_IMAGE
-        tags = sorted({svc.image for spec in specs.values() for svc in spec.services.values()
-                       if getattr(svc, "build_context", None)})
-        if any(getattr(spec, "links", None) for spec in specs.values()):
-            tags.append(TOXIPROXY_IMAGE)
-        for tag in tags:
-            try:
-                labels = docker.api.inspect_image(tag).get("Config", {}).get("Labels") or {}
-            except Exception:
-                continue
-            if labels.get(HASH_LABEL):
-                facts[f"image.{tag}"] = str(labels[HASH_LABEL])[:16]
+    facts.update({k: v for k, v in (engine or {}).items() if k.startswith("image.")})
     commit = _git_commit(root)
     if commit:
         facts["git.commit"] = commit
-    if docker is not None:
-        try:
-            version = docker.version()
-            facts["docker.engine"] = f"{version.get('Version')} (API {version.get('ApiVersion')})"
-        except Exception:
-            pass
-        try:
-            info = docker.info()
-            facts["docker.host"] = f"{info.get('Name')} ({info.get('OperatingSystem')}, {info.get('NCPU')} CPUs, " \
-                                   f"{int(info.get('MemTotal', 0)) // 2**30} GiB)"
-        except Exception:
-            pass
+    facts.update({k: v for k, v in (engine or {}).items() if not k.startswith("image.")})
     facts["host"] = socket.gethostname()
     facts["python"] = sys.version.split()[0] + f" ({platform.system()})"
     if probe_interval is not None:
@@ -271,7 +270,6 @@ def describe_drill(nodeid: str, verdicts: list, figures: Mapping[str, Any], *, s
     """Put the verdicts and key figures on the drill's Allure page: an HTML description (a sentence
     and a verdict table), one parameter per figure (excluded from the history id), and the drill's
     node id as a label (so its result file can be found after the run)."""
-    import html as _html
     allure = _allure()
     failed = [v for v in verdicts if getattr(v, "status", "") == "fail"]
     if outcome is None:

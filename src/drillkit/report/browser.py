@@ -78,7 +78,7 @@ def _with_style(page: Path, css: str) -> Path:
 def content_height(page: Path, width: int, *, timeout: float = 120.0) -> int:
     """How tall ``page`` is, in CSS pixels, laid out ``width`` pixels wide as print lays it out (the
     last row of the screenshot that is not blank)."""
-    from PIL import Image
+    from PIL import Image  # deferred: Pillow, only to measure a printed page
     copy = _with_style(page, "main { max-width: none !important; padding: 0 !important; zoom: 1 !important; }")
     try:
         with tempfile.TemporaryDirectory(prefix="drillkit-measure-") as tmp:

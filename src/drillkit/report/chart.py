@@ -125,12 +125,17 @@ def _phase_label_rows(phases, x_max: float, axes_width_pt: float = 900.0) -> lis
 def render_timeline_chart(timeline: "Timeline", path: Path, *, title: str = "") -> Path:
     """Render the drill's chart as a PNG at ``path`` and return the path. Copes with an empty timeline
     and with populations (declared in the header's ``populations``) that have no probes."""
-    import matplotlib
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
-    from matplotlib.lines import Line2D
-    from matplotlib.patches import Patch
-    from matplotlib.ticker import FixedLocator, FuncFormatter, LogLocator, NullFormatter
+    import matplotlib  # deferred: matplotlib is heavy; only a chart needs it
+    from matplotlib.backends.backend_agg import FigureCanvasAgg  # deferred: matplotlib is heavy; only a chart needs it
+    from matplotlib.figure import Figure  # deferred: matplotlib is heavy; only a chart needs it
+    from matplotlib.lines import Line2D  # deferred: matplotlib is heavy; only a chart needs it
+    from matplotlib.patches import Patch  # deferred: matplotlib is heavy; only a chart needs it
+    from matplotlib.ticker import (  # deferred: matplotlib is heavy; only a chart needs it
+        FixedLocator,
+        FuncFormatter,
+        LogLocator,
+        NullFormatter,
+    )
 
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)

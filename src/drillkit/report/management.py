@@ -2,9 +2,11 @@
 
 What it says, in plain sentences: did every drill hold; per service a scorecard (each drill: held or
 not, time until users could work again against its target, share of users served per user group,
-sessions and saved entries lost); what changed since the previous run (a drill that turned red or
-green); the trend over the last runs (charts drawn as inline SVG, no script); and the availability
-record in the terms of the service standard's criterion 11 (target, measured, disruption notice shown).
+sessions and saved entries lost); what ``drill explore`` found that nobody had scripted (the
+failing combination, how it was found, the scenario that reproduces it — or what was tried and that
+nothing failed); what changed since the previous run (a drill that turned red or green); the trend
+over the last runs (charts drawn as inline SVG, no script); and the availability record in the terms
+of the service standard's criterion 11 (target, measured, disruption notice shown).
 
 It reads only ``summary.json`` (this run's figures, through `report/summary.py`) and ``history.jsonl``
 (every run's). A figure nobody measured is ``None`` there and ``—`` here, never 0 or 100 %.
@@ -22,6 +24,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from drillkit.report.history import read_history
+
 __all__ = ["write_management_page", "build_page", "read_history", "changes", "trend_runs",
            "svg_line_chart", "DASH"]
 
@@ -32,7 +36,8 @@ PALETTE = ["#1f6feb", "#d97706", "#7c3aed", "#0d9488", "#db2777", "#65a30d", "#0
 POPULATION_WORDS = {"existing-sessions": "logged-in users", "new-logins": "new logins",
                     "probe": "monitoring check", "citizens": "citizens", "clerks": "clerks"}
 OUTCOME_WORDS = {"passed": "held", "failed": "problem found", "broken": "not judged (test lab failed)",
-                 "skipped": "skipped"}
+                 "not-judged": "not judged (not healthy before the test)",
+                 "interrupted": "not judged (stopped before the end)", "skipped": "skipped"}
 
 
 def _e(text: Any) -> str:
@@ -81,24 +86,6 @@ def fmt_percent(value: Any) -> str:
 
 # -- reading --------------------------------------------------------------------------------------
 
-def read_history(path: Path) -> list[dict[str, Any]]:
-    """Every entry of ``history.jsonl`` in file order; torn or foreign lines are skipped."""
-    out: list[dict[str, Any]] = []
-    try:
-        fh = open(path, encoding="utf-8")
-    except OSError:
-        return out
-    with fh:
-        for raw in fh:
-            try:
-                entry = json.loads(raw)
-            except json.JSONDecodeError:
-                continue
-            if isinstance(entry, dict) and entry.get("drill") and entry.get("date"):
-                out.append(entry)
-    return out
-
-
 def short_title(title: str, name: str = "") -> str:
     """'web node kill: failover, sessions survive' -> 'web node kill'; a title whose head is
     a single word ('tiny: the entry replica is lost') stays whole."""
@@ -122,6 +109,14 @@ class DrillRow:
     outcome: str
     figures: dict[str, Any]
     verdicts: list[dict[str, Any]] = field(default_factory=list)
+    findings: list[dict[str, Any]] = field(default_factory=list)
+    sentences: list[str] = field(default_factory=list)     # why it was not judged, when it was not
+    explored: dict[str, Any] | None = None     # a `drill explore` run (summary.json's "explored")
+
+    @property
+    def noticed(self) -> list[str]:
+        """What nobody asked about but users would feel (critical and warning findings)."""
+        return [str(f.get("sentence")) for f in self.findings if f.get("severity") in ("critical", "warning")]
 
     @property
     def short(self) -> str:
@@ -177,7 +172,9 @@ def rows_from_summary(summary: Mapping[str, Any] | None) -> list[DrillRow]:
         rows.append(DrillRow(name=str(d.get("name", "?")), title=str(d.get("scenario") or ""),
                              stack=str(d.get("stack") or "?"), fault=str(d.get("fault") or ""),
                              outcome=str(d.get("outcome") or "broken"), figures=dict(d.get("figures") or {}),
-                             verdicts=list(d.get("verdicts") or [])))
+                             verdicts=list(d.get("verdicts") or []), findings=list(d.get("findings") or []),
+                             sentences=[str(x) for x in d.get("sentences") or []],
+                             explored=d.get("explored") if isinstance(d.get("explored"), Mapping) else None))
     return rows
 
 
@@ -297,7 +294,7 @@ def svg_line_chart(series: Sequence[tuple[str, str, Sequence[float | None], Sequ
         for i, v in enumerate(vs):
             if v is None:
                 continue
-            bad = i < len(outcomes) and outcomes[i] in ("failed", "broken")
+            bad = i < len(outcomes) and outcomes[i] not in (None, "passed")
             ring = ' stroke="#dc2626" stroke-width="2.2"' if bad else ' stroke="white" stroke-width="1"'
             parts.append(f'<circle cx="{x(i):.1f}" cy="{y(v):.1f}" r="{3.6 if bad else 3}" fill="{colour}"{ring}>'
                          f'<title>{_e(label)}: {v:g}{_e(unit)}</title></circle>')
@@ -325,21 +322,47 @@ def _long_date(date: str) -> str:
 # -- the page -------------------------------------------------------------------------------------
 
 def _headline(rows: Sequence[DrillRow]) -> tuple[str, str]:
+    explorations = [r for r in rows if r.explored is not None]
+    drills = [r for r in rows if r.explored is None]
+    if not explorations:
+        return _drills_headline(drills)
+    found = [r for r in explorations if r.outcome == "failed"]
+    if found:
+        text = (f"Exploration found {len(found)} problem(s) nobody had scripted, in "
+                f"{', '.join(sorted({r.stack for r in found}))}: a combination of faults that breaks what the "
+                f"service promises (below).")
+        tone = "bad"
+    elif all(r.outcome == "passed" for r in explorations):
+        runs = sum(int((r.explored.get("coverage") or {}).get("runs") or 0) for r in explorations)
+        text, tone = f"Exploration tried {runs} fault combination(s) on {len(explorations)} service(s): nothing failed.", "good"
+    else:
+        text, tone = "Exploration could not judge the service (the test lab failed or it was stopped).", "warn"
+    if not drills:
+        return tone, text
+    dtone, dtext = _drills_headline(drills)
+    order = ["good", "neutral", "warn", "bad"]
+    return max(tone, dtone, key=order.index), f"{dtext} {text}"
+
+
+def _drills_headline(rows: Sequence[DrillRow]) -> tuple[str, str]:
     held = sum(r.outcome == "passed" for r in rows)
     failed = [r for r in rows if r.outcome == "failed"]
-    broken = [r for r in rows if r.outcome == "broken"]
+    unjudged = {o: [r for r in rows if r.outcome == o] for o in ("broken", "not-judged", "interrupted")}
+    why = {"broken": "the test lab failed", "not-judged": "the service was not healthy before the test",
+           "interrupted": "the run was stopped before the end"}
+    reasons = "; ".join(f"{len(rs)} because {why[o]}" for o, rs in unjudged.items() if rs)
     if not rows:
         return "neutral", "No drill has run yet."
     if failed:
         names = ", ".join(r.short for r in failed)
         text = (f"{len(failed)} of {len(rows)} drills found a problem that users would feel: {names}. "
                 f"{held} held.")
-        if broken:
-            text += f" {len(broken)} could not be judged because the test lab failed."
+        if reasons:
+            text += f" Not judged: {reasons}."
         return "bad", text
-    if broken:
-        return "warn", (f"{held} of {len(rows)} drills held; {len(broken)} could not be judged because the "
-                        f"test lab failed (not a finding about the service).")
+    if reasons:
+        return "warn", (f"{held} of {len(rows)} drills held; the others could not be judged — {reasons} "
+                        f"(not a finding about the service).")
     return "good", f"Every drill held: all {len(rows)} of them."
 
 
@@ -367,8 +390,8 @@ def _lost_cell(value: Any, label: str, note: str | None = None) -> str:
 
 
 def _outcome_cell(r: DrillRow) -> str:
-    cls = {"passed": "good", "failed": "bad", "broken": "warn"}.get(r.outcome, "")
-    mark = {"passed": "✓", "failed": "✗", "broken": "!"}.get(r.outcome, "·")
+    cls = {"passed": "good", "failed": "bad"}.get(r.outcome, "warn")
+    mark = {"passed": "✓", "failed": "✗", "broken": "!", "not-judged": "?", "interrupted": "■"}.get(r.outcome, "·")
     return f'<td class="outcome {cls}"><span class="badge {cls}">{mark} {_e(OUTCOME_WORDS.get(r.outcome, r.outcome))}</span></td>'
 
 
@@ -377,8 +400,8 @@ def _spark(entries: Sequence[Mapping[str, Any]], dates: Sequence[str]) -> str:
     dots = []
     for i, d in enumerate(dates):
         e = by_date.get(d)
-        colour = {"passed": "#16a34a", "failed": "#dc2626", "broken": "#d97706"}.get(
-            (e or {}).get("outcome"), "#d1d5db")
+        colour = {"passed": "#16a34a", "failed": "#dc2626", "broken": "#d97706", "not-judged": "#d97706",
+                  "interrupted": "#6b7280"}.get((e or {}).get("outcome"), "#d1d5db")
         title = f"{_date_label(d)}: {OUTCOME_WORDS.get((e or {}).get('outcome'), 'not run')}"
         dots.append(f'<circle cx="{5 + i * 9}" cy="6" r="3.3" fill="{colour}"><title>{_e(title)}</title></circle>')
     w = 10 + max(len(dates) - 1, 0) * 9
@@ -404,14 +427,53 @@ def _scorecards(rows: Sequence[DrillRow], history: Sequence[Mapping[str, Any]], 
         for r in members:
             why = ""
             said = list(dict.fromkeys(r.headlines + r.failed_sentences))   # headline first, each once
+            if not said and r.outcome in ("not-judged", "interrupted", "broken"):
+                said = r.sentences[:1]
             if said:
                 why = '<div class="why">' + "; ".join(_e(s) for s in said) + "</div>"
+            if r.noticed:
+                why += ('<div class="why noticed">Not asked, but seen: ' + "; ".join(_e(s) for s in r.noticed)
+                        + "</div>")
             out.append(f'<tr><td class="drill"><b>{_e(r.short)}</b><span class="fault">{_e(r.fault)}</span>{why}</td>'
                        f'{_outcome_cell(r)}{_recovery_cell(r)}{_availability_cell(r)}'
                        f'{_lost_cell(r.figures.get("sessions_lost"), "sessions lost", r.note("sessions_lost"))}'
                        f'{_lost_cell(r.figures.get("writes_lost"), "acknowledged entries lost", r.note("writes_lost"))}'
                        f'<td>{_spark(per_drill.get(r.name, []), dates)}</td></tr>')
         out.append("</tbody></table></section>")
+    return "".join(out)
+
+
+def _explored_html(rows: Sequence[DrillRow]) -> str:
+    """Per exploration: what failed (the schedule in words, how it was found, the file that reproduces
+    it) or what was covered."""
+    out = []
+    for r in rows:
+        data = r.explored or {}
+        cov = data.get("coverage") or {}
+        finding = data.get("finding")
+        covered = (f"{cov.get('runs', 0)} trials ({cov.get('schedules', 0)} different fault schedules) in "
+                   f"{fmt_seconds(cov.get('elapsed'))}")
+        cls = {"passed": "good", "failed": "bad"}.get(r.outcome, "warn")
+        body = []
+        if finding:
+            body.append(f'<p class="why"><b>Breaks it:</b> {_e(finding.get("schedule"))}</p>')
+            body += [f'<p class="why">{_e(v)}</p>' for v in finding.get("verdicts") or []]
+            body.append(f'<p class="muted">{_e(finding.get("how"))}.'
+                        + (f' Reproduce: <code>drill run {_e(finding["scenario"])}</code>' if finding.get("scenario") else "")
+                        + "</p>")
+        for i in data.get("intermittent") or []:
+            body.append(f'<p class="why">Sometimes: {_e(i.get("sentence") or i.get("schedule"))}</p>')
+        for o in data.get("others") or []:
+            body.append(f'<p class="why">Also: {_e(o.get("schedule"))} — {_e("; ".join(o.get("verdicts") or []))}</p>')
+        if not body:
+            body.append(f'<p>{"Nothing failed" if r.outcome == "passed" else _e(OUTCOME_WORDS.get(r.outcome, r.outcome))}'
+                        f' in {_e(covered)}.</p>')
+        kinds = cov.get("kinds") or {}
+        body.append(f'<p class="muted">Tried: {_e(covered)}'
+                    + (f'; faults per kind: {_e(", ".join(f"{k} {n}" for k, n in kinds.items()))}' if kinds else "")
+                    + "</p>")
+        out.append(f'<section class="card"><h3><span class="dot {cls}"></span>{_e(r.stack)} '
+                   f'<small>{_e(data.get("file", r.name))}</small></h3>{"".join(body)}</section>')
     return "".join(out)
 
 
@@ -577,6 +639,8 @@ def build_page(summary: Mapping[str, Any] | None, history: Sequence[Mapping[str,
                links: Mapping[str, str] | None = None) -> str:
     """The page as HTML text (pure: from the summary and the history)."""
     rows = rows_from_summary(summary)
+    drill_rows = [r for r in rows if r.explored is None]
+    explored_rows = [r for r in rows if r.explored is not None]
     dates = trend_runs(history)
     generated = (summary or {}).get("generated") or time.strftime("%Y-%m-%dT%H:%M:%S%z")
     tone, headline = _headline(rows)
@@ -597,13 +661,17 @@ def build_page(summary: Mapping[str, Any] | None, history: Sequence[Mapping[str,
         'long until they could work again, how many of their requests were served, and whether anything '
         'they had saved was lost.</p>',
         '<h2>What changed since the previous run</h2>', _changes_html(history, titles),
-        '<h2>Results per service</h2>', _scorecards(rows, history, dates) if rows else
+        '<h2>Results per service</h2>', _scorecards(drill_rows, history, dates) if drill_rows else
         '<p class="muted">No drill results yet.</p>',
+        *(['<h2>Explored: combinations of faults nobody scripted</h2>',
+           '<p class="muted">drill explore breaks parts of the service in many combinations, looking for one '
+           'that breaks what the drills promise; a failing combination is cut down to the smallest that '
+           'still fails and kept as a new drill.</p>', _explored_html(explored_rows)] if explored_rows else []),
         f'<h2>Trend over the last {len(dates)} run(s)</h2>', _trend_html(history, rows, dates),
         '<h2>Availability record (service standard, criterion 11: ensure availability and fix disruptions)</h2>',
         '<p class="muted">The standard asks to measure regularly how well the service runs, to show users '
         'that there is a disruption, and to fix disruptions at once. The drills of this run give:</p>',
-        _criterion_html(rows) if rows else '<p class="muted">No drill results yet.</p>',
+        _criterion_html(drill_rows) if drill_rows else '<p class="muted">No drill results yet.</p>',
         f'<footer>A dash (—) means not measured by this drill. Details for engineers: {link_html or "see reports/"}.'
         '</footer>',
         "</main></body></html>",

@@ -2,7 +2,7 @@
 and a JSON-lines history of runs so scheduled drills show a trend.
 
 Key figures come only from the verdicts a drill asked for (each verdict's column in
-``drillkit.verdicts.registry``): a figure that was not asked for or could not be measured is ``None``
+``drillkit.verdicts.table``): a figure that was not asked for or could not be measured is ``None``
 in JSON and ``—`` in summary.md, never a number computed behind the verdicts' back. Availability per
 population is the exception: it is measured from the timeline whenever there are requests. A None
 with a reason says it (``no outage seen``, ``not recovered``), and a verdict that is its drill's
@@ -17,13 +17,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from drillkit.outcome import OUTCOME_WORDS, OUTCOMES, held_of
+from drillkit.report.writers import after_drills
 from drillkit.timeline import Timeline
 from drillkit.verdicts.base import Verdict
-from drillkit.verdicts.registry import VERDICTS
+from drillkit.verdicts.table import VERDICTS
 
-__all__ = ["DrillResult", "key_figures", "write_summary", "append_trend", "trend_table"]
+__all__ = ["DrillResult", "key_figures", "write_summary"]
 
-OUTCOMES = ("passed", "failed", "broken")
 
 
 @dataclass
@@ -34,10 +35,13 @@ class DrillResult:
     stack: str
     fault: str
     scenario: str
-    outcome: str  # "passed" | "failed" | "broken"
+    outcome: str  # one of drillkit.outcome.OUTCOMES
     verdicts: list[Verdict] = field(default_factory=list)
     timeline_path: Path | None = None
     duration: float = 0.0
+    sentences: list[str] = field(default_factory=list)   # why it ended so (failed verdicts, or the error)
+    findings: list[dict[str, Any]] | None = None          # what nobody asked about; None: not examined
+    explored: dict[str, Any] | None = None   # a `drill explore` run: finding, coverage, ... (explore.report)
 
     @property
     def failed_verdicts(self) -> list[Verdict]:
@@ -57,7 +61,7 @@ def _kinds():
 
 
 def key_figures(result: DrillResult, timeline: Timeline | None = None) -> dict[str, Any]:
-    """The drill's figures, each from the verdicts the drill asked for (its registry column), never
+    """The drill's figures, each from the verdicts the drill asked for (its table column), never
     computed behind their back: a figure no verdict measured is None. Availability per population is
     measured from the timeline (always measured when there are requests).
 
@@ -89,15 +93,15 @@ def key_figures(result: DrillResult, timeline: Timeline | None = None) -> dict[s
 
 # -- summary.md / summary.json -------------------------------------------------------------------
 
-def _cell(text: Any) -> str:
+def md_cell(text: Any) -> str:
     return str(text).replace("|", "\\|").replace("\n", " ")
 
 
-def _fmt_seconds(value: float | None) -> str:
+def md_seconds(value: float | None) -> str:
     return "—" if value is None else f"{value:.1f} s"
 
 
-def _fmt_availability(availability: dict[str, float]) -> str:
+def md_availability(availability: dict[str, float]) -> str:
     if not availability:
         return "—"
     return "<br>".join(f"{pop} {pct:.1f} %" for pop, pct in availability.items())
@@ -105,13 +109,61 @@ def _fmt_availability(availability: dict[str, float]) -> str:
 
 def _verdict_line(verdict: Verdict) -> str:
     if verdict.name.lower() in verdict.sentence.lower():
-        return _cell(verdict.sentence)
-    return _cell(f"{verdict.name}: {verdict.sentence}")
+        return md_cell(verdict.sentence)
+    return md_cell(f"{verdict.name}: {verdict.sentence}")
 
 
-_OUTCOME_MARK = {"passed": "✅ pass", "failed": "❌ fail", "broken": "⚠️ broken"}
+OUTCOME_MARKS = {"passed": "✅ held", "failed": "❌ defect", "not-judged": "⚪ not judged", "broken": "⚠️ lab error",
+                 "interrupted": "⏹ interrupted", "skipped": "skipped"}
 
 
+def explored_lines(results: list[DrillResult]) -> list[str]:
+    """summary.md's "Explored" section: per exploration (``drill explore``) its finding — the schedule,
+    how it was found, its verdicts, the scenario that reproduces it — the schedules that failed only
+    sometimes, and what was covered."""
+    out: list[str] = []
+    for r in results:
+        data = r.explored
+        if not data:
+            continue
+        if not out:
+            out += ["", "## Explored", ""]
+        out.append(f"**{md_cell(r.name)}** ({md_cell(data.get('stack', r.stack))}, seed {data.get('seed')}, "
+                   f"stopped: {data.get('stopped')}) — {OUTCOME_MARKS.get(r.outcome, r.outcome)}")
+        out.append("")
+        finding = data.get("finding")
+        if finding:
+            out.append(f"- finding: `{md_cell(finding['schedule'])}` — {md_cell(finding['how'])}")
+            out += [f"  - verdict: {md_cell(v)}" for v in finding.get("verdicts") or []]
+            if finding.get("scenario"):
+                out.append(f"  - reproduce: `drill run {md_cell(finding['scenario'])}`")
+        for o in data.get("others") or []:
+            out.append(f"- also failed (other promises, not shrunk): `{md_cell(o['schedule'])}` — "
+                       f"{md_cell('; '.join(o.get('verdicts') or o.get('broken') or []))}")
+        for i in data.get("intermittent") or []:
+            out.append(f"- intermittent: {md_cell(i.get('sentence') or i['schedule'])}")
+        if not finding and not data.get("others") and not data.get("intermittent"):
+            out.append(f"- nothing failed ({md_cell(data.get('stopped'))})")
+        cov = data.get("coverage") or {}
+        out.append(f"- covered: {cov.get('runs', 0)} runs of {cov.get('schedules', 0)} schedules in "
+                   f"{md_seconds(cov.get('elapsed'))}" + (f", {cov['not_judged']} not judged" if cov.get("not_judged") else ""))
+        if cov.get("kinds"):
+            out.append("- runs per kind: " + ", ".join(f"{k} {n}" for k, n in cov["kinds"].items()))
+            out.append("- runs per target: " + ", ".join(f"{md_cell(k)} {n}" for k, n in cov["targets"].items()))
+        resets = ((data.get("measured") or {}).get("resets") or {})
+        if resets.get("count"):
+            out.append(f"- reset between trials: median {md_seconds(resets.get('median'))}, "
+                       f"max {md_seconds(resets.get('max'))} ({resets['count']} resets)")
+        base = data.get("baseline")
+        if base:
+            found = (f"`{md_cell(base['schedule'])}` in trial {base['found_run']} after {md_seconds(base['found_after'])} "
+                     f"({base['size']} faults, not shrunk)") if base.get("schedule") else f"nothing ({base.get('stopped')})"
+            out.append(f"- random baseline, same budget: {found}; {base.get('runs')} runs")
+        out.append("")
+    return out
+
+
+@after_drills
 def write_summary(results: list[DrillResult], directory: Path) -> tuple[Path, Path]:
     """Write ``summary.md`` and ``summary.json`` into ``directory``; return both paths."""
     directory = Path(directory)
@@ -125,8 +177,9 @@ def write_summary(results: list[DrillResult], directory: Path) -> tuple[Path, Pa
     lines = [
         "# Drill summary",
         "",
-        f"{len(results)} drills — {counts['passed']} passed, {counts['failed']} failed, "
-        f"{counts['broken']} broken (lab error) · {generated}",
+        f"{len(results)} drills — " + ", ".join(f"{counts[o]} {OUTCOME_WORDS[o]}" for o in OUTCOMES
+                                                if counts[o] or o in ("passed", "failed", "broken"))
+        + f" · {generated}",
         "",
         "| Drill | Stack | Fault | Verdict | " + " | ".join(k.column.title for k in shown) + " |",
         "|---|---|---|---|" + "---|" * len(shown),
@@ -134,20 +187,29 @@ def write_summary(results: list[DrillResult], directory: Path) -> tuple[Path, Pa
     for r, fig in rows:
         cells = [k.column.format(fig.get(k.column.key), [v for v in r.verdicts if k.judges(v)])
                  for k in shown]
-        lines.append("| " + " | ".join(_cell(c) for c in (
-            r.name, r.stack, r.fault, _OUTCOME_MARK.get(r.outcome, r.outcome), *cells)) + " |")
+        lines.append("| " + " | ".join(md_cell(c) for c in (
+            r.name, r.stack, r.fault, OUTCOME_MARKS.get(r.outcome, r.outcome), *cells)) + " |")
     headlines = [(r, h) for r, fig in rows for h in fig["headlines"]]
     if headlines:
         lines += ["", "## Headlines", ""]
-        lines += [f"- **{r.name}** — {_cell(h)}" for r, h in headlines]
+        lines += [f"- **{r.name}** — {md_cell(h)}" for r, h in headlines]
     failures = [(r, v) for r, _ in rows for v in r.failed_verdicts]
     if failures:
         lines += ["", "## Failed verdicts", ""]
         lines += [f"- **{r.name}** — {_verdict_line(v)}" for r, v in failures]
-    broken = [r for r in results if r.outcome == "broken"]
-    if broken:
-        lines += ["", "## Broken (lab/infrastructure, not a verdict on the stack)", ""]
-        lines += [f"- **{r.name}**" for r in broken]
+    noticed = [(r, f) for r in results for f in (r.findings or []) if f.get("severity") in ("critical", "warning")]
+    if noticed:
+        lines += ["", "## Findings (not asked for, but seen on the timeline)", ""]
+        lines += [f"- **{r.name}** — {f['severity']}: {md_cell(f['sentence'])}" for r, f in noticed]
+    for outcome, title in (("not-judged", "Not judged (the steady state did not hold before any fault)"),
+                           ("interrupted", "Interrupted (stopped before the verdicts; nothing judged)"),
+                           ("broken", "Broken (lab/infrastructure, not a verdict on the stack)")):
+        these = [r for r in results if r.outcome == outcome]
+        if these:
+            lines += ["", f"## {title}", ""]
+            lines += [f"- **{r.name}**" + (f" — {md_cell('; '.join(r.sentences))}" if r.sentences else "")
+                      for r in these]
+    lines += explored_lines(results)
     md_path = directory / "summary.md"
     md_path.write_text("\n".join(lines) + "\n", encoding="utf-8")
 
@@ -156,66 +218,15 @@ def write_summary(results: list[DrillResult], directory: Path) -> tuple[Path, Pa
         "counts": counts,
         "drills": [{
             "name": r.name, "stack": r.stack, "fault": r.fault, "scenario": r.scenario,
-            "outcome": r.outcome, "duration": round(r.duration, 3),
+            "outcome": r.outcome, "held": held_of(r.outcome), "sentences": list(r.sentences),
+            "findings": r.findings,
+            "duration": round(r.duration, 3),
             "timeline": str(r.timeline_path) if r.timeline_path else None,
             "figures": fig,
             "verdicts": [v.as_dict() for v in r.verdicts],
+            **({"explored": r.explored} if r.explored is not None else {}),
         } for r, fig in rows],
     }
     json_path = directory / "summary.json"
     json_path.write_text(json.dumps(payload, indent=2, default=str) + "\n", encoding="utf-8")
     return md_path, json_path
-
-
-# -- trend history -------------------------------------------------------------------------------
-
-def append_trend(results: list[DrillResult], history_file: Path) -> Path:
-    """Append one JSON line per drill run (date, drill, outcome, the headline figures — null when not
-    measured — and the notes that say why)."""
-    history_file = Path(history_file)
-    history_file.parent.mkdir(parents=True, exist_ok=True)
-    date = time.strftime("%Y-%m-%dT%H:%M:%S%z")
-    with open(history_file, "a", encoding="utf-8") as fh:
-        for r in results:
-            fig = key_figures(r)
-            fh.write(json.dumps({
-                "date": date, "drill": r.name, "stack": r.stack, "fault": r.fault,
-                "outcome": r.outcome, "recovery_time": fig["recovery_time"],
-                "availability": fig["availability"], "sessions_lost": fig["sessions_lost"],
-                "writes_lost": fig["writes_lost"], "notes": fig["notes"],
-            }, separators=(",", ":"), default=str) + "\n")
-    return history_file
-
-
-def _read_history(history_file: Path) -> list[dict[str, Any]]:
-    entries = []
-    with open(history_file, encoding="utf-8") as fh:
-        for raw in fh:
-            try:
-                entry = json.loads(raw)
-            except json.JSONDecodeError:
-                continue  # a torn line from an interrupted run
-            if isinstance(entry, dict) and "drill" in entry:
-                entries.append(entry)
-    return entries
-
-
-def trend_table(history_file: Path, last: int = 10) -> str:
-    """Markdown table of the last ``last`` runs of each drill, oldest first, from ``history_file``."""
-    history_file = Path(history_file)
-    if not history_file.is_file():
-        return "_No drill history yet._\n"
-    by_drill: dict[str, list[dict[str, Any]]] = {}
-    for entry in _read_history(history_file):
-        by_drill.setdefault(entry["drill"], []).append(entry)
-    if not by_drill:
-        return "_No drill history yet._\n"
-    lines = ["| Drill | Date | Outcome | Recovery time | Availability |", "|---|---|---|---|---|"]
-    for drill in sorted(by_drill):
-        for entry in by_drill[drill][-last:]:
-            lines.append("| " + " | ".join(_cell(c) for c in (
-                drill, entry.get("date", "?"),
-                _OUTCOME_MARK.get(entry.get("outcome"), entry.get("outcome", "?")),
-                (entry.get("notes") or {}).get("recovery_time") or _fmt_seconds(entry.get("recovery_time")),
-                _fmt_availability(entry.get("availability") or {}))) + " |")
-    return "\n".join(lines) + "\n"

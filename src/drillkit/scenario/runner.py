@@ -1,11 +1,11 @@
-"""Execute a validated scenario on a `Drill`: steady → inject → observe → recover → verify.
+"""Execute a validated scenario on a `Drill`: steady (+ gates) → inject → observe → recover → verify.
 
 The fault schedule runs on a small scheduler thread (inject at ``at``, heal after ``for``); heals run
 on their own threads so a slow heal (waiting for health) never delays the next injection. Guards are
 watched on the main thread; one that trips is noted on the timeline, stops the schedule, heals
 everything and fails the drill with its sentence. Every fault is healed in a ``finally`` — also on a
 guard abort, an exception or Ctrl-C. Python drills and scenarios use the same blocks (Drill, faults
-from the fault registry, verdicts).
+from the fault kinds, verdicts).
 """
 
 from __future__ import annotations
@@ -16,10 +16,12 @@ from typing import Any
 
 from drillkit import verdicts as V
 from drillkit.drill import Drill
-from drillkit.faults import registry
+from drillkit.errors import DrillkitError
 from drillkit.faults.base import Fault
-from drillkit.scenario.model import Guard, Occurrence, RunbookEntry, Scenario
-from drillkit.verdicts import registry as VR
+from drillkit.scenario.schema import Guard, Occurrence, RunbookEntry, Scenario
+from drillkit.stack.model import stack_of
+from drillkit.stack.runbook import run_runbook, runbook_heal
+from drillkit.verdicts import table as VR
 from drillkit.verdicts.base import FAIL, Verdict
 
 __all__ = ["run_scenario", "Schedule", "GUARD_POLL", "MIN_GUARD_REQUESTS"]
@@ -98,11 +100,8 @@ class Schedule:
         step = self.scenario.faults[occ.step.index]
         heal: Any = step.heal
         if not isinstance(heal, str):              # a runbook (YAML heal: <name> | [steps])
-            from drillkit.runbook import runbook_heal
             heal = runbook_heal(step.heal, cancel=self.cancel_runbooks, progress=self.drill.progress)
-        fault = registry.create(step.kind, step.target, where=f"faults[{step.index}]",
-                                file=str(self.scenario.file), line=step.line,
-                                max_nodes=self.scenario.max_nodes, heal=heal, **step.params)
+        fault = step.fault.renewed(heal=heal)      # built and checked once, by validation
         if not isinstance(heal, str):
             heal.fault = fault                     # steps that name no target act on the fault's nodes
         with self._lock:
@@ -127,7 +126,6 @@ class Schedule:
         th.start()
 
     def _run_runbook(self, entry: RunbookEntry) -> None:
-        from drillkit.runbook import run_runbook
         try:
             run_runbook(self.drill.env, self.drill.timeline, entry.runbook, cancel=self.cancel_runbooks,
                         progress=self.drill.progress)
@@ -244,8 +242,9 @@ def _end_loads(drill: Drill, loads: threading.Thread | None, schedule: Schedule)
 
 
 def _expectation_verdicts(sc: Scenario, drill: Drill, since: float, until: float) -> list[Verdict]:
-    """The verdicts of ``expect``, each computed by its registry entry, in file order. The stack's data
-    is read back once, before the first verdict that compares with it."""
+    """The verdicts of ``expect``, each computed by its table entry, in file order. The stack's data
+    is read back once, before the first verdict that compares with it — after the scenario's
+    ``settle`` (once, before the first read)."""
     tl = drill.timeline
     out: list[Verdict] = []
     window = VR.Window(since=since, until=until)
@@ -254,6 +253,8 @@ def _expectation_verdicts(sc: Scenario, drill: Drill, since: float, until: float
         kind = VR.VERDICTS[e.key]
         if kind.reads_ground_truth:
             name = e.params.get("ground_truth") or kind.reads_ground_truth
+            if not read and sc.settle is not None:
+                drill.settle(sc.settle.time, until=sc.settle.until)
             if name not in read:   # the stack's data is read back once per name, before the first verdict
                 drill.ground_truth(name)
                 read.add(name)
@@ -276,17 +277,12 @@ def _prepare_faults(sc: Scenario, drill: Drill) -> None:
     """What a fault needs before the drill starts (a rolling upgrade's image built): done before the
     steady state, so the schedule's times hold."""
     for step in sc.faults:
-        cls = registry.FAULTS.get(step.kind)
-        if cls is None or not hasattr(cls, "prepare"):
-            continue
-        fault = registry.create(step.kind, step.target, where=f"faults[{step.index}]", file=str(sc.file),
-                                line=step.line, heal="none", **step.params)
-        fault.prepare(drill.env)
+        if hasattr(step.fault, "prepare"):
+            step.fault.prepare(drill.env)
 
 
 def _runbook_verdict(exc: BaseException) -> Verdict:
     """A failed runbook fails the drill with its one sentence (the recovery procedure did not work)."""
-    from drillkit.errors import DrillkitError
     sentence = exc.message if isinstance(exc, DrillkitError) else f"runbook failed: {type(exc).__name__}: {exc}"
     return Verdict("runbook", FAIL, sentence, details={"runbook": getattr(exc, "runbook", ""),
                                                         "step": getattr(exc, "step", "")})
@@ -308,6 +304,8 @@ def run_scenario(scenario: Scenario, drill: Drill) -> list[Verdict]:
         if sc.steady_availability:
             drill.check(*[V.availability(tl, population=p, minimum=m, since=start, label="steady state")
                           for p, m in sc.steady_availability.items()])
+        if sc.gates:              # what must hold before the first fault; else not judged, nothing faulted
+            drill.gate(*sc.gates)
         _readings(sc, drill, "before")
 
     schedule = Schedule(sc, drill)
@@ -316,6 +314,8 @@ def run_scenario(scenario: Scenario, drill: Drill) -> list[Verdict]:
     loads: threading.Thread | None = None
     try:
         with drill.phase("inject"):
+            if stack_of(drill.env).roles and sc.faults:   # who holds each role, for the split-brain finding
+                drill.watch_roles()
             schedule.start()
             loads = _start_loads(sc, drill, schedule)
             if sc.search is not None:
@@ -353,4 +353,5 @@ def run_scenario(scenario: Scenario, drill: Drill) -> list[Verdict]:
         verdicts = ([tripped] if tripped is not None else []) + \
             [_runbook_verdict(exc) for exc in schedule.runbook_errors] + \
             _expectation_verdicts(sc, drill, schedule.t0, until)
-        return drill.check(*verdicts)
+        drill.findings(verdicts)                         # what nobody asked about, said in every channel
+        return drill.check(*verdicts, *drill.finding_verdicts(sc.findings, verdicts))

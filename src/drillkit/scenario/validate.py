@@ -2,27 +2,44 @@
 
 Every problem is one `ConfigError` line: ``file:line: field: what — fix: how``. Targets are checked
 against the environment's Compose file (services, replicas, zones; no containers needed), fault kinds
-and attributes against the fault registry (the same classes Python drills use).
+and attributes against the fault kinds (the same classes Python drills use).
+
+A section read by a door above this floor (``explore:``, read by `drillkit.explore`) is kept as
+written on the `Scenario`; the door checks it through ``sections`` — ``{"explore": check}``, where
+``check(raw, error=, stack=, max_nodes=)`` gets this checker's error factory (``error(message,
+field=, fix=, container=, key=)``, so its problems carry file:line too) and returns what the door
+keeps in ``Scenario.sections``.
 """
 
 from __future__ import annotations
 
 import functools
+import heapq
 import re
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable, Mapping
 
-import yaml
-
-from drillkit.clients.scenario import Traffic, capabilities, scenario_clients, scenario_users
-from drillkit.errors import ConfigError
-from drillkit.faults import registry
-from drillkit.faults.base import Target
 # The Compose loader's YAML-with-line-numbers; one implementation for both file kinds.
-from drillkit.lab.compose import EnvironmentSpec, _Loader, _Map, _line, find_environment, load_environment
+from drillkit.drill import findings_policy
+from drillkit.errors import ConfigError, DrillkitError
+from drillkit.faults import kinds as fault_kinds
+from drillkit.lab.compose import MAX_SWITCH_VALUE, find_environment
+from drillkit.load.actions import kind_names, known_kinds
+from drillkit.load.spec import parse_load, parse_search
 from drillkit.scenario import schema as S
-from drillkit.scenario.model import Expectation, Expectations, FaultStep, Guard, RunbookEntry, Scenario
-from drillkit.verdicts import registry as VR
+from drillkit.scenario.schema import Expectation, Expectations, FaultStep, Guard, RunbookEntry, Scenario
+from drillkit.scenario.traffic import Traffic, capabilities, scenario_clients, scenario_users
+from drillkit.stack.contract import load_stack
+from drillkit.stack.gate import parse_gate_list, parse_one_gate
+from drillkit.stack.model import Stack
+from drillkit.stack.plugin import code_steps
+from drillkit.stack.runbook import Runbook, parse_steps
+from drillkit.stack.target import Target, Targets
+from drillkit.stack.truth import ground_truth_names, parse_readers
+from drillkit.verdicts import table as VR
+from drillkit.verdicts.findings import KINDS as FINDING_KINDS
+from drillkit.yamlsrc import (MAX_DURATION, DurationError, Map, duration_words, line_of, load_yaml, parse_duration,
+                              read_text_file)
 
 __all__ = ["validate_file", "validate_text"]
 
@@ -31,46 +48,25 @@ _NODE_NAME = re.compile(r"^(?P<service>[a-z0-9][a-z0-9_-]*?)[-_](?P<replica>\d+)
 _EPS = 1e-9
 
 
-def validate_file(path: Path) -> Scenario:
-    try:
-        raw = path.read_bytes()
-    except OSError as exc:
-        raise ConfigError(f"cannot read the scenario: {exc.strerror or exc}", file=str(path),
-                          fix="check the path") from None
-    try:
-        text = raw.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        line = raw[: exc.start].count(b"\n") + 1
-        raise ConfigError("not UTF-8 text", file=str(path), line=line,
-                          fix="save the file as UTF-8") from None
-    return validate_text(text, path)
+SectionCheck = Callable[..., Any]
 
 
-def validate_text(text: str, path: Path) -> Scenario:
-    return _Checker(path).check(_parse(text, str(path)))
+def validate_file(path: Path, *, sections: Mapping[str, SectionCheck] | None = None) -> Scenario:
+    return validate_text(read_text_file(path, what="a scenario"), path, sections=sections)
 
 
-def _environment(path: Path, switches: tuple[tuple[str, str], ...]) -> EnvironmentSpec:
-    """The environment's spec, parsed once per file version (validation only reads it)."""
+def validate_text(text: str, path: Path, *, sections: Mapping[str, SectionCheck] | None = None) -> Scenario:
+    return _Checker(path, sections).check(load_yaml(text, str(path)))
+
+
+def _environment(path: Path, switches: tuple[tuple[str, str], ...]) -> Stack:
+    """The environment's stack, parsed once per file version (validation only reads it)."""
     return _environment_cached(str(path), path.stat().st_mtime_ns, switches)
 
 
 @functools.lru_cache(maxsize=16)
-def _environment_cached(path: str, mtime_ns: int, switches: tuple[tuple[str, str], ...]) -> EnvironmentSpec:
-    return load_environment(path, dict(switches))
-
-
-def _parse(text: str, f: str) -> Any:
-    try:
-        return yaml.load(text, Loader=_Loader)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None) or getattr(exc, "context_mark", None)
-        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
-        raise ConfigError(f"not valid YAML: {problem}", file=f, line=mark.line + 1 if mark else None,
-                          fix="fix the indentation/quoting at that line") from None
-    except (TypeError, ValueError, RecursionError) as exc:  # e.g. a list used as a mapping key
-        raise ConfigError(f"not a usable YAML document: {str(exc).splitlines()[0] if str(exc) else exc!r}",
-                          file=f, fix="use plain `key: value` mappings and lists") from None
+def _environment_cached(path: str, mtime_ns: int, switches: tuple[tuple[str, str], ...]) -> Stack:
+    return load_stack(path, dict(switches))
 
 
 def _kind(value: Any) -> str:
@@ -88,15 +84,16 @@ def _RUNBOOK_HEAL(env: Any, timeline: Any) -> None:   # noqa: N802 - stands for 
 
 
 class _Checker:
-    def __init__(self, path: Path):
+    def __init__(self, path: Path, sections: Mapping[str, SectionCheck] | None = None):
         self.path = path
         self.f = str(path)
+        self.sections = dict(sections or {})
 
     # -- helpers ---------------------------------------------------------------------------------
     def err(self, message: str, container: Any = None, key: Any = None, *, field: str,
             fix: str | None = None, line: int | None = None) -> ConfigError:
         if line is None:
-            line = _line(container, key) if container is not None else None
+            line = line_of(container, key) if container is not None else None
         return ConfigError(message, file=self.f, line=line, field=field, fix=fix)
 
     def mapping(self, value: Any, parent: Any, key: Any, field: str, allowed: set[str] | None = None,
@@ -111,11 +108,17 @@ class _Checker:
                                    fix=f"use {', '.join(sorted(allowed))}")
         return value
 
-    def duration(self, value: Any, parent: Any, key: Any, field: str) -> float:
+    def duration(self, value: Any, parent: Any, key: Any, field: str, maximum: float = S.MAX_SCHEDULE) -> float:
+        """A duration of the scenario: 0..``maximum`` (24 h unless a field has a tighter bound)."""
         try:
-            return S.parse_duration(value)
-        except S.DurationError as exc:
-            fix = "use a duration ≥ 0" if "negative" in str(exc) else "write e.g. 500ms, 3s, 1m or a number of seconds"
+            return parse_duration(value, maximum=min(maximum, MAX_DURATION))
+        except DurationError as exc:
+            if "negative" in str(exc):
+                fix = "use a duration ≥ 0"
+            elif "longer than" in str(exc):
+                fix = f"use at most {duration_words(min(maximum, MAX_DURATION))} (docs/scenarios.md, Bounds)"
+            else:
+                fix = "write e.g. 500ms, 3s, 1m or a number of seconds"
             raise self.err(str(exc), parent, key, field=field, fix=fix) from None
 
     def integer(self, value: Any, parent: Any, key: Any, field: str, lo: int, hi: int) -> int:
@@ -158,7 +161,7 @@ class _Checker:
             raise self.err(f"unknown severity {severity!r}", raw, "severity", field="severity",
                            fix=f"use one of {', '.join(S.SEVERITIES)}")
 
-        env_ref, env_line = raw["environment"], _line(raw, "environment")
+        env_ref, env_line = raw["environment"], line_of(raw, "environment")
         switches = self.switches(raw.get("switches"), raw, env_ref)
         spec, env_path = self.environment(env_ref, env_line, switches)
         self._spec = spec
@@ -168,6 +171,7 @@ class _Checker:
         probe = self.probe(raw.get("probe", {}), raw)
         self.entrypoint_needed(spec, raw, probe)
         readers = self.ground_truth(raw.get("ground_truth"), raw, spec)
+        settle = self.settle(raw["settle"], raw, spec) if raw.get("settle") is not None else None
         # what the traffic measures comes from the kinds themselves (data or a stack plug-in's code)
         populations = list(caps.populations)
         session_pops = list(caps.session_populations)
@@ -187,23 +191,31 @@ class _Checker:
             if "duration" not in st:
                 raise self.err("missing `duration`", raw, "steady_state", field="steady_state.duration",
                                fix="add duration: 3s")
-            steady_duration = self.duration(st["duration"], st, "duration", "steady_state.duration")
+            steady_duration = self.duration(st["duration"], st, "duration", "steady_state.duration", S.MAX_STEADY)
             steady_av = self.availability(st.get("availability", {}), st, "availability",
                                           "steady_state.availability", populations)
+
+        gates = parse_gate_list(raw["gate"], self.f, line_of(raw, "gate"), spec) if "gate" in raw else ()
 
         max_nodes = None
         if raw.get("max_nodes") is not None:
             max_nodes = self.integer(raw["max_nodes"], raw, "max_nodes", "max_nodes", 1, 1000)
-        observe = self.duration(raw.get("observe", 0), raw, "observe", "observe")
-        recover = self.duration(raw.get("recover", 0), raw, "recover", "recover")
+        observe = self.duration(raw.get("observe", 0), raw, "observe", "observe", S.MAX_OBSERVE)
+        recover = self.duration(raw.get("recover", 0), raw, "recover", "recover", S.MAX_RECOVER)
+        explore = raw.get("explore") if "explore" in raw else None
+        if "explore" in raw and explore is None:
+            explore = {}         # `explore:` alone: every default
+        self._explore = explore
         if (loads or search) and raw.get("faults") in (None, []):
             faults = []          # the load is the drill
+        elif explore is not None and raw.get("faults") in (None, []):
+            faults = []          # an exploration: drill explore draws the faults
         elif "faults" not in raw:
             raise self.err("missing `faults`", raw, field="faults", line=getattr(raw, "line", 1),
                            fix=f"add `faults:` ({S.TOP_KEYS['faults']}), or a load: / search:")
         else:
             faults = self.faults(raw["faults"], raw, spec, max_nodes)
-        self.schedule(faults, observe, spec, max_nodes)
+        self.schedule(faults, observe, spec, max_nodes, raw)
         last = max((o.start for st in faults for o in st.occurrences()), default=0.0)
         until = max(observe, sum(ld.duration for ld in loads) - last)   # runbooks may act while a load runs
         runbook = self.runbook_entries(raw.get("runbook"), raw, spec, faults, until)
@@ -212,20 +224,30 @@ class _Checker:
         self._loads, self._search = loads, search
         expect = self.expect(raw.get("expect", {}), raw, populations, spec, faults,
                              session_pops=session_pops, writers=writers)
+        findings = self.findings(raw.get("findings", "report"), raw)
+
+        checked = {}
+        for name, check in self.sections.items():
+            if name == "explore" and explore is not None:
+                checked[name] = check(explore, error=self._section_error, stack=spec, max_nodes=max_nodes)
 
         return Scenario(file=self.path, title=title, environment=str(env_path), environment_name=spec.name,
                         stack=spec.stack, source=source, description=description, switches=switches,
                         severity=severity, probe=probe, steady_duration=steady_duration,
                         steady_availability=steady_av, faults=tuple(faults), observe=observe,
                         recover=recover, guards=tuple(guards), max_nodes=max_nodes, expect=expect,
-                        traffic=tuple(traffic), session_populations=tuple(session_pops),
-                        runbook=tuple(runbook), ground_truth=readers, load=tuple(loads), search=search)
+                        traffic=tuple(traffic), session_populations=tuple(session_pops), gates=gates,
+                        runbook=tuple(runbook), ground_truth=readers, load=tuple(loads), search=search,
+                        findings=findings, settle=settle, explore=explore, sections=checked)
+
+    def _section_error(self, message: str, *, field: str, fix: str, container: Any = None,
+                       key: Any = None) -> ConfigError:
+        """The error factory a door's section check gets: file:line from the YAML node."""
+        return self.err(message, container, key, field=field, fix=fix)
 
     # -- load and search -------------------------------------------------------------------------
-    def loads(self, raw: Any, top: dict, spec: EnvironmentSpec) -> list:
+    def loads(self, raw: Any, top: dict, spec: Stack) -> list:
         """``load:`` — one load (a mapping) or several run one after another (a list)."""
-        from drillkit.load.actions import kind_names, known_kinds
-        from drillkit.load.spec import parse_load
         if raw is None:
             return []
         if "search" in top:
@@ -239,24 +261,22 @@ class _Checker:
             where = f"load[{i}]" if isinstance(raw, list) else "load"
             parent, key = (raw, i) if isinstance(raw, list) else (top, "load")
             ld = parse_load(item, parent, key, self, where=where, known=known_kinds(spec), have=kind_names(spec),
-                            line=_line(parent, key) or _line(item))
+                            line=line_of(parent, key) or line_of(item))
             if ld.label in labels:
                 raise self.err(f"two loads are labelled {ld.label!r}", item, "label" if "label" in item else None,
-                               field=f"{where}.label", line=_line(item), fix="give each load its own label:")
+                               field=f"{where}.label", line=line_of(item), fix="give each load its own label:")
             labels.add(ld.label)
             out.append(ld)
         return out
 
-    def search(self, raw: Any, top: dict, spec: EnvironmentSpec):
-        from drillkit.load.actions import kind_names, known_kinds
-        from drillkit.load.spec import parse_search
+    def search(self, raw: Any, top: dict, spec: Stack):
         if raw is None:
             return None
         return parse_search(raw, top, "search", self, known=known_kinds(spec), have=kind_names(spec),
-                            line=_line(top, "search"))
+                            line=line_of(top, "search"))
 
     # -- environment and switches ----------------------------------------------------------------
-    def environment(self, ref: Any, line: int | None, switches: dict[str, str]) -> tuple[EnvironmentSpec, Path]:
+    def environment(self, ref: Any, line: int | None, switches: dict[str, str]) -> tuple[Stack, Path]:
         fix_names = ("name a folder of environments/ or the path of its compose.yaml "
                      "(relative to this scenario file)")
         path = self._relative_environment(ref)
@@ -327,10 +347,14 @@ class _Checker:
                 raise self.err(f"switch {k!r}: {v!r} is not NAME: VALUE", m, k, field=f"switches.{k}",
                                fix="write e.g. sessions: node-local")
             out[k] = str(v).lower() if isinstance(v, bool) else str(v)
+            if len(out[k]) > MAX_SWITCH_VALUE:
+                raise self.err(f"switch {k!r}: its value is {len(out[k]):,} characters long (at most "
+                               f"{MAX_SWITCH_VALUE:,})", m, k, field=f"switches.{k}",
+                               fix="give a short value (a choice, an image tag, a number)")
         return out
 
     # -- traffic ---------------------------------------------------------------------------------
-    def traffic(self, raw: dict, spec: EnvironmentSpec) -> list[Traffic]:
+    def traffic(self, raw: dict, spec: Stack) -> list[Traffic]:
         """`users:` (kinds the environment offers, as data or in its plug-in, or defined in place) and
         `clients:`."""
         users = raw.get("users")
@@ -338,6 +362,12 @@ class _Checker:
             self.mapping(users, raw, "users", "users", example="{clerks: 20}")
         out = scenario_users(users, raw, spec, self.f)
         out += scenario_clients(raw.get("clients"), raw, spec, self.f)
+        total = sum(t.count or 0 for t in out)
+        if total > S.MAX_TRAFFIC:
+            key = "users" if "users" in raw else "clients"
+            raise self.err(f"{total:,} users and clients in all, more than {S.MAX_TRAFFIC:,}", raw, key, field=key,
+                           fix=f"at most {S.MAX_TRAFFIC:,} together (docs/scenarios.md, Bounds); a load: sends "
+                               "many more requests with few clients")
         return out
 
     def probe(self, raw: Any, top: dict) -> dict[str, Any] | None:
@@ -375,22 +405,36 @@ class _Checker:
         return out
 
     # -- faults and schedule ---------------------------------------------------------------------
-    def faults(self, raw: Any, top: dict, spec: EnvironmentSpec, max_nodes: int | None) -> list[FaultStep]:
+    def faults(self, raw: Any, top: dict, spec: Stack, max_nodes: int | None) -> list[FaultStep]:
         if not isinstance(raw, list) or not raw:
             raise self.err(f"must be a non-empty list, not {_kind(raw)}", top, "faults", field="faults",
                            fix="- {kind: kill, target: {service: app, replica: 2}, at: 0s}")
-        return [self.fault(i, item, raw, spec, max_nodes) for i, item in enumerate(raw)]
+        if len(raw) > S.MAX_FAULTS:
+            raise self.err(f"{len(raw):,} faults, more than {S.MAX_FAULTS:,}", top, "faults", field="faults",
+                           line=line_of(raw[S.MAX_FAULTS]) or line_of(top, "faults"),
+                           fix=f"at most {S.MAX_FAULTS:,} in one scenario (docs/scenarios.md, Bounds): split it")
+        out, injections = [], 0
+        for i, item in enumerate(raw):
+            step = self.fault(i, item, raw, spec, max_nodes)
+            injections += step.times
+            if injections > S.MAX_FAULTS:
+                raise self.err(f"{injections:,} injections with the repeats so far, more than {S.MAX_FAULTS:,}",
+                               field=f"faults[{i}].repeat.times" if step.times > 1 else f"faults[{i}]", line=step.line,
+                               fix=f"at most {S.MAX_FAULTS:,} injections in one scenario, every repeat counted "
+                                   "(docs/scenarios.md, Bounds)")
+            out.append(step)
+        return out
 
-    def fault(self, i: int, item: Any, seq: list, spec: EnvironmentSpec, max_nodes: int | None) -> FaultStep:
+    def fault(self, i: int, item: Any, seq: list, spec: Stack, max_nodes: int | None) -> FaultStep:
         where = f"faults[{i}]"
-        line = _line(item) or _line(seq)
+        line = line_of(item) or line_of(seq)
         if not isinstance(item, dict):
             raise self.err(f"must be a mapping, not {_kind(item)}", field=where, line=line,
                            fix="- {kind: kill, target: {service: app, replica: 2}, at: 0s}")
         if "kind" not in item:
             raise self.err("missing `kind`", field=f"{where}.kind", line=line, fix="add kind: kill (or stop, pause, ...)")
         kind = item["kind"]
-        kline = _line(item, "kind")
+        kline = line_of(item, "kind")
         if not isinstance(kind, str):
             raise self.err(f"fault kind must be a name, not {_kind(kind)}", field=f"{where}.kind", line=kline,
                            fix="e.g. kind: kill")
@@ -418,15 +462,16 @@ class _Checker:
         heal = self.heal(item, spec, where) if "heal" in item else "start"
         params = {k: v for k, v in item.items() if k not in S.FAULT_KEYS}
         params = self.attributes(kind, params, item, where, kline)
+        if isinstance(params.get("to"), str):     # another Compose file, relative to the scenario file
+            params["to"] = self.compose_path(params["to"], item, f"{where}.to")
         if max_nodes is not None:
             params["max_nodes"] = max_nodes
         try:   # a runbook heal is a callable to the fault (what it is does not matter here)
-            made = registry.create(kind, target, where=where, file=self.f, line=kline,
+            made = fault_kinds.create(kind, target, where=where, file=self.f, line=kline,
                                    heal=heal if isinstance(heal, str) else _RUNBOOK_HEAL, **params)
         except ConfigError:
             raise
         except Exception as exc:  # a fault class refusing a value: say which, never a traceback
-            from drillkit.errors import DrillkitError
             if isinstance(exc, DrillkitError) and exc.fix:
                 raise self.err(f"fault {kind!r} refuses its attributes: {exc.message}", field=where, line=kline,
                                fix=exc.fix) from None
@@ -439,13 +484,12 @@ class _Checker:
             raise self.err(message, item, attr if attr in item else "kind", field=f"{where}.{attr}", fix=fix)
         params.pop("max_nodes", None)
         return FaultStep(index=i, kind=kind, target=target, params=params, at=at, duration=duration,
-                         every=every, times=times, line=kline, heal=heal)
+                         every=every, times=times, line=kline, heal=heal, fault=made)
 
     def attributes(self, kind: str, params: dict, item: dict, where: str, kline: int | None) -> dict:
-        getattr(registry, "_load_all", lambda: None)()
-        if kind not in registry.FAULTS:
-            registry.create(kind, where=where, file=self.f, line=kline)  # raises the one-line error
-        allowed = registry.parameters(kind)
+        if kind not in fault_kinds.load_all():
+            fault_kinds.create(kind, where=where, file=self.f, line=kline)  # raises the one-line error
+        allowed = fault_kinds.parameters(kind)
         out = {}
         for name, value in params.items():
             if name not in allowed:
@@ -507,8 +551,35 @@ class _Checker:
                     raise self.err(f"{n!r} is not a service, node or role of environment {spec.name!r}", item,
                                    name, field=field, fix=fix)
 
-    def target(self, raw: Any, item: dict, spec: EnvironmentSpec, where: str) -> Target:
+    def target(self, raw: Any, item: dict, spec: Stack, where: str) -> Target | Targets:
+        """A fault's ``target``: a service, ``{service, replica | zone | random}``, a role, a group of
+        ``x-drillkit.groups``, or a list of services and mappings — several as one target
+        (``[app-1, app-2, app-3]``: a rolling upgrade over three services)."""
         field = f"{where}.target"
+        if isinstance(raw, list):
+            if not raw:
+                raise self.err("an empty list names no node", item, "target", field=field,
+                               fix="list services, e.g. target: [app-1, app-2]")
+            parts: list[Target] = []
+            for i, one in enumerate(raw):
+                holder = Map({"target": one})       # so that an error names this entry's line
+                holder.line = line_of(one) or line_of(raw) or line_of(item, "target") or 0
+                holder.key_lines = {"target": holder.line}
+                if isinstance(one, list):
+                    raise self.err("a list inside a list", holder, "target", field=f"{field}[{i}]",
+                                   fix="list services or {service, replica} mappings")
+                t = self._group_or_one(one, holder, spec, f"{field}[{i}]")
+                parts.extend(p for p in (t.parts if isinstance(t, Targets) else (t,)) if p not in parts)
+            return Targets(tuple(parts))
+        return self._group_or_one(raw, item, spec, field)
+
+    def _group_or_one(self, raw: Any, item: dict, spec: Stack, field: str) -> Target | Targets:
+        groups = getattr(spec, "groups", None) or {}
+        if isinstance(raw, str) and raw in groups and raw not in spec.services:
+            return Targets(tuple(Target(s) for s in groups[raw]), raw)
+        return self._single_target(raw, item, spec, field)
+
+    def _single_target(self, raw: Any, item: dict, spec: Stack, field: str) -> Target:
         services = ", ".join(sorted(spec.services))
         outside_fix = f"faults only touch this run's {spec.name} environment: use {{service: one of {services}}}"
         if isinstance(raw, str):
@@ -567,7 +638,7 @@ class _Checker:
                                fix="add random: true or drop seed")
         return Target(svc, replica=replica, zone=zone, random_member=rnd, seed=seed)
 
-    def role_target(self, raw_map: dict, spec: EnvironmentSpec, field: str) -> Target:
+    def role_target(self, raw_map: dict, spec: Stack, field: str) -> Target:
         """``{role: primary}`` or ``{service: pg, role: primary}``: resolved when the fault is injected."""
         role, svc = raw_map["role"], raw_map.get("service")
         roles = spec.roles
@@ -585,9 +656,11 @@ class _Checker:
                                field=f"{field}.{k}", fix=f"drop {k}")
         return Target(svc, role=role)
 
-    def nodes_of(self, target: Target | None, spec: EnvironmentSpec) -> set[str]:
+    def nodes_of(self, target: Target | Targets | None, spec: Stack) -> set[str]:
         if target is None:
             return set()
+        if isinstance(target, Targets):
+            return set().union(*(self.nodes_of(p, spec) for p in target.parts))
         if target.role is not None:
             return {f"role:{target.role}"}
         s = spec.services[target.service]
@@ -598,9 +671,16 @@ class _Checker:
             return {f"{target.service}-random({target.seed})"}
         return {f"{target.service}-{r}" for r in nodes}
 
-    def schedule(self, faults: list[FaultStep], observe: float, spec: EnvironmentSpec, max_nodes: int | None) -> None:
+    def schedule(self, faults: list[FaultStep], observe: float, spec: Stack, max_nodes: int | None,
+                 top: dict | None = None) -> None:
         last = max((o.start for s in faults for o in s.occurrences()), default=0.0)
         end = last + observe
+        if end > S.MAX_SCHEDULE + _EPS:
+            raise ConfigError(f"the schedule ends {duration_words(end)} after inject starts (last injection at "
+                              f"{last:g} s, then observe {observe:g} s), later than {duration_words(S.MAX_SCHEDULE)}",
+                              file=self.f, line=line_of(top, "observe") if top is not None else None, field="observe",
+                              fix=f"inject earlier or observe less: a drill ends within "
+                                  f"{duration_words(S.MAX_SCHEDULE)} (docs/scenarios.md, Bounds)")
         windows = []
         for step in faults:
             for o in step.occurrences():
@@ -611,19 +691,41 @@ class _Checker:
                 windows.append((o.start, o.end if o.end is not None else end, step))
         if max_nodes is None:
             return
-        for start, _, step in windows:
-            live: set[str] = set()
-            for s2, e2, st2 in windows:
-                if s2 <= start + _EPS and (start < e2 - _EPS or s2 == start):
-                    live |= self.nodes_of(st2.target, spec)
+        self._blast_radius(windows, spec, max_nodes)
+
+    def _blast_radius(self, windows: list[tuple[float, float, FaultStep]], spec: Stack, max_nodes: int) -> None:
+        """The nodes faulted at once never exceed ``max_nodes``: a sweep over the windows in time
+        (a window is live from its start until just before its end; one of no length at its start)."""
+        nodes_of = {id(step): self.nodes_of(step.target, spec) for _, _, step in windows}
+        order = sorted(range(len(windows)), key=lambda k: windows[k][0])
+        live: dict[str, int] = {}          # node -> windows live on it
+        ends: list[tuple[float, int]] = []  # (end, window) of the live windows
+        i = 0
+        while i < len(order):
+            t = windows[order[i]][0]
+            while ends and not t < ends[0][0] - _EPS:       # ended by now
+                _, k = heapq.heappop(ends)
+                for n in nodes_of[id(windows[k][2])]:
+                    live[n] -= 1
+                    if not live[n]:
+                        del live[n]
+            group = []
+            while i < len(order) and windows[order[i]][0] <= t + _EPS:   # every window starting now
+                k = order[i]
+                group.append(k)
+                heapq.heappush(ends, (windows[k][1], k))
+                for n in nodes_of[id(windows[k][2])]:
+                    live[n] = live.get(n, 0) + 1
+                i += 1
             if len(live) > max_nodes:
-                raise ConfigError(f"{len(live)} nodes faulted at once at {start:g} s ({', '.join(sorted(live))}), "
+                step = windows[group[0]][2]
+                raise ConfigError(f"{len(live)} nodes faulted at once at {t:g} s ({', '.join(sorted(live))}), "
                                   f"max_nodes is {max_nodes}", file=self.f, line=step.line,
                                   field=f"faults[{step.index}].target",
                                   fix="narrow the target, move the fault in time, or raise max_nodes")
 
     # -- the stack contract: entry point, ground truth, heal, runbooks ------------------------------
-    def entrypoint_needed(self, spec: EnvironmentSpec, raw: dict, probe: dict | None) -> None:
+    def entrypoint_needed(self, spec: Stack, raw: dict, probe: dict | None) -> None:
         """The probe talks to the entry point: without one, refuse now, not after start-up. (HTTP user
         kinds need one too: checked where they are declared.)"""
         if spec.entrypoint is not None:
@@ -634,22 +736,47 @@ class _Checker:
             raise self.err(f"the probe needs an entry point, and environment {spec.name!r} declares none",
                            raw, key, field="probe", fix=f"write probe: false, or {add}")
 
-    def ground_truth(self, raw: Any, top: dict, spec: EnvironmentSpec) -> dict[str, Any]:
-        from drillkit.truth import parse_readers
+    def ground_truth(self, raw: Any, top: dict, spec: Stack) -> dict[str, Any]:
         if raw is None:
             return {}
         return parse_readers(raw, self.f, spec.services, spec.roles, self.path.parent, where="ground_truth")
 
-    def _steps(self, raw: Any, line: int | None, where: str, spec: EnvironmentSpec, *, in_heal: bool):
-        from drillkit.plugins import code_steps
-        from drillkit.runbook import parse_steps
+    def compose_path(self, value: str, item: dict, field: str) -> str:
+        """A Compose file (or its folder) named relative to the scenario file; refused when missing."""
+        p = Path(value)
+        p = p if p.is_absolute() else self.path.parent / p
+        if p.is_dir():
+            p = p / "compose.yaml"
+        if not p.is_file():
+            raise self.err(f"no Compose file {value!r} (looked for {p})", item, "to", field=field,
+                           fix="give the path of the other Compose file relative to the scenario, e.g. to: ../v2/compose.yaml")
+        return str(p)
+
+    def settle(self, raw: Any, top: dict, spec: Stack) -> S.Settle:
+        """``settle: 2s`` or ``settle: {time: 1s, until: {http: {path: /pending, contains: ...},
+        deadline: 30s}}`` (``until``: a gate — a name of ``x-drillkit.gates`` or the keys of a wait_until)."""
+        line = line_of(top, "settle")
+        if not isinstance(raw, dict):
+            return S.Settle(self.duration(raw, top, "settle", "settle", S.MAX_SETTLE), None, line)
+        m = self.mapping(raw, top, "settle", "settle", S.SETTLE_KEYS,
+                         "{time: 1s, until: {http: {path: /pending, contains: '\"pending\": 0'}, deadline: 30s}}")
+        seconds = self.duration(m.get("time", 0), m, "time", "settle.time", S.MAX_SETTLE)
+        until = None
+        if m.get("until") is not None:
+            until = parse_one_gate(m["until"], self.f, line_of(m, "until"), spec, where="settle.until",
+                                   name="settle")
+        if not seconds and until is None:
+            raise self.err("settle says neither a time nor a condition", top, "settle", field="settle",
+                           fix="write settle: 2s, or settle: {until: {...}}, or drop it (the data is then read at once)")
+        return S.Settle(seconds, until, line)
+
+    def _steps(self, raw: Any, line: int | None, where: str, spec: Stack, *, in_heal: bool):
         return parse_steps(raw, self.f, line, where, spec, code_steps(spec), in_heal=in_heal,
                            base_dir=self.path.parent)
 
-    def heal(self, item: dict, spec: EnvironmentSpec, where: str) -> Any:
+    def heal(self, item: dict, spec: Stack, where: str) -> Any:
         """``heal: start | none | <runbook name> | [steps]`` -> "start", "none" or a Runbook."""
-        from drillkit.runbook import Runbook
-        v, line, field = item["heal"], _line(item, "heal"), f"{where}.heal"
+        v, line, field = item["heal"], line_of(item, "heal"), f"{where}.heal"
         if v in ("start", "none"):
             return v
         if isinstance(v, str):
@@ -663,9 +790,8 @@ class _Checker:
         raise self.err(f"heal must be start, none, a runbook name or a list of steps, not {_kind(v)}", item, "heal",
                        field=field, fix="e.g. heal: none, or heal: [{start: {wait: true}}]")
 
-    def runbook_entries(self, raw: Any, top: dict, spec: EnvironmentSpec, faults: list[FaultStep],
+    def runbook_entries(self, raw: Any, top: dict, spec: Stack, faults: list[FaultStep],
                         observe: float) -> list[RunbookEntry]:
-        from drillkit.runbook import Runbook
         if raw is None:
             return []
         example = "- {at: 10s, run: promote-replica}  or  - {after: faults[0], steps: [...]}"
@@ -675,7 +801,7 @@ class _Checker:
         out = []
         for i, e in enumerate(raw):
             where = f"runbook[{i}]"
-            line = _line(e) or _line(raw)
+            line = line_of(e) or line_of(raw)
             if not isinstance(e, dict):
                 raise self.err(f"must be a mapping, not {_kind(e)}", field=where, line=line, fix=example)
             self.mapping(e, raw, i, where, S.RUNBOOK_ENTRY_KEYS)
@@ -715,10 +841,26 @@ class _Checker:
                 name = e.get("name", where)
                 if not isinstance(name, str) or not name.strip():
                     raise self.err("name must be text", e, "name", field=f"{where}.name", fix="e.g. name: promote")
-                rb = Runbook(name.strip(), self._steps(e["steps"], _line(e, "steps"), f"{where}.steps", spec,
+                rb = Runbook(name.strip(), self._steps(e["steps"], line_of(e, "steps"), f"{where}.steps", spec,
                                                         in_heal=False), file=self.f, line=line)
             out.append(RunbookEntry(i, rb, at=at, after=after, line=line))
         return out
+
+    def findings(self, raw: Any, top: dict) -> Any:
+        """``findings: report | fail | critical | [kinds]``: whether what nobody asked about fails the drill."""
+        value = list(raw) if isinstance(raw, list) else raw
+        if isinstance(value, list):
+            unknown = [k for k in value if k not in FINDING_KINDS]
+            if unknown or not value:
+                raise self.err(f"no finding kind {unknown[0]!r}" if unknown else "must not be empty", top, "findings",
+                               field="findings", fix=f"use {', '.join(FINDING_KINDS)}")
+        try:
+            findings_policy(value)
+        except DrillkitError:
+            raise self.err(f"findings: {raw!r} is not report, fail, critical or a list of finding kinds", top,
+                           "findings", field="findings",
+                           fix="findings: fail (critical and warning findings fail the drill)") from None
+        return value
 
     # -- guards and expectations -----------------------------------------------------------------
     def guards(self, raw: Any, top: dict, populations: list[str]) -> list[Guard]:
@@ -731,40 +873,40 @@ class _Checker:
         for i, g in enumerate(raw):
             where = f"guards[{i}]"
             if not isinstance(g, dict):
-                raise self.err(f"must be a mapping, not {_kind(g)}", field=where, line=_line(raw),
+                raise self.err(f"must be a mapping, not {_kind(g)}", field=where, line=line_of(raw),
                                fix="{population: existing-sessions, availability_below: 0.5, for: 5s}")
             self.mapping(g, raw, i, where, S.GUARD_KEYS)
             for k in S.GUARD_KEYS:
                 if k not in g:
-                    raise self.err(f"missing `{k}`", field=f"{where}.{k}", line=_line(g),
+                    raise self.err(f"missing `{k}`", field=f"{where}.{k}", line=line_of(g),
                                    fix="write {population: existing-sessions, availability_below: 0.5, for: 5s}")
             pop = self.population(g["population"], g, "population", f"{where}.population", populations)
             below = self.ratio(g["availability_below"], g, "availability_below", f"{where}.availability_below")
             window = self.duration(g["for"], g, "for", f"{where}.for")
             if window <= 0:
                 raise self.err("must be longer than 0 s", g, "for", field=f"{where}.for", fix="e.g. for: 5s")
-            out.append(Guard(pop, below, window, _line(g)))
+            out.append(Guard(pop, below, window, line_of(g)))
         return out
 
-    def facts(self, populations: list[str], spec: EnvironmentSpec, faults: list[FaultStep], *,
+    def facts(self, populations: list[str], spec: Stack, faults: list[FaultStep], *,
               session_pops: list[str] = (), writers: list[str] = ()) -> VR.Facts:
-        """What this scenario provides, for the verdicts' requirements (``drillkit.verdicts.registry``):
+        """What this scenario provides, for the verdicts' requirements (``drillkit.verdicts.table``):
         all of it from the stack contract — the kinds' own populations, sessions and writes, and the
         ground-truth readers the environment, its plug-in or the scenario declares."""
-        from drillkit.truth import ground_truth_names
         return VR.Facts(
             stack=spec.stack, populations=tuple(populations),
             session_populations=tuple(session_pops),
             writers=tuple(writers),
-            ground_truth=tuple(ground_truth_names(spec, getattr(self, "_readers", None))), faults=len(faults),
+            ground_truth=tuple(ground_truth_names(spec, getattr(self, "_readers", None))),
+            faults=len(faults) or (1 if getattr(self, "_explore", None) is not None else 0),   # a trial has ≥ 1
             extra={"environment": spec.name, "services": tuple(spec.services),
                    "config": {n: st.services for n, st in (getattr(spec, "config", None) or {}).items()},
                    "loads": tuple(ld.label for ld in getattr(self, "_loads", ())),
                    "search": getattr(self, "_search", None) is not None})
 
-    def expect(self, raw: Any, top: dict, populations: list[str], spec: EnvironmentSpec,
+    def expect(self, raw: Any, top: dict, populations: list[str], spec: Stack,
                faults: list[FaultStep], *, session_pops: list[str] = (), writers: list[str] = ()) -> Expectations:
-        """Each key is a verdict of the verdict registry: its parameters parsed with this checker's helpers,
+        """Each key is a verdict of the verdict table: its parameters parsed with this checker's helpers,
         then its requirements asked of the scenario's facts."""
         if raw is None:
             return Expectations()
@@ -784,5 +926,5 @@ class _Checker:
             if problem is not None:
                 raise self.err(problem.message, m, key, field=f"expect.{key}",
                                fix=problem.fix.replace("{key}", key))
-            items.append(Expectation(key, params, _line(m, key)))
+            items.append(Expectation(key, params, line_of(m, key)))
         return Expectations(tuple(items))

@@ -22,7 +22,7 @@ class Verdict:
     unit: str = ""
     target: str | None = None    # the expectation as text, e.g. "< 5.0 s" or "= 0"
     details: dict[str, Any] = field(default_factory=dict)
-    kind: str = ""               # the registry key (= YAML expect key) of the checker that judged it
+    kind: str = ""               # the table key (= YAML expect key) of the checker that judged it
 
     @property
     def passed(self) -> bool:
@@ -37,7 +37,7 @@ class Verdict:
 
 
 def judges(kind: str) -> Callable[[F], F]:
-    """Stamp the verdict(s) a checker returns with ``kind`` (its registry key), so reports find the
+    """Stamp the verdict(s) a checker returns with ``kind`` (its table key), so reports find the
     figures of the verdicts a drill asked for without matching sentences."""
     def deco(fn: F) -> F:
         @functools.wraps(fn)

@@ -1,6 +1,6 @@
 """Config parity: does the new landscape run with the old one's settings — or a service after a
 change with its settings before? Judged from the ``config`` records of the timeline (what testinfra
-read inside the containers, :mod:`drillkit.effective_config`), never from the Compose file.
+read inside the containers, :mod:`drillkit.stack.config`), never from the Compose file.
 
 The reference is the first node of ``old`` (replica order); every other node compared is named
 with the settings where it differs, so a drift is named before a load finds it (SCENARIOS.md,

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from drillkit.timeline import Timeline
 from drillkit.verdicts.availability import percentile
 from drillkit.verdicts.base import FAIL, PASS, UNKNOWN, Verdict, judges
-from drillkit.verdicts.spans import phase_spans, within
+from drillkit.verdicts.spans import fault_spans, phase_spans, within
 
 __all__ = ["latency_by_phase", "answer_time", "FAULT_PHASES"]
 
@@ -74,7 +74,6 @@ def answer_time(tl: Timeline, population: str, p95_max: float, *, quantile: floa
     client gives up fails. ``p95_max`` bounds the ``quantile`` (default p95). Sentence: ``new-logins waited 2.10 s for an answer (p95, failures included)
     while the fault was in play (target ≤ 3 s)``.
     """
-    from drillkit.verdicts.spans import fault_spans
     name = f"answer time {population}"
     spans = fault_spans(tl)
     probes = within(tl.probes(population), spans) if spans else []

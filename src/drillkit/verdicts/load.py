@@ -15,8 +15,10 @@ to the users, phase by phase — definitions in :mod:`drillkit.load.measure` and
 
 from __future__ import annotations
 
-from drillkit.load.measure import LoadRun, PhaseStats, load_runs, phase_stats, run_of
-from drillkit.load.slo import AlertRule, Slo, absorption, lead_time as _lead_time
+from drillkit.load.measure import LoadRun, PhaseStats, arrivals, load_runs, percentile, phase_stats, run_of
+from drillkit.load.search import SearchResult, StepResult, describe_result
+from drillkit.load.slo import AlertRule, Slo, absorption
+from drillkit.load.slo import lead_time as _lead_time
 from drillkit.timeline import Timeline
 from drillkit.verdicts.base import FAIL, PASS, UNKNOWN, Verdict, judges
 
@@ -155,7 +157,6 @@ def _served_rate(tl: Timeline, label: str) -> tuple[float | None, float | None, 
     offered = sum(s.offered for s in stats)
     seconds = sum(s.seconds for s in stats)
     served = sum(s.served for s in stats)
-    from drillkit.load.measure import arrivals, percentile
     times = [a.answer_time for a in arrivals(tl, run) if a.outcome == "served"]
     return (served / seconds if seconds else None), percentile(times, 0.95), offered
 
@@ -257,7 +258,6 @@ def breaking_point(tl: Timeline, *, forecast: float | None = None) -> Verdict:
         return Verdict(name, UNKNOWN, "breaking point unknown: no search on the timeline")
     r = recs[-1]
     fc = forecast if forecast is not None else r.get("forecast")
-    from drillkit.load.search import SearchResult, StepResult, describe_result
     result = SearchResult([StepResult(s["factor"], s["rate"], s["offered"], s["served"], s["p95_s"], s["held"])
                            for s in r.get("steps", [])], r.get("stopped", ""))
     sentence, covered = describe_result(result, fc)

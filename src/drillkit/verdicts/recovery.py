@@ -13,18 +13,32 @@ back
     At the completion (``t_end``) of the first of ``consecutive`` (default 3) successes in a row after
     the user's last failure in the window. A user whose last request failed, or who has fewer than
     ``consecutive`` successes after its last failure, is *not back*.
+outage (of a user)
+    The user's last run of failures in the window, counted from the first failure after which the
+    user was not back again (fewer than ``consecutive`` successes between two failures join them).
 recovery time
-    The last user back, from the injection of the fault under test (:func:`first_fault`: a condition
-    set up during the steady state is not it); median and p95 of the hit users' time-to-back beside it.
+    Each hit user's time to back, from the injection of the fault that began the user's outage: the
+    last fault under test (:func:`drill_faults`; a condition set up during the steady state is not
+    one) injected before the outage's first failure was answered — with one fault, that fault. A user
+    out from the first fault through a second counts from the first; a user back in between and hit
+    again by the second counts from the second (not from the first: that would charge it the time
+    between them). ``fault_id`` measures every user from that one fault. The verdict's figure is the
+    last user back; median and p95 of the hit users' times beside it.
     Any hit user not back fails the verdict (``not recovered``). No user hit: ``no outage seen`` — a
     pass without a figure, never ``0.0 s``.
 degraded after recovery
-    Once every hit user is back, the population's availability *from the fault's heal to the end of
-    the window* must be within ``tolerance`` (default 2 percentage points) of its steady state (the
-    requests answered before the injection). Not from the last user back: by the definition of
-    "back" no request of any user fails after that instant, so that window is always 100 %. A fault
-    never healed, or a window with fewer than :data:`MIN_REQUESTS` requests, leaves it unmeasured —
-    said in the sentence, never shown as a figure.
+    Once every hit user is back, the population's availability *from the moment the heal made the
+    stack whole to the end of the window* must be within ``tolerance`` (default 2 percentage points)
+    of its steady state (the requests answered before the injection). With several faults under
+    test, the stack is whole once the last of them to heal is (a primary killed under a partition
+    still fails over when the partition heals); with ``fault_id``, that fault's heal. That moment is
+    the heal record's ``healthy`` (the healed nodes' health checks passed), else its ``done`` (the
+    heal call returned), else — a timeline written before heal records had them — the heal's stamp: a node
+    started again still starts for a while after the call that starts it began, and what fails
+    meanwhile is the outage, not a service left worse. Not from the last user back: by the definition
+    of "back" no request of any user fails after that instant, so that window is always 100 %. A
+    fault never healed, or a window with fewer than :data:`MIN_REQUESTS` requests, leaves it
+    unmeasured — said in the sentence, never shown as a figure.
 
 Which node served each hit user's failures (and which served it last before the fault) is kept as
 detail; it never decides who counts.
@@ -90,6 +104,7 @@ class UserRecovery:
     back: float | None
     failed_on: tuple[str, ...] = ()      # nodes named on the user's failed requests (when known)
     served_before: str | None = None     # node that last served the user before the fault
+    outage_from: float | None = None     # answer time of the first failure of the user's last outage
 
     @property
     def hit(self) -> bool:
@@ -113,14 +128,18 @@ def users_recovery(tl: Timeline, population: str, w: FaultWindow, *, consecutive
     for client in sorted({r["client"] for r in probes}):
         rs = in_window.get(client, [])
         failed = [i for i, r in enumerate(rs) if not r["ok"]]
-        back = None
+        back = outage_from = None
         if failed:
             after = rs[failed[-1] + 1:]          # all successes: the last failure is behind them
             if len(after) >= consecutive:
                 back = t_end(after[0])
+            first = len(failed) - 1              # back to the first failure the user was not back from
+            while first > 0 and failed[first] - failed[first - 1] - 1 < consecutive:
+                first -= 1
+            outage_from = t_end(rs[failed[first]])
         out.append(UserRecovery(client, len(rs), len(failed), back,
                                 tuple(sorted({rs[i]["node"] for i in failed if rs[i].get("node")})),
-                                served_before.get(client)))
+                                served_before.get(client), outage_from))
     return out
 
 
@@ -129,17 +148,35 @@ def _ratio(probes: list[dict[str, Any]]) -> float | None:
 
 
 def steady_vs_after_heal(tl: Timeline, population: str, w: FaultWindow, until: float, *,
-                         min_requests: int = MIN_REQUESTS) -> dict[str, Any]:
-    """Availability of ``population`` before the fault (answered before the injection) and from the
-    heal to ``until`` (sent in that span). Either ratio is None with a ``why`` when unmeasured."""
+                         min_requests: int = MIN_REQUESTS,
+                         heals: list[FaultWindow] | None = None) -> dict[str, Any]:
+    """Availability of ``population`` before the fault ``w`` (answered before its injection) and from
+    the moment the heal made the stack whole (`FaultWindow.whole_again`: the healed nodes healthy) to
+    ``until`` (sent in that span). With ``heals`` (the faults of the drill from ``w`` on), the stack is
+    whole once the last of them is: a primary killed while a partition holds is still failing over
+    when the partition heals, and what fails then is the outage, not a service left worse. Either
+    ratio is None with a ``why`` when unmeasured; ``since`` is where the second window began,
+    ``since_from`` what that moment is (healthy | done | heal), ``healed_by`` the fault whose heal
+    it was."""
     probes = tl.probes(population)
     steady = [r for r in probes if t_end(r) < w.start]
-    after = [r for r in probes if w.end is not None and w.end <= r["t"] < until]
+    heals = [f for f in (heals or [w]) if f.start < until] or [w]
+    open_ = [f for f in heals if f.end is None]
+    last = max(heals, key=lambda f: f.whole_again or 0.0)
+    since = None if open_ else last.whole_again
+    after = [r for r in probes if since is not None and since <= r["t"] < until]
     out: dict[str, Any] = {"steady": None, "steady_requests": len(steady), "after_heal": None,
-                           "after_heal_requests": len(after), "why": None}
-    if w.end is None:
-        out["why"] = "the fault was not healed before the verdict"
-    elif w.end >= until:
+                           "after_heal_requests": len(after), "why": None, "since": since,
+                           "since_from": None if since is None else
+                           "healthy" if last.healthy is not None else "done" if last.heal_done is not None
+                           else "heal",
+                           "healed_by": None if since is None else last.fault_id,
+                           "healed_by_text": None if since is None else describe_fault(last),
+                           "heal_began": None if since is None else last.end}
+    if open_:
+        out["why"] = ("the fault was not healed before the verdict" if open_ == [w] else
+                      f"{describe_fault(open_[0])} was not healed before the verdict")
+    elif since >= until:
         out["why"] = "the fault healed only when the drill ended"
     elif len(steady) < min_requests:
         out["why"] = f"only {len(steady)} requests before the fault, {min_requests} needed"
@@ -148,6 +185,20 @@ def steady_vs_after_heal(tl: Timeline, population: str, w: FaultWindow, until: f
     else:
         out["steady"], out["after_heal"] = _ratio(steady), _ratio(after)
     return out
+
+
+def _from_heal(w: FaultWindow, health: dict[str, Any]) -> str:
+    """Where the window after the heal began, in words: ``from the heal`` (an older timeline), or
+    ``from the healed nodes' health checks passing (2.3 s after the heal began)``; when the heal
+    was another fault's than ``w`` (the last of several to heal), that fault is named."""
+    began = health.get("heal_began")
+    began = w.end if began is None else began
+    of = "" if health.get("healed_by") in (None, w.fault_id) else f" of {health['healed_by_text']}"
+    if health["since_from"] == "healthy":
+        return f"from the healed nodes' health checks passing ({_s(health['since'] - began)} s after the heal{of} began)"
+    if health["since_from"] == "done" and health["since"] - began >= 0.005:
+        return f"from the end of the heal{of} ({_s(health['since'] - began)} s after it began)"
+    return f"from the heal{of}"
 
 
 def _s(seconds: float) -> str:
@@ -196,14 +247,23 @@ def recovery_time(tl: Timeline, *, target: float, population: str, consecutive: 
     if not hit:
         return verdict(PASS, f"no outage seen: 0 of {total} {population} users hit after {fault} "
                              f"(target {tgt})", outage=False, hit=0, back=0, **base)
-    back = sorted(u.back - w.start for u in hit if u.back is not None)
+    faults = [w] if fault_id else sorted((f for f in drill_faults(tl) if f.start >= w.start - 1e-9),
+                                         key=lambda f: f.start) or [w]
+
+    def origin(u: UserRecovery) -> FaultWindow:
+        """The fault that began the user's outage: the last injected before its first failure."""
+        began = [f for f in faults if u.outage_from is not None and f.start <= u.outage_from + 1e-9]
+        return began[-1] if began else w
+
+    back = sorted(u.back - origin(u).start for u in hit if u.back is not None)
     not_back = [u for u in hit if u.back is None]
     by_node = Counter(u.served_before or "unknown" for u in hit)
     detail = dict(base, outage=True, hit=len(hit), back=len(back), not_back=len(not_back),
                   hit_by_node=dict(sorted(by_node.items())),
-                  per_user={u.client: {"back_s": None if u.back is None else round(u.back - w.start, 3),
+                  per_user={u.client: {"back_s": None if u.back is None else round(u.back - origin(u).start, 3),
                                        "failures": u.failures, "failed_on": list(u.failed_on),
-                                       "served_before": u.served_before} for u in hit})
+                                       "served_before": u.served_before,
+                                       "from_fault": origin(u).fault_id} for u in hit})
     if not_back:
         still = ", ".join(u.client for u in not_back[:5]) + (", …" if len(not_back) > 5 else "")
         return verdict(FAIL, f"not recovered: {len(not_back)} of {total} {population} users still failing "
@@ -212,25 +272,27 @@ def recovery_time(tl: Timeline, *, target: float, population: str, consecutive: 
                        still_failing=[u.client for u in not_back], **detail)
     last = back[-1]
     median, p95 = percentile(back, 0.5), percentile(back, 0.95)
-    last_user = max(hit, key=lambda u: u.back)
+    last_user = max(hit, key=lambda u: u.back - origin(u).start)
     value = round(last, 3)
     sentence = (f"recovery time {_s(last)} s: {len(hit)} of {total} {population} users hit, "
-                f"median {_s(median)} s, p95 {_s(p95)} s, last user back {_s(last)} s after {fault} "
-                f"(target {tgt})")
+                f"median {_s(median)} s, p95 {_s(p95)} s, last user back {_s(last)} s after "
+                f"{describe_fault(origin(last_user))} (target {tgt})")
     status = PASS if last <= target else FAIL
-    health = steady_vs_after_heal(tl, population, w, until)
+    health = steady_vs_after_heal(tl, population, w, until, heals=faults)
     detail.update(median_s=round(median, 3), p95_s=round(p95, 3), last_user=last_user.client,
                   last_back_at=last_user.back, tolerance=tolerance,
                   steady_availability=health["steady"], after_heal_availability=health["after_heal"],
                   steady_requests=health["steady_requests"],
-                  after_heal_requests=health["after_heal_requests"], degraded=None)
+                  after_heal_requests=health["after_heal_requests"], after_heal_since=health["since"],
+                  after_heal_since_from=health["since_from"], after_heal_healed_by=health["healed_by"],
+                  degraded=None)
     if health["after_heal"] is None:
         sentence += f"; availability after the heal unmeasured ({health['why']})"
     elif health["after_heal"] < health["steady"] - tolerance - 1e-12:
         detail["degraded"] = True
         degraded = (f"degraded after recovery: {population} {_pct(health['after_heal'])} of "
-                    f"{health['after_heal_requests']} requests succeeded from the heal to the end, against "
-                    f"{_pct(health['steady'])} of {health['steady_requests']} before {fault} "
+                    f"{health['after_heal_requests']} requests succeeded {_from_heal(w, health)} to the end, "
+                    f"against {_pct(health['steady'])} of {health['steady_requests']} before {fault} "
                     f"(tolerance {tolerance * 100:g} points)")
         # the target missed leads; a recovery in time that left the service worse leads with that
         sentence = f"{sentence}; {degraded}" if status == FAIL else f"{degraded}; {sentence}"

@@ -4,7 +4,7 @@ step function (tests/lab/test_stack_contract.py) — the hooks for what data can
 
 def booking_ids(env):
     """Ids of the bookings table, read by hand through the lab's exec on whichever node is primary."""
-    from drillkit.roles import resolve_role
+    from drillkit.stack.roles import resolve_role
     node = resolve_role(env, "primary")
     out = env.exec(node, ["psql", "-h", "127.0.0.1", "-U", "registry", "-d", "registry", "-Atc",
                           "SELECT id FROM bookings ORDER BY id"])

@@ -8,12 +8,12 @@ dead replica stays in rotation, every other request fails while the fault lasts)
 from pathlib import Path
 
 import pytest
-from lab_support import serving_from   # tests/lab, on the path through its conftest
+from lab_support import serving_from  # tests/lab, on the path through its conftest
 
 from drillkit import verdicts as V
-from drillkit.faults.base import Target
 from drillkit.faults.process import Kill
 from drillkit.faults.zone import ZoneKill
+from drillkit.stack.target import Target
 
 SWARMLAB = str(Path(__file__).with_name("compose.yaml"))
 RECOVERY_TARGET_S = 3.0
