@@ -36,10 +36,9 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 
 from drillkit import labels as L  # noqa: E402
-from drillkit.clients.kinds import pool_for  # noqa: E402
 from drillkit.lab import images  # noqa: E402
 from drillkit.lab.compose import load_environment  # noqa: E402
-from drillkit.lab.docker_client import client as docker_client  # noqa: E402
+from drillkit.lab.engine import client as docker_client  # noqa: E402
 from drillkit.lab.environment import Environment  # noqa: E402
 from drillkit.load import OpenLoop  # noqa: E402
 from drillkit.load.actions import resolve_actions  # noqa: E402

@@ -20,14 +20,14 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 
-from drillkit.faults.base import Target  # noqa: E402
-from drillkit.faults.link import Latency, LinkDown, ResetPeer  # noqa: E402
-from drillkit.faults.process import Kill, Pause, Stop  # noqa: E402
-from drillkit.lab.compose import load_environment  # noqa: E402
-from drillkit.lab.environment import Environment  # noqa: E402
-from drillkit.timeline import Timeline  # noqa: E402
-from drillkit.traffic.probe import Probe  # noqa: E402
-from drillkit.verdicts import outage_window  # noqa: E402
+from drillkit.faults.link import Latency, LinkDown, ResetPeer
+from drillkit.faults.process import Kill, Pause, Stop
+from drillkit.lab.environment import Environment
+from drillkit.stack import load_stack
+from drillkit.stack.target import Target
+from drillkit.timeline import Timeline
+from drillkit.traffic.probe import Probe
+from drillkit.verdicts import outage_window
 
 TINY = ROOT / "tests/lab/environments/tiny/compose.yaml"
 
@@ -79,7 +79,7 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--interval", type=float, default=0.05)
     args = ap.parse_args()
-    env = Environment(load_environment(TINY))
+    env = Environment(load_stack(TINY))
     env.up()
     try:
         acc = accuracy(env, args.interval)

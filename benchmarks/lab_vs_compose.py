@@ -42,7 +42,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 
 from drillkit.lab.compose import find_environment, load_environment  # noqa: E402
-from drillkit.lab.docker_client import client  # noqa: E402
+from drillkit.lab.engine import client  # noqa: E402
 from drillkit.lab.environment import Environment  # noqa: E402
 
 HEALTH_DEADLINE = 180.0
@@ -211,7 +211,7 @@ def main() -> int:
         print(json.dumps({"docker_vs_compose": rows}))
 
     if args.swarm:
-        from drillkit.lab.swarm.cluster import SwarmCluster
+        from drillkit.lab.backends.swarm.cluster import SwarmCluster
         rows = {}
         for e in envs:
             spec = load_environment(e)
@@ -228,7 +228,7 @@ def main() -> int:
                     for i in range(args.rounds):
                         for who in (("dk", "st") if i % 2 == 0 else ("st", "dk")):
                             if who == "dk":
-                                from drillkit.lab.swarm.backend import SwarmBackend
+                                from drillkit.lab.backends.swarm.backend import SwarmBackend
                                 env = Environment(spec, build=False, backend="docker")
                                 env.backend = SwarmBackend(env, cluster=cluster)
                                 t = time.monotonic()

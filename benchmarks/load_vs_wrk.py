@@ -39,7 +39,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 
 from drillkit.lab.compose import load_environment  # noqa: E402
-from drillkit.lab.docker_client import client  # noqa: E402
+from drillkit.lab.engine import client  # noqa: E402
 from drillkit.lab.environment import Environment  # noqa: E402
 
 FASTPATH = ROOT / "benchmarks" / "environments" / "fastpath" / "compose.yaml"
@@ -47,12 +47,12 @@ FASTPATH = ROOT / "benchmarks" / "environments" / "fastpath" / "compose.yaml"
 GENERATOR = r"""
 import json, sys, time
 sys.path.insert(0, {src!r})
-from drillkit.lab.compose import load_environment
+from drillkit.stack import load_stack
 from drillkit.load.actions import resolve_actions
 from drillkit.load.generator import OpenLoop
 from drillkit.timeline import Timeline
 from drillkit.traffic.shapes import Constant
-spec = load_environment({compose!r})
+spec = load_stack({compose!r})
 tl = Timeline({timeline!r})
 gen = OpenLoop(Constant({rate}, {seconds}), resolve_actions("hits", spec), timeline=tl, base_url={url!r},
                concurrency={connections}, timeout=2.0, max_arrivals=200000)
@@ -106,7 +106,7 @@ def saturation(stack: str, seconds: float) -> str:
     from drillkit.drill import Drill
     from drillkit.load.search import SearchSpec
     from drillkit.timeline import Timeline
-    spec = load_environment(stack)
+    spec = load_stack(stack)
     source = "x-drillkit.users"
     if not spec.users:
         return f"| {stack} | — | — | no user kind as data yet |"
@@ -155,7 +155,7 @@ def main() -> int:
         ap.error("--seconds must be 1..30 (loads stay short)")
     if args.saturation_only:
         return saturation_table(args.seconds)
-    env = Environment(load_environment(FASTPATH), progress=lambda m: None)
+    env = Environment(load_stack(FASTPATH), progress=lambda m: None)
     try:
         env.up()
         node = env.nodes["lb"][0]

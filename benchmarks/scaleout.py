@@ -32,7 +32,6 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 from drillkit import labels as L  # noqa: E402
 from drillkit.lab.compose import load_environment  # noqa: E402
 from drillkit.lab.environment import Environment  # noqa: E402
-from drillkit.clients.kinds import pool_for  # noqa: E402
 from drillkit.timeline import Timeline  # noqa: E402
 from drillkit.traffic.shapes import per_second, percentile  # noqa: E402
 

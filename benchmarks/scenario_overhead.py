@@ -19,15 +19,15 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "src"))
 
-from drillkit import verdicts as V  # noqa: E402
-from drillkit.drill import Drill  # noqa: E402
-from drillkit.faults.base import Target  # noqa: E402
-from drillkit.faults.process import Kill  # noqa: E402
-from drillkit.lab.compose import load_environment  # noqa: E402
-from drillkit.lab.environment import Environment  # noqa: E402
-from drillkit.scenario.model import load_scenario  # noqa: E402
-from drillkit.scenario.runner import run_scenario  # noqa: E402
-from drillkit.timeline import Timeline  # noqa: E402
+from drillkit import verdicts as V
+from drillkit.drill import Drill
+from drillkit.faults.process import Kill
+from drillkit.lab.environment import Environment
+from drillkit.scenario.model import load_scenario
+from drillkit.scenario.runner import run_scenario
+from drillkit.stack import load_stack
+from drillkit.stack.target import Target
+from drillkit.timeline import Timeline
 
 EXISTING = "existing-sessions"
 
@@ -101,7 +101,7 @@ def main() -> int:
     scenario = load_scenario(sc_file)
     load_s = time.monotonic() - t
 
-    env = Environment(load_environment(COMPOSE), progress=lambda m: None)
+    env = Environment(load_stack(COMPOSE), progress=lambda m: None)
     print(f"bringing up registry (run {env.run_id}) ...", flush=True)
     env.up()
     times: dict[str, list[float]] = {"direct": [], "scenario": []}

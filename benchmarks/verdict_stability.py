@@ -16,9 +16,16 @@ unless --reuse-env). Per drill and variant it prints:
 Figures and sentences come from the timelines (reports/timelines/*.jsonl: the verdict records) each
 run writes, never from the runs' console output.
 
+With --busy (issue 16, "the same verdict on a busy machine") every variant runs N times quiet and N
+times with load beside it, as on a shared CI runner: a second drill in a loop (`--beside drill`, the
+node-kill drill on its own registry, its traffic and its start-ups), CPU hogs (`--beside hogs`,
+`--hogs N` processes) or both (`--beside both`); the 11 April drill (landscape_migration, sound and
+migration_pool=small) joins the catalogue. The table then says, per drill and variant, the runs
+agreeing quiet and busy, and how many busy runs gave the quiet runs' verdict.
+
 Usage (starts containers: on a shared machine run it under the lab lock):
     .venv/bin/python benchmarks/verdict_stability.py [--runs 10] [--drills node_kill db_failover ...]
-        [--reuse-env] [--keep-reports DIR] [--json FILE]
+        [--reuse-env] [--keep-reports DIR] [--json FILE] [--busy [--beside drill|hogs|both] [--hogs 4]]
 `--drills` takes names as listed by `--list` (the drill file's stem without `test_registry_` /
 `test_`). Every run removes its containers itself (the drill fixture's teardown, also on Ctrl-C);
 the timelines go to a temporary folder that is removed at the end unless --keep-reports.
@@ -37,12 +44,17 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 NODE_KILL = "drills/test_registry_node_kill.py"
+LANDSCAPE = "drills/test_registry_landscape_migration.py"
+# the drills whose verdicts a busy machine moved (issue 16): judged against the same load before the change
+BUSY_EXTRA = [(LANDSCAPE, "migration_pool=small", r"drill failed: .*config parity: 2 settings differ")]
+HOG = "import sys, time\nend = time.monotonic() + float(sys.argv[1])\nwhile time.monotonic() < end:\n    sum(range(1000))\n"
 # the node-kill drill's defects (tests/lab/test_node_kill_drill.py): what each failure must say
 NODE_KILL_DEFECTS = [
     ("sessions=node-local", r"drill failed: .*sessions lost: \d+ of 20 \(expected 0\)"),
@@ -59,6 +71,7 @@ class Variant:
     switch: str | None         # None: the sound stack
     failure: str | None        # regex the failure must match (defects only)
     runs: list[dict] = field(default_factory=list)
+    busy: list[dict] = field(default_factory=list)     # --busy: the runs with load beside
 
     @property
     def name(self) -> str:
@@ -73,13 +86,13 @@ def short_name(drill: str) -> str:
     return Path(drill).stem.removeprefix("test_").removeprefix("registry_")
 
 
-def catalogue() -> list[Variant]:
-    """The catalogue's pairs, read from tests/lab/test_catalogue.py (one list for both), and the
-    node-kill drill's. Each drill once sound, then once per defect."""
+def catalogue(extra: list | None = None) -> list[Variant]:
+    """The catalogue's pairs, read from tests/lab/test_catalogue.py (one list for both), the
+    node-kill drill's and ``extra``. Each drill once sound, then once per defect."""
     spec = importlib.util.spec_from_file_location("catalogue_pairs", ROOT / "tests/lab/test_catalogue.py")
     mod = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(mod)
-    pairs = [(NODE_KILL, sw, rx) for sw, rx in NODE_KILL_DEFECTS] + list(mod.CATALOGUE)
+    pairs = [(NODE_KILL, sw, rx) for sw, rx in NODE_KILL_DEFECTS] + list(mod.CATALOGUE) + list(extra or [])
     out: list[Variant] = []
     for drill in dict.fromkeys(d for d, _, _ in pairs):
         out.append(Variant(drill, None, None))
@@ -199,6 +212,96 @@ def run_variant(v: Variant, runs: int, work: Path, reuse_env: bool, progress) ->
         progress(v, i, runs)
 
 
+class Beside:
+    """Load beside the measured runs, as other jobs on a shared CI runner: a second drill in a loop (its
+    own environment, traffic and start-ups: `pytest drills/test_registry_node_kill.py` into a folder of
+    its own) and/or CPU hogs. Started before a busy run, stopped after it; everything it starts stops
+    by itself too (a hog after `limit` seconds, the drill's pytest at its end)."""
+
+    def __init__(self, kind: str, hogs: int, work: Path):
+        self.kind, self.hogs, self.work = kind, hogs, work
+        self.procs: list[subprocess.Popen] = []
+        self.stop_event = threading.Event()
+        self.thread: threading.Thread | None = None
+        self.drills_done = 0
+
+    def _drill_loop(self) -> None:
+        i = 0
+        while not self.stop_event.is_set():
+            i += 1
+            cmd = pytest_cmd(ROOT / NODE_KILL, self.work / f"beside-{i:03d}", None)
+            proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                                    start_new_session=True)
+            self.procs.append(proc)
+            while proc.poll() is None:
+                if self.stop_event.wait(0.5):
+                    os.killpg(proc.pid, signal.SIGINT)      # its teardown removes its environment
+                    try:
+                        proc.wait(timeout=120)
+                    except subprocess.TimeoutExpired:
+                        os.killpg(proc.pid, signal.SIGKILL)
+                        proc.wait()
+                    return
+            self.drills_done += 1
+
+    def __enter__(self) -> "Beside":
+        if self.kind in ("hogs", "both"):
+            self.procs += [subprocess.Popen([sys.executable, "-c", HOG, "1800"]) for _ in range(self.hogs)]
+        if self.kind in ("drill", "both"):
+            self.thread = threading.Thread(target=self._drill_loop, daemon=True, name="beside-drill")
+            self.thread.start()
+            time.sleep(20)     # its environment up and its traffic running before the measured run starts
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.stop_event.set()
+        if self.thread is not None:
+            self.thread.join(timeout=180)
+        for p in self.procs:
+            if p.poll() is None and p.args[:2] == [sys.executable, "-c"]:
+                p.kill()
+        for p in self.procs:
+            try:
+                p.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                p.kill()
+
+
+def run_busy(v: Variant, runs: int, work: Path, beside: str, hogs: int, progress) -> None:
+    """The variant's quiet runs (v.runs), then as many with load beside each (v.busy)."""
+    run_variant(v, runs, work / "quiet", False, progress)
+    quiet = v.runs
+    v.runs = []
+    for i in range(1, runs + 1):
+        with Beside(beside, hogs, work / f"beside-{v.name}-{v.label.replace('=', '-')}-{i:02d}") as b:
+            run_variant(v, 1, work / f"busy-{i:02d}", False, progress)
+        v.runs[-1]["beside_drills"] = b.drills_done
+    v.busy, v.runs = v.runs, quiet
+
+
+def busy_rows(variants: list[Variant]) -> list[dict]:
+    rows = []
+    for v in variants:
+        quiet = [r["agrees"] for r in v.runs]
+        busy = [r["agrees"] for r in v.busy]
+        majority = sum(quiet) * 2 >= len(quiet)     # the quiet runs' verdict: expected (True) or not
+        rows.append({"drill": v.name, "variant": v.label, "runs": len(quiet),
+                     "quiet_agreeing": sum(quiet), "busy_agreeing": sum(busy), "busy_runs": len(busy),
+                     "busy_same_as_quiet": sum(1 for b in busy if b == majority),
+                     "busy_disagreeing": [r["why"] for r in v.busy if not r["agrees"]]})
+    return rows
+
+
+def print_busy_table(rows: list[dict], beside: str) -> None:
+    print(f"\ncatalogue quiet vs busy (load beside: {beside}): runs agreeing per drill and variant")
+    print(f"{'drill':<22} {'variant':<22} {'quiet':>7} {'busy':>7} {'busy = quiet':>13}")
+    for r in rows:
+        flag = "" if r["busy_same_as_quiet"] == r["busy_runs"] else "   <-- " + "; ".join(sorted(set(r["busy_disagreeing"])))
+        print(f"{r['drill']:<22} {r['variant']:<22} {r['quiet_agreeing']:>3}/{r['runs']:<3} "
+              f"{r['busy_agreeing']:>3}/{r['busy_runs']:<3} {r['busy_same_as_quiet']:>6}/{r['busy_runs']:<6}{flag}")
+    print("\ngoal: every busy run gives the quiet runs' verdict, and both agree with the expected one")
+
+
 def cv(values: list[float]) -> float | None:
     if len(values) < 2 or statistics.mean(values) == 0:
         return None
@@ -244,10 +347,19 @@ def main(argv: list[str] | None = None) -> int:
                          "default is a fresh environment per run, as `drill run` of one drill)")
     ap.add_argument("--keep-reports", metavar="DIR", help="keep every run's timelines under DIR")
     ap.add_argument("--json", metavar="FILE", help="also write the table as JSON")
+    ap.add_argument("--busy", action="store_true",
+                    help="each variant quiet, then with load beside it; print agreement busy vs quiet")
+    ap.add_argument("--beside", choices=("drill", "hogs", "both"), default="drill",
+                    help="the load beside a busy run: a second drill in a loop (default), CPU hogs, or both")
+    ap.add_argument("--hogs", type=int, default=4, help="CPU hog processes with --beside hogs|both (default 4)")
     args = ap.parse_args(argv)
     if not 1 <= args.runs <= 100:
         ap.error("--runs must be 1..100")
-    variants = catalogue()
+    if not 0 <= args.hogs <= 32:
+        ap.error("--hogs must be 0..32")
+    if args.busy and args.reuse_env:
+        ap.error("--busy runs each drill in a fresh environment: leave out --reuse-env")
+    variants = catalogue(BUSY_EXTRA if args.busy else None)
     names = sorted({v.name for v in variants})
     if args.list:
         for v in variants:
@@ -261,7 +373,7 @@ def main(argv: list[str] | None = None) -> int:
 
     work = Path(args.keep_reports) if args.keep_reports else Path(tempfile.mkdtemp(prefix="drillkit-stability-"))
     work.mkdir(parents=True, exist_ok=True)
-    total = len(variants) * args.runs
+    total = len(variants) * args.runs * (2 if args.busy else 1)
     done = [0]
     t_start = time.monotonic()
 
@@ -282,7 +394,10 @@ def main(argv: list[str] | None = None) -> int:
           flush=True)
     try:
         for v in variants:
-            run_variant(v, args.runs, work, args.reuse_env, progress)
+            if args.busy:
+                run_busy(v, args.runs, work, args.beside, args.hogs, progress)
+            else:
+                run_variant(v, args.runs, work, args.reuse_env, progress)
     except KeyboardInterrupt:
         print("\ninterrupted: the table covers the runs done so far", flush=True)
     finally:
@@ -290,6 +405,13 @@ def main(argv: list[str] | None = None) -> int:
             shutil.rmtree(work, ignore_errors=True)
     rows = summary_rows([v for v in variants if v.runs])
     print_table(rows, args.runs)
+    if args.busy:
+        brows = busy_rows([v for v in variants if v.runs])
+        print_busy_table(brows, args.beside + (f" ({args.hogs} hogs)" if args.beside != "drill" else ""))
+        if args.json:
+            Path(args.json).write_text(json.dumps({"quiet": rows, "busy": brows}, indent=2, ensure_ascii=False),
+                                       encoding="utf-8")
+        return 0 if all(r["quiet_agreeing"] == r["runs"] and r["busy_agreeing"] == r["busy_runs"] for r in brows) else 1
     if args.json:
         Path(args.json).write_text(json.dumps(rows, indent=2, ensure_ascii=False), encoding="utf-8")
     return 0 if all(r["agreeing"] == r["runs"] for r in rows) else 1

@@ -2,7 +2,7 @@
 # Scheduled drills in CI — the one script both pipeline templates call, and that runs on any machine:
 #
 #   ci/drills.sh [DRILL_PATH ...]     run the drills, write reports/, hand the result to the CI system
-#   ci/drills.sh verdict lab|defect   exit by reports/result.json: 2 if the lab broke, 1 if a drill found
+#   ci/drills.sh verdict lab|defect   exit by reports/result.json: 2 if the lab broke or the stack was not judged, 1 if a drill found
 #                                     a defect (pipelines run these as two steps, so the failure says which)
 #
 # Settings (environment variables; all optional):
@@ -34,11 +34,14 @@ if [ "${1:-}" = verdict ]; then
 import json, sys
 r = json.load(open(sys.argv[1], encoding="utf-8")); what = sys.argv[2]
 c = r.get("counts", {}); res = r.get("result")
-lab_broke = res in ("lab-error", "input-error", "internal-error", "interrupted")
+# not-judged: a steady state did not hold before any fault, so nothing was tried — no verdict on the stack
+lab_broke = res in ("lab-error", "input-error", "internal-error", "interrupted", "not-judged")
 if what in ("lab", "all") and lab_broke:
-    who = "the input (a drill file or setting) is wrong" if res == "input-error" else "the lab broke"
+    who = {"input-error": "the input (a drill file or setting) is wrong",
+           "not-judged": "the stack was not judged (a steady state did not hold before any fault)"}.get(res, "the lab broke")
     print(f"ci: {who}, not the stack: {res}; " + "; ".join(r.get("errors") or [
-        f"{d['name']}: {' '.join(d.get('sentences') or [])}" for d in r.get("drills", []) if d.get("outcome") == "broken"])[:2000])
+        f"{d['name']}: {' '.join(d.get('sentences') or [])}" for d in r.get("drills", [])
+        if d.get("outcome") in ("broken", "not-judged")])[:2000])
     sys.exit(2)
 if what in ("defect", "all") and c.get("failed"):
     print(f"ci: {c['failed']} drill(s) found a defect in the stack:")
@@ -46,7 +49,8 @@ if what in ("defect", "all") and c.get("failed"):
         if d.get("outcome") == "failed":
             print(f"  {d.get('title') or d['name']}: " + "; ".join(d.get("sentences") or []))
     sys.exit(1)
-print(f"ci: {what}: fine ({c.get('passed', 0)} held, {c.get('failed', 0)} defect(s), {c.get('broken', 0)} lab error(s))")
+print(f"ci: {what}: fine ({c.get('passed', 0)} held, {c.get('failed', 0)} defect(s), {c.get('not-judged', 0)} not judged, "
+      f"{c.get('broken', 0)} lab error(s))")
 PY
   exit $?
 fi
@@ -97,6 +101,7 @@ if [ -n "${GITHUB_STEP_SUMMARY:-}" ]; then
     case "$result" in
       held) echo "### ✅ Every drill held" ;;
       defect) echo "### ❌ A drill found a defect in the stack" ;;
+      not-judged) echo "### ⚠️ Not judged: a steady state did not hold before any fault, so no fault was tried" ;;
       *) echo "### ⚠️ The lab broke ($result): no verdict on the stack for the drills it stopped" ;;
     esac
     echo
@@ -115,6 +120,8 @@ for d in r.get("drills", []):
         print(f"::error title=Defect found: {esc(d.get('title') or d['name'])}::{esc('; '.join(d.get('sentences') or []))}")
     elif d.get("outcome") == "broken":
         print(f"::warning title=Lab error (no verdict): {esc(d.get('title') or d['name'])}::{esc('; '.join(d.get('sentences') or []))}")
+    elif d.get("outcome") == "not-judged":
+        print(f"::warning title=Not judged (no fault tried): {esc(d.get('title') or d['name'])}::{esc('; '.join(d.get('sentences') or []))}")
 for e in r.get("errors", []):
     print(f"::warning title=drill run::{esc(e)}")
 PY
@@ -123,6 +130,7 @@ fi
 case "$result" in
   held) say "every drill held" ;;
   defect) say "a drill found a defect in the stack (exit $code)" ;;
+  not-judged) say "not judged: a steady state did not hold before any fault (exit $code) — not a verdict on the stack" ;;
   *) say "the lab or the input failed: $result (exit $code) — not a verdict on the stack" ;;
 esac
 if [ "${DRILL_NO_FAIL:-}" = 1 ]; then exit 0; fi
