@@ -6,7 +6,11 @@ parallel pytest-xdist workers (`drill test` runs ``-n 2 --dist loadfile --no-loa
 - modules with a test marked ``alone`` first, then the longest lab modules (their measured seconds
   below; a module not in the table counts LAB_TEST_S per test); the unit tests fill the gaps at the end;
 - a test marked ``alone`` (CPU-heavy load, a verdict that a busy machine would move) runs with no
-  other test beside it: it takes the suite's lock exclusively, every other test shares it.
+  other test beside it: it takes the suite's lock exclusively, every other test shares it;
+- when lab tests are selected, the images of every stack of the repository are built before the first
+  test (``drill images``, cached by content: seconds when nothing changed), so that no image build
+  (a Debian rootfs, apt in a chroot) runs beside a drill on a fresh machine — the CI runner built them
+  during the suite, this machine had them from earlier runs. DRILLKIT_TEST_PREBUILD=0 leaves it out.
 """
 
 from __future__ import annotations
@@ -15,7 +19,9 @@ import contextlib
 import fcntl
 import os
 import shutil
+import sys
 import tempfile
+import time
 from pathlib import Path
 
 import pytest
@@ -44,6 +50,11 @@ LAB_SECONDS = {
     "test_explore_lab.py": 95,
 }
 LAB_TEST_S = 20
+
+ROOT = Path(__file__).resolve().parents[1]
+# the stacks the lab tests bring up: their images are built before the suite (pytest_sessionstart)
+IMAGE_STACKS = ("environments/*/compose.yaml", "examples/*/environments/*/compose.yaml",
+                "tests/lab/environments/*/compose.yaml", "tests/lab/environments/*/*/compose.yaml")
 
 
 def _lab_module(item: pytest.Item) -> str | None:
@@ -100,6 +111,36 @@ def pytest_configure(config: pytest.Config) -> None:
         folder = tempfile.mkdtemp(prefix="drillkit-tests-")
         config.stash[_lock_dir] = folder
         config.add_cleanup(lambda: shutil.rmtree(folder, ignore_errors=True))
+
+
+def _lab_selected(config: pytest.Config) -> bool:
+    """A path given to pytest is tests/lab, inside it, or holds it (tests/, the repository)."""
+    lab = ROOT / "tests" / "lab"
+    for arg in config.args or [str(config.rootpath)]:
+        path = (config.invocation_params.dir / arg.split("::")[0]).resolve()
+        if path == lab or lab in path.parents or path in lab.parents:
+            return True
+    return False
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_sessionstart(session: pytest.Session) -> None:
+    """Before the xdist workers start (the controller, or the only process): build the lab's images."""
+    config = session.config
+    if (hasattr(config, "workerinput") or config.option.collectonly or not _lab_selected(config)
+            or os.environ.get("DRILLKIT_TEST_PREBUILD", "1").strip() == "0"):
+        return
+    from drillkit.cli import main as drill   # deferred: the unit tests' own runs need no lab
+    stacks = sorted(str(p.parent) for pattern in IMAGE_STACKS for p in ROOT.glob(pattern))
+    capture = config.pluginmanager.get_plugin("capturemanager")
+    with capture.global_and_fixture_disabled() if capture else contextlib.nullcontext():
+        print(f"tests: building the images of {len(stacks)} stacks before the suite (cached by content; "
+              "DRILLKIT_TEST_PREBUILD=0 leaves it out)", file=sys.stderr, flush=True)
+        t0 = time.monotonic()
+        code = drill(["images", *stacks])
+        print(f"tests: images ready in {time.monotonic() - t0:.0f} s" if code == 0 else
+              f"tests: building the images failed (exit {code}, above): the lab tests will say so",
+              file=sys.stderr, flush=True)
 
 
 _lock_dir = pytest.StashKey[str]()

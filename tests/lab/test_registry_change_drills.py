@@ -182,6 +182,11 @@ def config_verdict_before_morning(recs: list[dict]) -> dict:
 
 
 BUSY = 4   # CPU hogs beside the drill on this 2-core machine: load average +4, as on a shared CI runner
+# The hogs are the busy machine, and the tests that bring them run alone: on the CI runner (a submission's run) the
+# sound morning with its hogs ran beside the booking drill's start and 20 citizens, and both failed at
+# once — HAProxy's 1 s health checks timed out on both stacks (the booking steady state: 52 requests in
+# 2 s instead of ~600, 19 % refused; the registry morning: both populations down for 6.5 s). Load beside
+# a drill is bounded here, as the brief asks of loads; two stacks and four hogs on two cores were not.
 
 
 def quiet_ratio(recs: list[dict]) -> float:
@@ -199,7 +204,8 @@ def quiet_ratio(recs: list[dict]) -> float:
                    severity="critical", source="SCENARIOS.md incident 1")
 # quiet: the long tier (the busy run proves the same verdicts, the harder way; the quiet one is the
 # figure for the record)
-@pytest.mark.parametrize("beside", [pytest.param("quiet", marks=pytest.mark.long), "busy"])
+@pytest.mark.parametrize("beside", [pytest.param("quiet", marks=pytest.mark.long),
+                                    pytest.param("busy", marks=pytest.mark.alone)])
 def test_landscape_migration_with_the_old_pool_holds(drill, beside):
     """Sound holds, also with the machine busy beside the drill (the verdicts measure the stack against
     the same morning on the old landscape, not against a quiet moment)."""
@@ -223,6 +229,7 @@ def test_landscape_migration_with_the_old_pool_holds(drill, beside):
 
 @pytest.mark.drill("registry", fault="landscape migration", scenario="11 April 2019 migration (pool: small drifted in)",
                    severity="critical", source="SCENARIOS.md incident 1")
+@pytest.mark.alone   # its own CPU hogs are the busy machine (BUSY)
 def test_landscape_migration_with_a_drifted_pool_is_named_before_the_load_finds_it(drill):
     """The defect fails with the machine busy beside the drill: the harder way for the slowdown, since the
     load slows the old landscape's morning (the reference) more than the drifted pool's queue."""
