@@ -131,6 +131,8 @@ def pytest_sessionstart(session: pytest.Session) -> None:
             or os.environ.get("DRILLKIT_TEST_PREBUILD", "1").strip() == "0"):
         return
     from drillkit.cli import main as drill   # deferred: the unit tests' own runs need no lab
+    from drillkit.errors import DrillkitError
+    from drillkit.lab.backends.swarm.cluster import ensure_node_image
     stacks = sorted(str(p.parent) for pattern in IMAGE_STACKS for p in ROOT.glob(pattern))
     capture = config.pluginmanager.get_plugin("capturemanager")
     with capture.global_and_fixture_disabled() if capture else contextlib.nullcontext():
@@ -138,6 +140,12 @@ def pytest_sessionstart(session: pytest.Session) -> None:
               "DRILLKIT_TEST_PREBUILD=0 leaves it out)", file=sys.stderr, flush=True)
         t0 = time.monotonic()
         code = drill(["images", *stacks])
+        if code == 0:   # the Swarm backend's nodes (Docker-in-Docker): the largest build of all
+            try:
+                ensure_node_image(progress=lambda line: print(line, file=sys.stderr, flush=True))
+            except DrillkitError as exc:
+                print(f"tests: the swarm node image: {exc}", file=sys.stderr, flush=True)
+                code = exc.exit_code
         print(f"tests: images ready in {time.monotonic() - t0:.0f} s" if code == 0 else
               f"tests: building the images failed (exit {code}, above): the lab tests will say so",
               file=sys.stderr, flush=True)

@@ -209,12 +209,7 @@ class SwarmCluster:
 
     # -- creating --------------------------------------------------------------------------------
     def ensure_node_image(self) -> None:
-        with tempfile.TemporaryDirectory(prefix="drillkit-swarm-node-") as ctx:
-            (Path(ctx) / "Dockerfile").write_text(NODE_DOCKERFILE)
-            spec = images.BuildSpec(tag=NODE_IMAGE, context=Path(ctx))
-            c = host_client()
-            images.ensure_base_images(c, [spec], progress=self.progress)
-            images.build_images(c, [spec], progress=self.progress)
+        ensure_node_image(self.progress)
 
     def create(self) -> "SwarmCluster":
         """Nodes started and joined, zone labels set, images loaded. On failure everything goes."""
@@ -379,3 +374,14 @@ class SwarmCluster:
                     pass
             self._clients.clear()
         remove_run(host_client(), self.run_id)   # also calls cleanup_host
+
+
+def ensure_node_image(progress=print) -> None:
+    """Build the swarm nodes' image (Docker-in-Docker on Debian's docker.io; cached by content): every
+    cluster does before it starts its nodes; the test suite does before its first test."""
+    with tempfile.TemporaryDirectory(prefix="drillkit-swarm-node-") as ctx:
+        (Path(ctx) / "Dockerfile").write_text(NODE_DOCKERFILE)
+        spec = images.BuildSpec(tag=NODE_IMAGE, context=Path(ctx))
+        c = host_client()
+        images.ensure_base_images(c, [spec], progress=progress)
+        images.build_images(c, [spec], progress=progress)
