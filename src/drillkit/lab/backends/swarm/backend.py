@@ -51,6 +51,7 @@ if TYPE_CHECKING:  # pragma: no cover
 __all__ = ["SwarmBackend", "remove_swarm_objects"]
 
 TASK_WAIT_S = 60.0
+UPDATE_ATTEMPTS = 5   # a service update that lost a race with the swarm (out of sequence): read again, retry
 # task states after which swarm (restart policy none) will not run the replica again by itself;
 # "exited"/"dead"/"created"/"removed": the task's container as its engine reports it
 TERMINAL = {"failed", "shutdown", "complete", "rejected", "orphaned", "remove", "none",
@@ -375,15 +376,24 @@ class SwarmBackend(Backend):
                                unhealthy=lambda why: env.unhealthy(node, why),
                                aborted=lambda: env._abort.is_set() and not env._up, slots=ENGINE_SLOTS)
 
-    def _force_update(self, node: "Node") -> None:
-        """A new task for the replica (swarm's way to start it again)."""
+    def _force_update(self, node: "Node", attempts: int = UPDATE_ATTEMPTS) -> None:
+        """A new task for the replica (swarm's way to start it again). An update names the service's
+        version it read; when the swarm changed the service in between (seen as the zone's node came
+        back: "update out of sequence"), the service is read again and the update retried."""
         api = self.cluster.manager.api
         sid = self._service_id(node)
         self._superseded.update(t["ID"] for t in api.tasks(filters={"service": sid}))
-        info = api.inspect_service(sid)
-        tt = info["Spec"]["TaskTemplate"]
-        tt["ForceUpdate"] = int(tt.get("ForceUpdate", 0)) + 1
-        api.update_service(sid, info["Version"]["Index"], task_template=tt, fetch_current_spec=True)
+        for attempt in range(1, attempts + 1):
+            info = api.inspect_service(sid)
+            tt = info["Spec"]["TaskTemplate"]
+            tt["ForceUpdate"] = int(tt.get("ForceUpdate", 0)) + 1
+            try:
+                api.update_service(sid, info["Version"]["Index"], task_template=tt, fetch_current_spec=True)
+                return
+            except docker.errors.APIError as exc:
+                if "update out of sequence" not in str(exc) or attempt == attempts:
+                    raise
+            time.sleep(0.1 * attempt)
 
     # -- process primitives ----------------------------------------------------------------------
     def kill(self, node: "Node", signal: str = "SIGKILL") -> None:
