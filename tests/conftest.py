@@ -140,7 +140,7 @@ def pytest_sessionstart(session: pytest.Session) -> None:
               "DRILLKIT_TEST_PREBUILD=0 leaves it out)", file=sys.stderr, flush=True)
         t0 = time.monotonic()
         code = drill(["images", *stacks])
-        if code == 0:   # the Swarm backend's nodes (Docker-in-Docker): the largest build of all
+        if code == 0:   # the Swarm backend's nodes (Docker-in-Docker), else built by the first Swarm test
             try:
                 ensure_node_image(progress=lambda line: print(line, file=sys.stderr, flush=True))
             except DrillkitError as exc:
