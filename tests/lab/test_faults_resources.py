@@ -179,7 +179,10 @@ def test_connection_exhaustion_refuses_new_clients_until_healed(env, tl):
         node = str(env.node("db"))
         # a background client (autovacuum worker, a health probe) may take a slot in between
         assert free - 2 <= fault.held[node] <= free
-        assert "too many clients" in fault.refused[node]
+        # the fault's own report of its refused clients, where they answered within its bound (on a
+        # machine with 6 CPU hogs beside it, 1 of 5 runs had clients still connecting after 30 s);
+        # this test's own client below is refused either way
+        assert node not in fault.refused or "too many clients" in fault.refused[node], fault.refused
         t = tl.now()
         code, out = psql(env, "SELECT 1")
         latency("connection_exhaustion", tl, t)

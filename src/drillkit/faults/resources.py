@@ -25,6 +25,7 @@ from drillkit.stack.target import Target
 __all__ = ["CpuStress", "MemoryPressure", "DiskFull", "ConnectionExhaustion", "ClockSkew"]
 
 ROOT = "0"  # exec as root: write anywhere in the container, signal any process
+AWAIT_S = 30   # connection_exhaustion: seconds for every client to connect or be refused
 
 
 def _run(env: Environment, node: Node, cmd: str, *, user: str = "", environment: dict | None = None,
@@ -269,24 +270,28 @@ class ConnectionExhaustion(_Detached):
         return f"sh -c {shlex.quote(f'i=0; while [ $i -lt {self.connections} ]; do i=$((i+1)); {client} done; wait')}"
 
     def _await(self) -> str:
-        # until every client is connected or refused (15 s at most), then what they said
+        # until every client is connected or refused (AWAIT_S at most, by the node's clock: a count of
+        # loop rounds ran out early on a busy machine, before the refused clients had said so), then
+        # what they said
         out = self._out()
-        return (f"i=0; while [ $i -lt 750 ]; do h=$(cat {out} 2>/dev/null | grep -c '^held$'); "
+        return (f"end=$(( $(date +%s) + {AWAIT_S} )); while [ $(date +%s) -lt $end ]; do "
+                f"h=$(cat {out} 2>/dev/null | grep -c '^held$'); "
                 f"e=$(cat {out} 2>/dev/null | grep -c 'psql: error'); "
-                f"[ $((h + e)) -ge {self.connections} ] && break; sleep 0.02; i=$((i+1)); done\n"
+                f"[ $((h + e)) -ge {self.connections} ] && break; sleep 0.05; done\n"
                 f"echo @@clients; cat {out} 2>/dev/null")
 
     def _started(self, env: Environment, node: Node, output: str) -> None:
         lines = output.split("@@clients", 1)[-1].splitlines()
         held = sum(1 for l in lines if l.strip() == "held")
-        errors = [l.strip() for l in lines if l.startswith("psql: error")]
+        # counted as the wait counts them: a refusal's line may start after another client's output
+        errors = [l.strip()[l.strip().index("psql: error"):] for l in lines if "psql: error" in l]
         self.held[str(node)] = held
         if errors:
             self.refused[str(node)] = f"{len(errors)} × {errors[0].rsplit('FATAL:', 1)[-1].strip()[:200]}"
         if held == 0:
             self._stop(env, node)
             raise FaultError(f"{node}: connection_exhaustion could not open any connection: "
-                             f"{self.refused.get(str(node)) or 'no answer within 15 s'}",
+                             f"{self.refused.get(str(node)) or f'no answer within {AWAIT_S} s'}",
                              fix="check database, user, password and host against the service")
 
     def _stop(self, env: Environment, node: Node, deadline: float = 10.0) -> None:
